@@ -1,0 +1,142 @@
+-- conversations_ext: tables, constraints and indexes of the `support` schema.
+--
+-- Tenancy rule (Citus multi-tenant style): every tenant table's primary key
+-- leads with workspace_id and every foreign key between tenant tables carries
+-- workspace_id. `id` alone is not declared unique; application roles can never
+-- choose an id (no INSERT privilege on it), so a database-generated id names
+-- exactly one row.
+
+-- Principals referenced by conversations (on Supabase: the auth.users ids).
+CREATE TABLE support.users (
+    id           uuid        NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
+    kind         text        NOT NULL DEFAULT 'human',
+    display_name text,
+    created_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    CONSTRAINT users_pkey PRIMARY KEY (id),
+    CONSTRAINT users_kind_valid CHECK (kind IN ('human', 'bot'))
+);
+COMMENT ON TABLE support.users IS
+    'Principals (humans and bots) that can own or author conversation rows. On Supabase, id = auth.users.id.';
+COMMENT ON COLUMN support.users.kind IS 'human | bot';
+
+-- Tenants.
+CREATE TABLE support.workspaces (
+    id         uuid        NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
+    name       text        NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    CONSTRAINT workspaces_pkey PRIMARY KEY (id)
+);
+COMMENT ON TABLE support.workspaces IS
+    'Tenants. Row-level security keys every tenant table on membership of a workspace.';
+
+-- Who belongs to which workspace. Presence of a row is what RLS checks;
+-- `role` is never read by a policy (it gates lifecycle actions only).
+CREATE TABLE support.workspace_members (
+    workspace_id uuid        NOT NULL,
+    user_id      uuid        NOT NULL,
+    role         text        NOT NULL DEFAULT 'agent',
+    created_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    CONSTRAINT workspace_members_pkey PRIMARY KEY (workspace_id, user_id),
+    CONSTRAINT workspace_members_role_valid CHECK (role IN ('owner', 'admin', 'agent', 'viewer')),
+    CONSTRAINT workspace_members_workspace_fkey FOREIGN KEY (workspace_id)
+        REFERENCES support.workspaces (id) ON DELETE CASCADE,
+    CONSTRAINT workspace_members_user_fkey FOREIGN KEY (user_id)
+        REFERENCES support.users (id) ON DELETE CASCADE
+);
+-- Membership lookup by user (the RLS helper's query); covers workspace_id
+-- so it is an index-only scan.
+CREATE INDEX workspace_members_user_idx ON support.workspace_members (user_id, workspace_id);
+COMMENT ON TABLE support.workspace_members IS
+    'Membership of users in workspaces. A row here is what grants visibility of the workspace''s conversations.';
+COMMENT ON COLUMN support.workspace_members.role IS
+    'owner | admin | agent | viewer. Not used by any RLS policy (visibility is presence-only).';
+
+-- Conversations.
+CREATE TABLE support.conversations (
+    id           uuid        NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
+    workspace_id uuid        NOT NULL,
+    bot_user_id  uuid,
+    channel      text        NOT NULL DEFAULT 'web',
+    status       text        NOT NULL DEFAULT 'active',
+    subject      text,
+    claimed_by   uuid,
+    claimed_at   timestamptz,
+    escalated_at timestamptz,
+    resolved_at  timestamptz,
+    created_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    updated_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    CONSTRAINT conversations_pkey PRIMARY KEY (workspace_id, id),
+    CONSTRAINT conversations_status_valid
+        CHECK (status IN ('active', 'escalated', 'claimed', 'resolved')),
+    CONSTRAINT conversations_channel_valid
+        CHECK (channel IN ('web', 'email', 'sms', 'whatsapp', 'voice', 'api')),
+    -- A claimed conversation always has an owner, and only a claimed one has.
+    CONSTRAINT conversations_claim_has_owner
+        CHECK ((status = 'claimed') = (claimed_by IS NOT NULL)),
+    -- Deleting a workspace that still has conversations fails (23503).
+    CONSTRAINT conversations_workspace_fkey FOREIGN KEY (workspace_id)
+        REFERENCES support.workspaces (id),
+    -- The bot and the owner must be members of the conversation's workspace;
+    -- when they leave it (or are deleted), the column is set NULL.
+    CONSTRAINT conversations_bot_member_fkey FOREIGN KEY (workspace_id, bot_user_id)
+        REFERENCES support.workspace_members (workspace_id, user_id) ON DELETE SET NULL (bot_user_id),
+    CONSTRAINT conversations_owner_member_fkey FOREIGN KEY (workspace_id, claimed_by)
+        REFERENCES support.workspace_members (workspace_id, user_id) ON DELETE SET NULL (claimed_by)
+);
+-- Look-ups by id alone (the functions' entry point).
+CREATE INDEX conversations_id_idx ON support.conversations (id);
+-- Agent queue / per-status counts within a workspace.
+CREATE INDEX conversations_workspace_status_idx ON support.conversations (workspace_id, status);
+-- Columns used by ON DELETE SET NULL actions: deleting a user never scans the table.
+CREATE INDEX conversations_bot_user_idx ON support.conversations (bot_user_id) WHERE bot_user_id IS NOT NULL;
+CREATE INDEX conversations_claimed_by_idx ON support.conversations (claimed_by) WHERE claimed_by IS NOT NULL;
+
+COMMENT ON TABLE support.conversations IS
+    'Support conversations. Visible and writable only by members of the workspace (RLS).';
+COMMENT ON COLUMN support.conversations.workspace_id IS 'Owning workspace; immutable once created.';
+COMMENT ON COLUMN support.conversations.status IS
+    'active (a bot handles it) | escalated (waiting in the agent queue) | claimed (a human agent owns it) | resolved. Changed only through the support.* lifecycle functions by application roles.';
+COMMENT ON COLUMN support.conversations.channel IS 'web | email | sms | whatsapp | voice | api';
+COMMENT ON COLUMN support.conversations.claimed_by IS
+    'Owning agent (a workspace member) while status = claimed. Removing that member returns the conversation to escalated.';
+COMMENT ON COLUMN support.conversations.escalated_at IS 'Start of the current wait in the agent queue.';
+COMMENT ON COLUMN support.conversations.updated_at IS 'Maintained by trigger on every UPDATE.';
+
+-- Messages of a conversation. workspace_id is denormalised (and enforced by the
+-- composite foreign key) so that RLS can scope messages without a join.
+CREATE TABLE support.conversation_messages (
+    id              uuid        NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
+    workspace_id    uuid        NOT NULL,
+    conversation_id uuid        NOT NULL,
+    role            text        NOT NULL,
+    author_id       uuid,
+    content         text        NOT NULL,
+    created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    CONSTRAINT conversation_messages_pkey PRIMARY KEY (workspace_id, id),
+    CONSTRAINT conversation_messages_role_valid
+        CHECK (role IN ('customer', 'bot', 'agent', 'system')),
+    CONSTRAINT conversation_messages_conversation_fkey FOREIGN KEY (workspace_id, conversation_id)
+        REFERENCES support.conversations (workspace_id, id) ON DELETE CASCADE,
+    CONSTRAINT conversation_messages_author_member_fkey FOREIGN KEY (workspace_id, author_id)
+        REFERENCES support.workspace_members (workspace_id, user_id) ON DELETE SET NULL (author_id)
+);
+-- Transcript order; also serves the cascade from conversations.
+CREATE INDEX conversation_messages_transcript_idx
+    ON support.conversation_messages (conversation_id, created_at);
+CREATE INDEX conversation_messages_author_idx
+    ON support.conversation_messages (author_id) WHERE author_id IS NOT NULL;
+
+COMMENT ON TABLE support.conversation_messages IS
+    'Messages of a conversation. Visible and writable only by members of the conversation''s workspace (RLS).';
+COMMENT ON COLUMN support.conversation_messages.workspace_id IS
+    'Workspace of the parent conversation; filled from the parent when omitted on INSERT.';
+COMMENT ON COLUMN support.conversation_messages.role IS 'customer | bot | agent | system';
+COMMENT ON COLUMN support.conversation_messages.author_id IS
+    'Authoring member of the workspace (NULL for customers, or once the author leaves).';
+
+-- pg_dump keeps the rows of extension tables only when they are registered.
+SELECT pg_catalog.pg_extension_config_dump('support.users', '');
+SELECT pg_catalog.pg_extension_config_dump('support.workspaces', '');
+SELECT pg_catalog.pg_extension_config_dump('support.workspace_members', '');
+SELECT pg_catalog.pg_extension_config_dump('support.conversations', '');
+SELECT pg_catalog.pg_extension_config_dump('support.conversation_messages', '');

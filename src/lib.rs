@@ -1,0 +1,52 @@
+//! conversations_ext: a multi-tenant support-conversation store whose tenant
+//! isolation is enforced by PostgreSQL row-level security.
+//!
+//! The schema, policies, triggers and grants are plain SQL in `sql/`; this
+//! crate wires them in load order and holds the functions that benefit from
+//! Rust (identity, membership, the claim state machine).
+
+use pgrx::prelude::*;
+
+::pgrx::pg_module_magic!(name, version);
+
+mod errors;
+mod identity;
+mod lifecycle;
+mod membership;
+
+#[cfg(any(test, feature = "pg_test"))]
+mod tests;
+
+// Tables, constraints and indexes first: everything else refers to them.
+extension_sql_file!("../sql/00_schema.sql", name = "schema", bootstrap);
+
+// Row-level security needs the identity and membership helpers.
+extension_sql_file!(
+    "../sql/10_policies.sql",
+    name = "policies",
+    requires = [
+        "schema",
+        identity::current_user_id,
+        membership::member_workspaces
+    ]
+);
+
+extension_sql_file!(
+    "../sql/20_triggers.sql",
+    name = "triggers",
+    requires = ["schema"]
+);
+
+// Grants last, once every function exists.
+extension_sql_file!("../sql/90_grants.sql", name = "grants", finalize);
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}
