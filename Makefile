@@ -1,0 +1,36 @@
+# conversations_ext. The two commands a user needs: `make demo` and `make test`.
+# Each installs its prerequisites first (idempotent), so both work on a fresh
+# Debian bookworm machine as root.
+
+PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
+PGRX_TEST_DATA ?= /tmp/cx-pgrx-test-data
+export RUST_TEST_THREADS = 1
+
+.PHONY: prereqs build install test test-inprocess test-pg demo lint bench
+
+prereqs:
+	scripts/prereqs.sh
+
+build: prereqs
+	cargo build --features pg15
+
+## Install into the PostgreSQL 15 of this machine (as root: writes the system extension dirs).
+install: prereqs
+	cargo pgrx install --release --pg-config $(PG_CONFIG)
+
+## Every test: in-process (#[pg_test]) then out-of-process (pg_test/, real connections).
+test: prereqs test-inprocess test-pg
+
+test-inprocess:
+	cargo pgrx test pg15 --runas postgres --pgdata $(PGRX_TEST_DATA)
+
+# cargo pgrx test installs its test build; reinstall the real one first.
+test-pg: install
+	pg_test/run.sh
+
+demo: install
+	scripts/demo.sh
+
+lint:
+	cargo fmt --check
+	cargo clippy --features pg15 -- -D warnings

@@ -1,0 +1,94 @@
+-- conversations_ext demo: two tenants, what each member sees, what is refused,
+-- and a claim race. Run by `make demo` (psql --echo-queries on a throwaway cluster).
+\set ON_ERROR_STOP 0
+\pset footer on
+\set VERBOSITY default
+\set SHOW_CONTEXT never
+
+CREATE EXTENSION conversations_ext;
+
+-- The application role (what PostgREST's `authenticated` would be).
+CREATE ROLE support_app NOLOGIN;
+SELECT support.grant_usage('support_app');
+
+-- The DBA / service role sets up tenants: Acme (alice, bob, acme-bot) and Globex (carol, globex-bot).
+INSERT INTO support.users (id, kind, display_name) VALUES
+  ('11111111-1111-4111-8111-111111111111', 'human', 'alice (Acme agent)'),
+  ('22222222-2222-4222-8222-222222222222', 'human', 'bob (Acme agent)'),
+  ('33333333-3333-4333-8333-333333333333', 'human', 'carol (Globex agent)'),
+  ('aaaaaaaa-0000-4000-8000-00000000b0a1', 'bot',   'acme-bot'),
+  ('aaaaaaaa-0000-4000-8000-00000000b0a2', 'bot',   'globex-bot');
+INSERT INTO support.workspaces (id, name) VALUES
+  ('a0000000-0000-4000-8000-00000000acde', 'Acme'),
+  ('b0000000-0000-4000-8000-0000000060be', 'Globex');
+INSERT INTO support.workspace_members (workspace_id, user_id, role) VALUES
+  ('a0000000-0000-4000-8000-00000000acde', '11111111-1111-4111-8111-111111111111', 'agent'),
+  ('a0000000-0000-4000-8000-00000000acde', '22222222-2222-4222-8222-222222222222', 'agent'),
+  ('a0000000-0000-4000-8000-00000000acde', 'aaaaaaaa-0000-4000-8000-00000000b0a1', 'agent'),
+  ('b0000000-0000-4000-8000-0000000060be', '33333333-3333-4333-8333-333333333333', 'agent'),
+  ('b0000000-0000-4000-8000-0000000060be', 'aaaaaaaa-0000-4000-8000-00000000b0a2', 'agent');
+INSERT INTO support.conversations (id, workspace_id, bot_user_id, channel, status, escalated_at, subject) VALUES
+  ('c0000000-0000-4000-8000-000000000001', 'a0000000-0000-4000-8000-00000000acde', 'aaaaaaaa-0000-4000-8000-00000000b0a1', 'web',   'active',    NULL,  'Where is my order?'),
+  ('c0000000-0000-4000-8000-000000000002', 'a0000000-0000-4000-8000-00000000acde', 'aaaaaaaa-0000-4000-8000-00000000b0a1', 'email', 'escalated', now(), 'Refund for a broken blender'),
+  ('c0000000-0000-4000-8000-000000000003', 'b0000000-0000-4000-8000-0000000060be', 'aaaaaaaa-0000-4000-8000-00000000b0a2', 'sms',   'active',    NULL,  'Invoice copy please');
+INSERT INTO support.conversation_messages (conversation_id, role, author_id, content) VALUES
+  ('c0000000-0000-4000-8000-000000000001', 'customer', NULL, 'Order #1234 has not arrived.'),
+  ('c0000000-0000-4000-8000-000000000001', 'bot', 'aaaaaaaa-0000-4000-8000-00000000b0a1', 'It ships tomorrow.'),
+  ('c0000000-0000-4000-8000-000000000002', 'customer', NULL, 'The blender broke on day one, I want a refund.'),
+  ('c0000000-0000-4000-8000-000000000003', 'customer', NULL, 'Can I get a copy of invoice 77?');
+
+\echo
+\echo '=== alice (member of Acme), identity as PostgREST sets it ==='
+SET ROLE support_app;
+SET request.jwt.claims = '{"sub":"11111111-1111-4111-8111-111111111111","role":"authenticated"}';
+SELECT support.current_user_id();
+SELECT w.name AS workspace, c.subject, c.status, c.channel
+  FROM support.conversations c JOIN support.workspaces w ON w.id = c.workspace_id ORDER BY c.subject;
+SELECT c.subject, m.role, m.content
+  FROM support.conversation_messages m JOIN support.conversations c ON c.id = m.conversation_id
+ ORDER BY c.subject, m.created_at, m.role;
+
+\echo '--- alice reads Globex''s conversation by id: 0 rows'
+SELECT id, subject FROM support.conversations WHERE id = 'c0000000-0000-4000-8000-000000000003';
+SELECT count(*) AS globex_messages_seen FROM support.conversation_messages WHERE conversation_id = 'c0000000-0000-4000-8000-000000000003';
+
+\echo '--- alice tries to write into Globex: refused'
+INSERT INTO support.conversations (workspace_id, subject) VALUES ('b0000000-0000-4000-8000-0000000060be', 'planted by alice');
+\echo 'SQLSTATE' :LAST_ERROR_SQLSTATE
+INSERT INTO support.conversation_messages (conversation_id, role, content) VALUES ('c0000000-0000-4000-8000-000000000003', 'agent', 'planted by alice');
+\echo 'SQLSTATE' :LAST_ERROR_SQLSTATE
+UPDATE support.conversations SET subject = 'hijacked' WHERE id = 'c0000000-0000-4000-8000-000000000003';
+
+\echo
+\echo '=== carol (member of Globex) ==='
+SET request.jwt.claims = '{"sub":"33333333-3333-4333-8333-333333333333","role":"authenticated"}';
+SELECT w.name AS workspace, c.subject, c.status, c.channel
+  FROM support.conversations c JOIN support.workspaces w ON w.id = c.workspace_id ORDER BY c.subject;
+SELECT c.subject, m.role, m.content
+  FROM support.conversation_messages m JOIN support.conversations c ON c.id = m.conversation_id
+ ORDER BY c.subject, m.created_at;
+
+\echo
+\echo '=== the escalated Acme conversation: alice claims it, then bob tries ==='
+SET request.jwt.claims = '{"sub":"11111111-1111-4111-8111-111111111111"}';
+SELECT subject, status, claimed_by, claimed_at IS NOT NULL AS has_claimed_at
+  FROM support.claim_conversation('c0000000-0000-4000-8000-000000000002');
+SET request.jwt.claims = '{"sub":"22222222-2222-4222-8222-222222222222"}';
+SELECT subject, status, claimed_by FROM support.claim_conversation('c0000000-0000-4000-8000-000000000002');
+\echo 'SQLSTATE' :LAST_ERROR_SQLSTATE
+\echo '--- carol (Globex) tries the same id: "not found", as for an id that does not exist'
+SET request.jwt.claims = '{"sub":"33333333-3333-4333-8333-333333333333"}';
+SELECT subject FROM support.claim_conversation('c0000000-0000-4000-8000-000000000002');
+\echo 'SQLSTATE' :LAST_ERROR_SQLSTATE
+SELECT subject FROM support.claim_conversation('c0000000-0000-4000-8000-0000000fffff');
+\echo 'SQLSTATE' :LAST_ERROR_SQLSTATE
+
+RESET ROLE;
+RESET request.jwt.claims;
+\echo
+\echo '=== as the DBA: the final state ==='
+SELECT w.name AS workspace, c.subject, c.status, u.display_name AS claimed_by
+  FROM support.conversations c
+  JOIN support.workspaces w ON w.id = c.workspace_id
+  LEFT JOIN support.users u ON u.id = c.claimed_by
+ ORDER BY w.name, c.subject;
