@@ -38,5 +38,15 @@ $$;
 COMMENT ON FUNCTION support.grant_usage(pg_catalog.regrole) IS
     'Grants an application role what its end users need: schema usage, column-level table privileges (RLS applies), and EXECUTE on the public functions.';
 
+-- Catalog documentation of the Rust functions (\df+ support.*).
+COMMENT ON FUNCTION support.current_user_id() IS
+    'The calling end user: sub of request.jwt.claims, else request.jwt.claim.sub, else support.user_id; the first source that is set decides. NULL = nobody; a non-UUID subject is an error (22P02).';
+COMMENT ON FUNCTION support.member_workspaces() IS
+    'Ids of the workspaces the current user belongs to (empty for nobody). Used by every policy as workspace_id = ANY ((SELECT support.member_workspaces())::uuid[]).';
+COMMENT ON FUNCTION support.workspace_member(uuid) IS
+    'True iff the current user is a member of the workspace (presence only; role is not consulted).';
+COMMENT ON FUNCTION support.claim_conversation(uuid) IS
+    'The current user takes over an escalated conversation of one of their workspaces (atomic; exactly one of racing agents wins). Errors: 28000 no identity, P0002 not found, 55006 claimed by another agent, 55000 not escalated.';
+
 -- PostgreSQL grants EXECUTE to PUBLIC on every new function: take it back.
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA support FROM PUBLIC;
