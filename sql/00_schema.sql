@@ -65,6 +65,8 @@ CREATE TABLE support.conversations (
     resolved_at  timestamptz,
     created_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
     updated_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    first_agent_reply_at timestamptz,
+    reopen_count integer     NOT NULL DEFAULT 0,
     CONSTRAINT conversations_pkey PRIMARY KEY (workspace_id, id),
     CONSTRAINT conversations_status_valid
         CHECK (status IN ('active', 'escalated', 'claimed', 'resolved')),
@@ -87,6 +89,10 @@ CREATE TABLE support.conversations (
 CREATE INDEX conversations_id_idx ON support.conversations (id);
 -- Agent queue / per-status counts within a workspace.
 CREATE INDEX conversations_workspace_status_idx ON support.conversations (workspace_id, status);
+-- The agent queue: "oldest waiting in workspace W" is an index scan that
+-- stops at the first row (claim_next_conversation, queue listings).
+CREATE INDEX conversations_queue_idx ON support.conversations (workspace_id, escalated_at, id)
+    WHERE status = 'escalated';
 -- Columns used by ON DELETE SET NULL actions: deleting a user never scans the table.
 CREATE INDEX conversations_bot_user_idx ON support.conversations (bot_user_id) WHERE bot_user_id IS NOT NULL;
 CREATE INDEX conversations_claimed_by_idx ON support.conversations (claimed_by) WHERE claimed_by IS NOT NULL;
@@ -101,6 +107,11 @@ COMMENT ON COLUMN support.conversations.claimed_by IS
     'Owning agent (a workspace member) while status = claimed. Removing that member returns the conversation to escalated.';
 COMMENT ON COLUMN support.conversations.escalated_at IS 'Start of the current wait in the agent queue.';
 COMMENT ON COLUMN support.conversations.updated_at IS 'Maintained by trigger on every UPDATE.';
+COMMENT ON COLUMN support.conversations.claimed_at IS 'When the current owner took the conversation.';
+COMMENT ON COLUMN support.conversations.resolved_at IS 'When it was resolved (cleared on reopen).';
+COMMENT ON COLUMN support.conversations.first_agent_reply_at IS
+    'Time of the first message with role agent after the conversation was first escalated (set by trigger).';
+COMMENT ON COLUMN support.conversations.reopen_count IS 'How many times a resolved conversation was reopened.';
 
 -- Messages of a conversation. workspace_id is denormalised (and enforced by the
 -- composite foreign key) so that RLS can scope messages without a join.
@@ -134,9 +145,42 @@ COMMENT ON COLUMN support.conversation_messages.role IS 'customer | bot | agent 
 COMMENT ON COLUMN support.conversation_messages.author_id IS
     'Authoring member of the workspace (NULL for customers, or once the author leaves).';
 
+-- Audit trail: every state and ownership change of a conversation, written by
+-- the database (triggers) whatever caused it. Append-only for everyone but the
+-- table owner; no foreign keys, so events outlive the conversations and users
+-- they name.
+CREATE TABLE support.conversation_events (
+    workspace_id    uuid        NOT NULL,
+    id              uuid        NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
+    conversation_id uuid        NOT NULL,
+    actor_id        uuid,
+    kind            text        NOT NULL,
+    from_status     text,
+    to_status       text,
+    from_owner      uuid,
+    to_owner        uuid,
+    reason          text,
+    created_at      timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    CONSTRAINT conversation_events_pkey PRIMARY KEY (workspace_id, id),
+    CONSTRAINT conversation_events_kind_valid CHECK (kind IN (
+        'created', 'escalated', 'claimed', 'released', 'transferred', 'resolved',
+        'reopened', 'unassigned', 'changed', 'deleted'))
+);
+CREATE INDEX conversation_events_conversation_idx
+    ON support.conversation_events (conversation_id, created_at);
+COMMENT ON TABLE support.conversation_events IS
+    'Append-only audit of every conversation state and ownership change (written by triggers; members read their workspace''s events).';
+COMMENT ON COLUMN support.conversation_events.actor_id IS
+    'support.current_user_id() of the statement that caused the change (NULL: the DBA or a foreign-key action without an end user).';
+COMMENT ON COLUMN support.conversation_events.kind IS
+    'created | escalated | claimed | released | transferred | resolved | reopened | unassigned (owner removed) | changed (other direct edit by the table owner) | deleted';
+COMMENT ON COLUMN support.conversation_events.created_at IS
+    'clock_timestamp() of the change: per conversation, events order as the changes happened (changes to one row are serialised by its lock).';
+
 -- pg_dump keeps the rows of extension tables only when they are registered.
 SELECT pg_catalog.pg_extension_config_dump('support.users', '');
 SELECT pg_catalog.pg_extension_config_dump('support.workspaces', '');
 SELECT pg_catalog.pg_extension_config_dump('support.workspace_members', '');
 SELECT pg_catalog.pg_extension_config_dump('support.conversations', '');
 SELECT pg_catalog.pg_extension_config_dump('support.conversation_messages', '');
+SELECT pg_catalog.pg_extension_config_dump('support.conversation_events', '');

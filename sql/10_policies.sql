@@ -15,6 +15,7 @@ ALTER TABLE support.workspaces            ENABLE ROW LEVEL SECURITY;
 ALTER TABLE support.workspace_members     ENABLE ROW LEVEL SECURITY;
 ALTER TABLE support.conversations         ENABLE ROW LEVEL SECURITY;
 ALTER TABLE support.conversation_messages ENABLE ROW LEVEL SECURITY;
+ALTER TABLE support.conversation_events   ENABLE ROW LEVEL SECURITY;
 
 -- users: yourself, and the users who share a workspace with you. Read-only.
 CREATE POLICY users_select_member ON support.users FOR SELECT
@@ -61,4 +62,9 @@ CREATE POLICY conversation_messages_update_member ON support.conversation_messag
     WITH CHECK (workspace_id OPERATOR(pg_catalog.=) ANY ((SELECT support.member_workspaces())::uuid[]));
 -- conversation_messages: members delete messages of their workspace's conversations.
 CREATE POLICY conversation_messages_delete_member ON support.conversation_messages FOR DELETE
+    USING (workspace_id OPERATOR(pg_catalog.=) ANY ((SELECT support.member_workspaces())::uuid[]));
+
+-- conversation_events: members read their workspace's audit trail. No write
+-- policy (and no write privilege): only the extension's triggers append.
+CREATE POLICY conversation_events_select_member ON support.conversation_events FOR SELECT
     USING (workspace_id OPERATOR(pg_catalog.=) ANY ((SELECT support.member_workspaces())::uuid[]));

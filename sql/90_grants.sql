@@ -31,8 +31,15 @@ BEGIN
 
     -- The public functions (policies call the identity and membership helpers
     -- as the querying role, so those are needed too).
+    -- The audit trail: read-only.
+    EXECUTE format('GRANT SELECT ON support.conversation_events TO %s', r);
+
     EXECUTE format('GRANT EXECUTE ON FUNCTION support.current_user_id(), support.member_workspaces(), '
-                   'support.workspace_member(uuid), support.claim_conversation(uuid) TO %s', r);
+                   'support.workspace_member(uuid), '
+                   'support.escalate_conversation(uuid, text), support.claim_conversation(uuid), '
+                   'support.claim_next_conversation(uuid), support.release_conversation(uuid), '
+                   'support.transfer_conversation(uuid, uuid), support.resolve_conversation(uuid), '
+                   'support.reopen_conversation(uuid) TO %s', r);
 END
 $$;
 COMMENT ON FUNCTION support.grant_usage(pg_catalog.regrole) IS
@@ -46,7 +53,22 @@ COMMENT ON FUNCTION support.member_workspaces() IS
 COMMENT ON FUNCTION support.workspace_member(uuid) IS
     'True iff the current user is a member of the workspace (presence only; role is not consulted).';
 COMMENT ON FUNCTION support.claim_conversation(uuid) IS
-    'The current user takes over an escalated conversation of one of their workspaces (atomic; exactly one of racing agents wins). Errors: 28000 no identity, P0002 not found, 55006 claimed by another agent, 55000 not escalated.';
+    'The current user takes over an escalated conversation of one of their workspaces (atomic; exactly one of racing agents wins). Errors: 28000 no identity, P0002 not found, 55006 claimed by another agent, 55000 not escalated, 42501 role viewer.';
+
+COMMENT ON FUNCTION support.escalate_conversation(uuid, text) IS
+    'Bot hands off: active -> escalated, escalated_at = now() (the wait clock); reason goes to the audit trail.';
+COMMENT ON FUNCTION support.claim_next_conversation(uuid) IS
+    'Claims the oldest escalated conversation of the workspace (FOR UPDATE SKIP LOCKED); NULL when the queue is empty. Needs workspace role agent, admin or owner.';
+COMMENT ON FUNCTION support.release_conversation(uuid) IS
+    'The owner puts a claimed conversation back in the queue (claimed -> escalated, original wait time kept).';
+COMMENT ON FUNCTION support.transfer_conversation(uuid, uuid) IS
+    'The owner hands a claimed conversation to another member (agent, admin or owner) of the same workspace.';
+COMMENT ON FUNCTION support.resolve_conversation(uuid) IS
+    'claimed (by the caller) or active -> resolved, resolved_at = now().';
+COMMENT ON FUNCTION support.reopen_conversation(uuid) IS
+    'resolved -> escalated: new wait clock, resolved_at cleared, reopen_count + 1.';
+COMMENT ON FUNCTION support.lifecycle_pending(uuid) IS
+    'Internal (audit trigger): kind and reason of the lifecycle function changing that conversation right now. Not granted to application roles.';
 
 -- PostgreSQL grants EXECUTE to PUBLIC on every new function: take it back.
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA support FROM PUBLIC;

@@ -47,15 +47,51 @@ pub fn already_claimed(id: pgrx::Uuid) -> ! {
     raise(
         PgSqlErrorCode::ERRCODE_OBJECT_IN_USE,
         format!("conversation {id} is already claimed by another agent"),
-        None,
+        Some("Take the next waiting one with support.claim_next_conversation(workspace_id)."),
     )
 }
 
 /// 55000: the requested transition is not allowed from the current state.
-pub fn invalid_transition(id: pgrx::Uuid, current: &str, requested: &str) -> ! {
+pub fn invalid_transition(id: pgrx::Uuid, current: &str, requested: &str, allowed_from: &str) -> ! {
     raise(
         PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-        format!("conversation {id} is {current}: cannot {requested} it"),
+        format!("conversation {id} is {current}: cannot {requested} it (only from {allowed_from})"),
+        None,
+    )
+}
+
+/// P0002: the caller is not a member of that workspace (or it does not exist).
+pub fn workspace_not_found(id: pgrx::Uuid) -> ! {
+    raise(
+        PgSqlErrorCode::ERRCODE_NO_DATA_FOUND,
+        format!("workspace {id} not found"),
+        None,
+    )
+}
+
+/// 42501: the caller's workspace role may not perform the action.
+pub fn role_cannot(role: &str, action: &str) -> ! {
+    raise(
+        PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+        format!("workspace role {role} cannot {action} conversations"),
+        Some("Needs workspace role agent, admin or owner."),
+    )
+}
+
+/// 42501: only the owner of a claimed conversation may do this.
+pub fn not_owner(id: pgrx::Uuid, action: &str) -> ! {
+    raise(
+        PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+        format!("conversation {id} is claimed by another agent: only its owner can {action} it"),
+        None,
+    )
+}
+
+/// 22023: a transfer target outside the conversation's workspace.
+pub fn target_not_member(user: pgrx::Uuid) -> ! {
+    raise(
+        PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+        format!("user {user} is not a member of the conversation's workspace"),
         None,
     )
 }

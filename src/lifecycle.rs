@@ -1,85 +1,347 @@
-//! The conversation lifecycle: the state changes application roles make
-//! through functions (a plain UPDATE of the lifecycle columns is refused by
-//! the `conversations_before_update` trigger for every role subject to RLS).
+//! The conversation lifecycle (bot → human handoff), as functions. A plain
+//! UPDATE of the lifecycle columns is refused by the `conversations_before_update`
+//! trigger for every role subject to RLS, so these are the only way in.
+//!
+//! ```text
+//!  active ──escalate──▶ escalated ──claim / claim_next──▶ claimed ──resolve──▶ resolved
+//!    │                    ▲   ▲                            │  ▲ │                  │
+//!    └──────resolve───────┼───┼────────────────────────────┼──┼─┼──────────────────┤
+//!                         │   └──release / owner removed───┘  └─transfer           │
+//!                         └──────────────────reopen────────────────────────────────┘
+//! ```
 //!
 //! Each function is SECURITY DEFINER (it writes columns the caller cannot) and
 //! therefore checks membership itself: a conversation of another workspace is
-//! "not found", exactly like an id that does not exist.
+//! "not found", exactly like an id that does not exist. Changes take the row
+//! lock first (`FOR UPDATE`), so under READ COMMITTED concurrent calls are
+//! serialised per conversation and each sees the winner's state; under
+//! REPEATABLE READ / SERIALIZABLE a lost race raises 40001 (retry).
 
 use pgrx::prelude::*;
 
+use crate::audit::PendingChange;
 use crate::errors;
 use crate::identity;
 
-type Conversation = pgrx::composite_type!('static, "support.conversations");
+/// Workspace roles that may own conversations (claim, be transferred to,
+/// release, resolve). `viewer` reads only.
+const OWNER_ROLES: [&str; 3] = ["agent", "admin", "owner"];
 
-/// What the caller may know about a conversation: its status and owner, and
-/// the row itself; None when it does not exist or belongs to a workspace the
-/// user is not a member of.
-struct Visible {
-    status: String,
-    claimed_by: Option<pgrx::Uuid>,
-    row: Conversation,
+fn require_owner_role(role: &str, action: &str) {
+    if !OWNER_ROLES.contains(&role) {
+        errors::role_cannot(role, action);
+    }
 }
 
-fn visible(conversation_id: pgrx::Uuid, user: pgrx::Uuid) -> Option<Visible> {
-    Spi::connect(|client| {
+/// A conversation the caller is a member of, locked for update.
+struct Locked {
+    workspace_id: pgrx::Uuid,
+    status: String,
+    claimed_by: Option<pgrx::Uuid>,
+    /// The caller's role in the conversation's workspace.
+    role: String,
+}
+
+/// Locks conversation `id` if `user` is a member of its workspace.
+fn lock_visible(id: pgrx::Uuid, user: pgrx::Uuid) -> Option<Locked> {
+    Spi::connect_mut(|client| {
         let mut rows = client
-            .select(
-                "SELECT c.status, c.claimed_by, c FROM support.conversations AS c \
+            .update(
+                "SELECT c.workspace_id, c.status, c.claimed_by, m.role \
+                   FROM support.conversations AS c \
+                   JOIN support.workspace_members AS m \
+                     ON m.workspace_id OPERATOR(pg_catalog.=) c.workspace_id \
+                    AND m.user_id OPERATOR(pg_catalog.=) $2 \
                   WHERE c.id OPERATOR(pg_catalog.=) $1 \
-                    AND EXISTS (SELECT 1 FROM support.workspace_members AS m \
-                                 WHERE m.workspace_id OPERATOR(pg_catalog.=) c.workspace_id \
-                                   AND m.user_id OPERATOR(pg_catalog.=) $2)",
-                Some(1),
-                &[conversation_id.into(), user.into()],
+                  LIMIT 1 \
+                    FOR UPDATE OF c",
+                None,
+                &[id.into(), user.into()],
             )
             .unwrap_or_else(|e| error!("support: cannot read conversation: {e}"));
         let row = rows.next()?;
-        Some(Visible {
-            status: row.get::<String>(1).ok().flatten().unwrap_or_default(),
-            claimed_by: row.get::<pgrx::Uuid>(2).ok().flatten(),
-            row: row.get::<Conversation>(3).ok().flatten()?,
+        Some(Locked {
+            workspace_id: row.get::<pgrx::Uuid>(1).ok().flatten()?,
+            status: row.get::<String>(2).ok().flatten().unwrap_or_default(),
+            claimed_by: row.get::<pgrx::Uuid>(3).ok().flatten(),
+            role: row.get::<String>(4).ok().flatten().unwrap_or_default(),
         })
     })
 }
 
-/// `support.claim_conversation(conversation_id)`: the current user takes over
-/// an escalated conversation. One conditional UPDATE: of agents racing for the
+/// `user`'s role in `workspace_id`, None when not a member.
+fn role_in(workspace_id: pgrx::Uuid, user: pgrx::Uuid) -> Option<String> {
+    Spi::connect(|client| {
+        client
+            .select(
+                "SELECT m.role FROM support.workspace_members AS m \
+                  WHERE m.workspace_id OPERATOR(pg_catalog.=) $1 AND m.user_id OPERATOR(pg_catalog.=) $2",
+                Some(1),
+                &[workspace_id.into(), user.into()],
+            )
+            .unwrap_or_else(|e| error!("support: cannot read membership: {e}"))
+            .next()
+            .and_then(|row| row.get::<String>(1).ok().flatten())
+    })
+}
+
+/// Runs the UPDATE of one transition and returns the new row. `set` may use
+/// $3, bound to `user_arg`.
+fn apply(
+    id: pgrx::Uuid,
+    locked: &Locked,
+    kind: &'static str,
+    reason: Option<String>,
+    set: &str,
+    user_arg: Option<pgrx::Uuid>,
+) -> pgrx::composite_type!('static, "support.conversations") {
+    let _pending = PendingChange::new(Some(id), kind, reason);
+    let sql = format!(
+        "UPDATE support.conversations AS c SET {set} \
+          WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) $2 \
+        RETURNING c"
+    );
+    let mut args: Vec<pgrx::datum::DatumWithOid> = vec![locked.workspace_id.into(), id.into()];
+    if let Some(u) = user_arg {
+        args.push(u.into());
+    }
+    Spi::connect_mut(|client| {
+        client
+            .update(sql.as_str(), Some(1), &args)
+            .unwrap_or_else(|e| error!("support: cannot update conversation: {e}"))
+            .next()
+            .and_then(|row| row.get(1).ok().flatten())
+    })
+    .unwrap_or_else(|| errors::conversation_not_found(id))
+}
+
+/// The conversation as it is now (for idempotent answers).
+fn current_row(
+    id: pgrx::Uuid,
+    locked: &Locked,
+) -> pgrx::composite_type!('static, "support.conversations") {
+    Spi::connect(|client| {
+        client
+            .select(
+                "SELECT c FROM support.conversations AS c \
+                  WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) $2",
+                Some(1),
+                &[locked.workspace_id.into(), id.into()],
+            )
+            .unwrap_or_else(|e| error!("support: cannot read conversation: {e}"))
+            .next()
+            .and_then(|row| row.get(1).ok().flatten())
+    })
+    .unwrap_or_else(|| errors::conversation_not_found(id))
+}
+
+/// `support.escalate_conversation(id, reason)`: the bot hands off,
+/// `active` → `escalated`; `escalated_at` starts the queue's wait clock.
+#[pg_extern(volatile, security_definer, parallel_unsafe, requires = ["schema"])]
+#[search_path(pg_catalog, pg_temp)]
+pub fn escalate_conversation(
+    id: pgrx::Uuid,
+    reason: default!(Option<String>, "NULL"),
+) -> pgrx::composite_type!('static, "support.conversations") {
+    let user = identity::require_current_user();
+    let locked = lock_visible(id, user).unwrap_or_else(|| errors::conversation_not_found(id));
+    if locked.status != "active" {
+        errors::invalid_transition(id, &locked.status, "escalate", "active");
+    }
+    apply(
+        id,
+        &locked,
+        "escalated",
+        reason,
+        "status = 'escalated', escalated_at = pg_catalog.now()",
+        None,
+    )
+}
+
+/// `support.claim_conversation(id)`: the current user takes over an
+/// escalated conversation. One conditional UPDATE: of agents racing for the
 /// same conversation exactly one wins (under READ COMMITTED a blocked UPDATE
 /// re-checks `status = 'escalated'` against the winner's row version).
+/// Claiming your own claimed conversation again returns it unchanged.
 #[pg_extern(volatile, security_definer, parallel_unsafe, requires = ["schema"])]
 #[search_path(pg_catalog, pg_temp)]
 pub fn claim_conversation(
-    conversation_id: pgrx::Uuid,
+    id: pgrx::Uuid,
 ) -> pgrx::composite_type!('static, "support.conversations") {
     let user = identity::require_current_user();
-    let claimed: Option<Conversation> = Spi::connect_mut(|client| {
-        client
-            .update(
-                "UPDATE support.conversations AS c \
-                    SET status = 'claimed', claimed_by = $2, claimed_at = pg_catalog.now() \
-                  WHERE c.id OPERATOR(pg_catalog.=) $1 \
-                    AND c.status OPERATOR(pg_catalog.=) 'escalated' \
-                    AND EXISTS (SELECT 1 FROM support.workspace_members AS m \
-                                 WHERE m.workspace_id OPERATOR(pg_catalog.=) c.workspace_id \
-                                   AND m.user_id OPERATOR(pg_catalog.=) $2) \
-                RETURNING c",
-                Some(1),
-                &[conversation_id.into(), user.into()],
-            )
-            .unwrap_or_else(|e| error!("support.claim_conversation: {e}"))
-            .next()
-            .and_then(|row| row.get::<Conversation>(1).ok().flatten())
-    });
+    let claimed = {
+        let _pending = PendingChange::new(Some(id), "claimed", None);
+        Spi::connect_mut(|client| {
+            client
+                .update(
+                    "UPDATE support.conversations AS c \
+                        SET status = 'claimed', claimed_by = $2, claimed_at = pg_catalog.now() \
+                      WHERE c.id OPERATOR(pg_catalog.=) $1 \
+                        AND c.status OPERATOR(pg_catalog.=) 'escalated' \
+                        AND EXISTS (SELECT 1 FROM support.workspace_members AS m \
+                                     WHERE m.workspace_id OPERATOR(pg_catalog.=) c.workspace_id \
+                                       AND m.user_id OPERATOR(pg_catalog.=) $2 \
+                                       AND m.role OPERATOR(pg_catalog.=) ANY ('{agent,admin,owner}'::text[])) \
+                    RETURNING c",
+                    Some(1),
+                    &[id.into(), user.into()],
+                )
+                .unwrap_or_else(|e| error!("support.claim_conversation: {e}"))
+                .next()
+                .and_then(|row| row.get(1).ok().flatten())
+        })
+    };
     if let Some(row) = claimed {
         return row;
     }
     // Nothing updated: say why, from the latest committed state.
-    match visible(conversation_id, user) {
-        None => errors::conversation_not_found(conversation_id),
-        Some(v) if v.status == "claimed" && v.claimed_by == Some(user) => v.row,
-        Some(v) if v.status == "claimed" => errors::already_claimed(conversation_id),
-        Some(v) => errors::invalid_transition(conversation_id, &v.status, "claim"),
+    let locked = lock_visible(id, user).unwrap_or_else(|| errors::conversation_not_found(id));
+    require_owner_role(&locked.role, "claim");
+    match (locked.status.as_str(), locked.claimed_by) {
+        ("claimed", Some(owner)) if owner == user => current_row(id, &locked),
+        ("claimed", _) => errors::already_claimed(id),
+        (status, _) => errors::invalid_transition(id, status, "claim", "escalated"),
     }
+}
+
+/// `support.claim_next_conversation(workspace_id)`: the current user takes
+/// the oldest waiting conversation of the workspace (`FOR UPDATE SKIP LOCKED`:
+/// agents never block on, nor collide over, the same row). NULL when the
+/// queue is empty.
+#[pg_extern(volatile, security_definer, parallel_unsafe, requires = ["schema"])]
+#[search_path(pg_catalog, pg_temp)]
+pub fn claim_next_conversation(
+    workspace_id: pgrx::Uuid,
+) -> Option<pgrx::composite_type!('static, "support.conversations")> {
+    let user = identity::require_current_user();
+    let role =
+        role_in(workspace_id, user).unwrap_or_else(|| errors::workspace_not_found(workspace_id));
+    require_owner_role(&role, "claim");
+    let _pending = PendingChange::new(None, "claimed", None);
+    Spi::connect_mut(|client| {
+        client
+            .update(
+                "UPDATE support.conversations AS c \
+                    SET status = 'claimed', claimed_by = $2, claimed_at = pg_catalog.now() \
+                  WHERE (c.workspace_id, c.id) OPERATOR(pg_catalog.=) \
+                        (SELECT q.workspace_id, q.id FROM support.conversations AS q \
+                          WHERE q.workspace_id OPERATOR(pg_catalog.=) $1 \
+                            AND q.status OPERATOR(pg_catalog.=) 'escalated' \
+                          ORDER BY q.escalated_at, q.id \
+                          LIMIT 1 \
+                            FOR UPDATE SKIP LOCKED) \
+                RETURNING c",
+                Some(1),
+                &[workspace_id.into(), user.into()],
+            )
+            .unwrap_or_else(|e| error!("support.claim_next_conversation: {e}"))
+            .next()
+            .and_then(|row| row.get(1).ok().flatten())
+    })
+}
+
+/// `support.release_conversation(id)`: the owner puts it back in the queue,
+/// `claimed` → `escalated`, keeping its original wait time.
+#[pg_extern(volatile, security_definer, parallel_unsafe, requires = ["schema"])]
+#[search_path(pg_catalog, pg_temp)]
+pub fn release_conversation(
+    id: pgrx::Uuid,
+) -> pgrx::composite_type!('static, "support.conversations") {
+    let user = identity::require_current_user();
+    let locked = lock_visible(id, user).unwrap_or_else(|| errors::conversation_not_found(id));
+    if locked.status != "claimed" {
+        errors::invalid_transition(id, &locked.status, "release", "claimed");
+    }
+    if locked.claimed_by != Some(user) {
+        errors::not_owner(id, "release");
+    }
+    require_owner_role(&locked.role, "release");
+    apply(
+        id,
+        &locked,
+        "released",
+        None,
+        "status = 'escalated', claimed_by = NULL, claimed_at = NULL",
+        None,
+    )
+}
+
+/// `support.transfer_conversation(id, to_user)`: the owner hands a claimed
+/// conversation to another member (agent, admin or owner) of the workspace.
+#[pg_extern(volatile, security_definer, parallel_unsafe, requires = ["schema"])]
+#[search_path(pg_catalog, pg_temp)]
+pub fn transfer_conversation(
+    id: pgrx::Uuid,
+    to_user: pgrx::Uuid,
+) -> pgrx::composite_type!('static, "support.conversations") {
+    let user = identity::require_current_user();
+    let locked = lock_visible(id, user).unwrap_or_else(|| errors::conversation_not_found(id));
+    if locked.status != "claimed" {
+        errors::invalid_transition(id, &locked.status, "transfer", "claimed");
+    }
+    if locked.claimed_by != Some(user) {
+        errors::not_owner(id, "transfer");
+    }
+    require_owner_role(&locked.role, "transfer");
+    let target_role =
+        role_in(locked.workspace_id, to_user).unwrap_or_else(|| errors::target_not_member(to_user));
+    require_owner_role(&target_role, "be transferred");
+    if to_user == user {
+        return current_row(id, &locked);
+    }
+    apply(
+        id,
+        &locked,
+        "transferred",
+        None,
+        "claimed_by = $3, claimed_at = pg_catalog.now()",
+        Some(to_user),
+    )
+}
+
+/// `support.resolve_conversation(id)`: `claimed` (by the caller) or `active`
+/// → `resolved`.
+#[pg_extern(volatile, security_definer, parallel_unsafe, requires = ["schema"])]
+#[search_path(pg_catalog, pg_temp)]
+pub fn resolve_conversation(
+    id: pgrx::Uuid,
+) -> pgrx::composite_type!('static, "support.conversations") {
+    let user = identity::require_current_user();
+    let locked = lock_visible(id, user).unwrap_or_else(|| errors::conversation_not_found(id));
+    match locked.status.as_str() {
+        "claimed" if locked.claimed_by != Some(user) => errors::not_owner(id, "resolve"),
+        "claimed" | "active" => require_owner_role(&locked.role, "resolve"),
+        status => errors::invalid_transition(id, status, "resolve", "claimed or active"),
+    }
+    apply(
+        id,
+        &locked,
+        "resolved",
+        None,
+        "status = 'resolved', resolved_at = pg_catalog.now(), claimed_by = NULL, claimed_at = NULL",
+        None,
+    )
+}
+
+/// `support.reopen_conversation(id)`: `resolved` → `escalated` (a human is
+/// needed again): a new wait clock, `resolved_at` cleared, `reopen_count` + 1.
+#[pg_extern(volatile, security_definer, parallel_unsafe, requires = ["schema"])]
+#[search_path(pg_catalog, pg_temp)]
+pub fn reopen_conversation(
+    id: pgrx::Uuid,
+) -> pgrx::composite_type!('static, "support.conversations") {
+    let user = identity::require_current_user();
+    let locked = lock_visible(id, user).unwrap_or_else(|| errors::conversation_not_found(id));
+    if locked.status != "resolved" {
+        errors::invalid_transition(id, &locked.status, "reopen", "resolved");
+    }
+    apply(
+        id,
+        &locked,
+        "reopened",
+        None,
+        "status = 'escalated', escalated_at = pg_catalog.now(), resolved_at = NULL, \
+         reopen_count = c.reopen_count OPERATOR(pg_catalog.+) 1",
+        None,
+    )
 }

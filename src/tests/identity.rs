@@ -78,7 +78,9 @@ mod tests {
         set("request.jwt.claims", "{not json");
         assert_eq!(sqlstate("SELECT support.current_user_id()"), "22P02");
         // ... also where a policy asks.
+        reset_identity();
         fixture();
+        set("request.jwt.claims", "{not json");
         run(&format!("SET LOCAL ROLE {APP_ROLE}"));
         assert_eq!(sqlstate("SELECT * FROM support.conversations"), "22P02");
         // Positive control: a valid claim works again.

@@ -12,6 +12,7 @@ mod claim;
 mod foreign_keys;
 mod identity;
 mod isolation;
+mod lifecycle;
 mod schema;
 
 #[pg_schema]
@@ -39,6 +40,13 @@ mod tests {
         RETURN NULL;
     EXCEPTION WHEN OTHERS THEN
         RETURN SQLSTATE || ': ' || SQLERRM;
+    END
+    $$;
+    -- EXPLAIN output of a query, one line per row.
+    CREATE FUNCTION tests.explain_of(q text) RETURNS TABLE ("QUERY PLAN" text)
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        RETURN QUERY EXECUTE 'EXPLAIN (COSTS OFF) ' || q;
     END
     $$;
     GRANT USAGE ON SCHEMA tests TO PUBLIC;

@@ -14,6 +14,7 @@ mod tests {
         assert_eq!(
             tables,
             ids(&[
+                "conversation_events",
                 "conversation_messages",
                 "conversations",
                 "users",
@@ -34,7 +35,7 @@ mod tests {
                                coalesce(pg_get_expr(polwithcheck, polrelid), '') AS expr \
                           FROM pg_policy WHERE polrelid::regclass::text LIKE 'support.%'";
         // One policy per table and command, named <table>_<command>_member.
-        assert_eq!(count(policies), 11);
+        assert_eq!(count(policies), 12);
         assert_eq!(
             count(&format!("SELECT 1 FROM ({policies}) p WHERE polname !~ '_(select|insert|update|delete)_member$'")),
             0
