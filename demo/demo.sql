@@ -92,3 +92,22 @@ SELECT w.name AS workspace, c.subject, c.status, u.display_name AS claimed_by
   JOIN support.workspaces w ON w.id = c.workspace_id
   LEFT JOIN support.users u ON u.id = c.claimed_by
  ORDER BY w.name, c.subject;
+
+\echo
+\echo '=== the lifecycle: the Acme bot escalates, bob takes the next waiting one, resolves it ==='
+SET ROLE support_app;
+SET request.jwt.claims = '{"sub":"aaaaaaaa-0000-4000-8000-00000000b0a1"}';
+SELECT subject, status FROM support.escalate_conversation('c0000000-0000-4000-8000-000000000001', 'customer asked for a human');
+SET request.jwt.claims = '{"sub":"22222222-2222-4222-8222-222222222222"}';
+SELECT subject, status FROM support.claim_next_conversation('a0000000-0000-4000-8000-00000000acde');
+SELECT subject, status FROM support.claim_next_conversation('a0000000-0000-4000-8000-00000000acde');
+SELECT subject, status FROM support.resolve_conversation('c0000000-0000-4000-8000-000000000001');
+\echo '--- bob tries to resolve alice''s conversation: only the owner can'
+SELECT subject FROM support.resolve_conversation('c0000000-0000-4000-8000-000000000002');
+\echo 'SQLSTATE' :LAST_ERROR_SQLSTATE
+\echo '--- the audit trail bob can read (Acme only)'
+SELECT e.kind, e.from_status, e.to_status, u.display_name AS actor, e.reason
+  FROM support.conversation_events e LEFT JOIN support.users u ON u.id = e.actor_id
+ ORDER BY e.created_at;
+RESET ROLE;
+RESET request.jwt.claims;
