@@ -177,6 +177,29 @@ COMMENT ON COLUMN support.conversation_events.kind IS
 COMMENT ON COLUMN support.conversation_events.created_at IS
     'clock_timestamp() of the change: per conversation, events order as the changes happened (changes to one row are serialised by its lock).';
 
+-- Keys that support.authenticate() verifies tokens with. Readable and writable
+-- only by the table owner (no privilege for anyone else, RLS on with no
+-- policy): never in settings, which every role can read in pg_db_role_setting.
+CREATE TABLE support.jwt_keys (
+    kid        text        NOT NULL,
+    alg        text        NOT NULL,
+    key        text        NOT NULL,
+    audience   text,
+    issuer     text,
+    active     boolean     NOT NULL DEFAULT true,
+    created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    CONSTRAINT jwt_keys_pkey PRIMARY KEY (kid),
+    CONSTRAINT jwt_keys_alg_valid CHECK (alg IN ('HS256', 'HS384', 'HS512', 'EdDSA', 'ES256'))
+);
+REVOKE ALL ON support.jwt_keys FROM PUBLIC;
+COMMENT ON TABLE support.jwt_keys IS
+    'Token verification keys for support.authenticate(). Several may be active at once (rotation by kid). Owner-only.';
+COMMENT ON COLUMN support.jwt_keys.kid IS 'Key id; tokens name it in their header (kid).';
+COMMENT ON COLUMN support.jwt_keys.alg IS 'HS256 | HS384 | HS512 | EdDSA (Ed25519) | ES256. The key decides the algorithm, never the token.';
+COMMENT ON COLUMN support.jwt_keys.key IS 'HS*: the shared secret. EdDSA / ES256: the public key, PEM (-----BEGIN PUBLIC KEY-----).';
+COMMENT ON COLUMN support.jwt_keys.audience IS 'When set, tokens must carry this aud.';
+COMMENT ON COLUMN support.jwt_keys.issuer IS 'When set, tokens must carry this iss.';
+
 -- pg_dump keeps the rows of extension tables only when they are registered.
 SELECT pg_catalog.pg_extension_config_dump('support.users', '');
 SELECT pg_catalog.pg_extension_config_dump('support.workspaces', '');
@@ -184,3 +207,4 @@ SELECT pg_catalog.pg_extension_config_dump('support.workspace_members', '');
 SELECT pg_catalog.pg_extension_config_dump('support.conversations', '');
 SELECT pg_catalog.pg_extension_config_dump('support.conversation_messages', '');
 SELECT pg_catalog.pg_extension_config_dump('support.conversation_events', '');
+SELECT pg_catalog.pg_extension_config_dump('support.jwt_keys', '');

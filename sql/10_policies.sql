@@ -16,6 +16,8 @@ ALTER TABLE support.workspace_members     ENABLE ROW LEVEL SECURITY;
 ALTER TABLE support.conversations         ENABLE ROW LEVEL SECURITY;
 ALTER TABLE support.conversation_messages ENABLE ROW LEVEL SECURITY;
 ALTER TABLE support.conversation_events   ENABLE ROW LEVEL SECURITY;
+-- jwt_keys: RLS on and no policy at all: nobody but the owner reads a key.
+ALTER TABLE support.jwt_keys              ENABLE ROW LEVEL SECURITY;
 
 -- users: yourself, and the users who share a workspace with you. Read-only.
 CREATE POLICY users_select_member ON support.users FOR SELECT

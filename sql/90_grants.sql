@@ -39,7 +39,7 @@ BEGIN
                    'support.escalate_conversation(uuid, text), support.claim_conversation(uuid), '
                    'support.claim_next_conversation(uuid), support.release_conversation(uuid), '
                    'support.transfer_conversation(uuid, uuid), support.resolve_conversation(uuid), '
-                   'support.reopen_conversation(uuid) TO %s', r);
+                   'support.reopen_conversation(uuid), support.authenticate(text) TO %s', r);
 END
 $$;
 COMMENT ON FUNCTION support.grant_usage(pg_catalog.regrole) IS
@@ -69,6 +69,9 @@ COMMENT ON FUNCTION support.reopen_conversation(uuid) IS
     'resolved -> escalated: new wait clock, resolved_at cleared, reopen_count + 1.';
 COMMENT ON FUNCTION support.lifecycle_pending(uuid) IS
     'Internal (audit trigger): kind and reason of the lifecycle function changing that conversation right now. Not granted to application roles.';
+
+COMMENT ON FUNCTION support.authenticate(text) IS
+    'Verifies a JWT (HS256/384/512, EdDSA, ES256) against support.jwt_keys (signature, kid, exp, nbf, aud/iss when configured) and makes its sub the current user for the current transaction only. 28000 on any failure.';
 
 -- PostgreSQL grants EXECUTE to PUBLIC on every new function: take it back.
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA support FROM PUBLIC;

@@ -95,3 +95,33 @@ pub fn target_not_member(user: pgrx::Uuid) -> ! {
         None,
     )
 }
+
+/// 28000: support.authenticate() refused the token.
+pub fn token_rejected(why: String) -> ! {
+    raise(
+        PgSqlErrorCode::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+        format!("invalid token: {why}"),
+        None,
+    )
+}
+
+/// 22023: a row of support.jwt_keys is not usable (a DBA configuration error).
+pub fn bad_key(kid: &str, why: String) -> ! {
+    raise(
+        PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+        format!("support.jwt_keys row {kid:?}: {why}"),
+        None,
+    )
+}
+
+/// 2BP01: DROP EXTENSION would delete tenant data.
+pub fn drop_would_lose_data(tables: &str) -> ! {
+    raise(
+        PgSqlErrorCode::ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST,
+        format!("cannot drop extension conversations_ext: its tables hold data ({tables})"),
+        Some(
+            "DROP EXTENSION deletes every support table with all tenant data. Take a backup, then \
+             in the same transaction: SET LOCAL support.allow_drop_with_data = on (superuser only).",
+        ),
+    )
+}

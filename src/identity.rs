@@ -1,7 +1,9 @@
 //! Who is calling: the end user behind the current statement.
 //!
-//! Sources, in order; **the first one that is set decides** (an empty value is
-//! "not set"):
+//! A token verified by `support.authenticate()` in the current transaction
+//! always comes first. In `support.identity_mode = verified` it is the only
+//! source. Otherwise (`claims`, the default) the settings follow, in order;
+//! **the first one that is set decides** (an empty value is "not set"):
 //! 1. `request.jwt.claims` (PostgREST >= 9, Supabase): JSON, its `sub` claim.
 //!    Set but without a `sub` (an anonymous request) means nobody, never a
 //!    fall-through to a stale `support.user_id` left on a pooled connection.
@@ -91,6 +93,12 @@ fn truncate(s: &str) -> String {
 
 /// The current end user, resolved from the settings (see the module docs).
 pub(crate) fn current_user() -> Option<pgrx::Uuid> {
+    if let Some(verified) = crate::verified::current() {
+        return Some(verified);
+    }
+    if crate::verified::settings_ignored() {
+        return None;
+    }
     if let Some(claims) = setting(CLAIMS) {
         return subject_of_claims(&claims);
     }

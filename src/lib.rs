@@ -10,13 +10,23 @@ use pgrx::prelude::*;
 ::pgrx::pg_module_magic!(name, version);
 
 mod audit;
+mod drop_guard;
 mod errors;
+mod gucs;
 mod identity;
 mod lifecycle;
 mod membership;
+mod verified;
 
 #[cfg(any(test, feature = "pg_test"))]
 mod tests;
+
+/// Settings and transaction callbacks, once per backend.
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    gucs::init();
+    verified::init();
+}
 
 // Tables, constraints and indexes first: everything else refers to them.
 extension_sql_file!("../sql/00_schema.sql", name = "schema", bootstrap);
@@ -37,6 +47,8 @@ extension_sql_file!(
     name = "triggers",
     requires = ["schema"]
 );
+
+extension_sql_file!("../sql/30_drop_guard.sql", name = "drop_guard", requires = ["schema"]);
 
 // Grants last, once every function exists.
 extension_sql_file!("../sql/90_grants.sql", name = "grants", finalize);

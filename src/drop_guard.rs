@@ -1,0 +1,91 @@
+//! `DROP EXTENSION conversations_ext` drops every table with all tenant data.
+//! An event trigger on `ddl_command_start` refuses it while any `support`
+//! table holds rows, unless `support.allow_drop_with_data` (superuser only) is
+//! on. It is written against the C event-trigger API because only the parse
+//! tree says which extensions a DROP EXTENSION names (the query text does not,
+//! e.g. under dynamic SQL), and a `sql_drop` trigger of the extension itself
+//! does not fire once the extension is gone.
+
+use std::ffi::CStr;
+
+use pgrx::prelude::*;
+use pgrx::PgList;
+
+use crate::errors;
+use crate::gucs::ALLOW_DROP_WITH_DATA;
+
+#[no_mangle]
+pub extern "C" fn pg_finfo_conversations_ext_drop_guard() -> &'static pg_sys::Pg_finfo_record {
+    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1
+}
+
+/// Does this DROP statement name our extension?
+unsafe fn drops_us(tree: *mut pg_sys::Node) -> bool {
+    if tree.is_null() || (*tree).type_ != pg_sys::NodeTag::T_DropStmt {
+        return false;
+    }
+    let stmt = tree as *mut pg_sys::DropStmt;
+    if (*stmt).removeType != pg_sys::ObjectType::OBJECT_EXTENSION {
+        return false;
+    }
+    let names = PgList::<pg_sys::Node>::from_pg((*stmt).objects);
+    let found = names.iter_ptr().any(|node| {
+        !node.is_null()
+            && (*node).type_ == pg_sys::NodeTag::T_String
+            && !(*(node as *mut pg_sys::String)).sval.is_null()
+            && CStr::from_ptr((*(node as *mut pg_sys::String)).sval).to_bytes() == b"conversations_ext"
+    });
+    found
+}
+
+/// "table: n rows" for every support table that holds rows.
+fn tables_with_rows() -> Vec<String> {
+    Spi::connect(|client| {
+        let tables: Vec<String> = client
+            .select(
+                "SELECT c.relname::text FROM pg_catalog.pg_class AS c \
+                  WHERE c.relnamespace OPERATOR(pg_catalog.=) 'support'::pg_catalog.regnamespace \
+                    AND c.relkind OPERATOR(pg_catalog.=) 'r' ORDER BY 1",
+                None,
+                &[],
+            )
+            .unwrap_or_else(|e| error!("drop guard: {e}"))
+            .filter_map(|row| row.get::<String>(1).ok().flatten())
+            .collect();
+        tables
+            .into_iter()
+            .filter_map(|t| {
+                let sql = format!("SELECT count(*) FROM support.{}", pgrx::spi::quote_identifier(&t));
+                let n = client
+                    .select(&sql, Some(1), &[])
+                    .ok()?
+                    .next()
+                    .and_then(|row| row.get::<i64>(1).ok().flatten())
+                    .unwrap_or(0);
+                (n > 0).then(|| format!("support.{t}: {n} rows"))
+            })
+            .collect()
+    })
+}
+
+/// The event trigger function (`support.drop_guard()`).
+///
+/// # Safety
+/// Called by PostgreSQL's fmgr as an event trigger.
+#[no_mangle]
+#[pg_guard]
+pub unsafe extern "C-unwind" fn conversations_ext_drop_guard(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    let context = (*fcinfo).context;
+    if context.is_null() || (*context).type_ != pg_sys::NodeTag::T_EventTriggerData {
+        error!("support.drop_guard() can only be called as an event trigger");
+    }
+    let data = context as *mut pg_sys::EventTriggerData;
+    if drops_us((*data).parsetree) && !ALLOW_DROP_WITH_DATA.get() {
+        let full = tables_with_rows();
+        if !full.is_empty() {
+            errors::drop_would_lose_data(&full.join(", "));
+        }
+    }
+    pg_sys::Datum::from(0)
+}

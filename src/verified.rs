@@ -1,0 +1,225 @@
+//! Verified identity: `support.authenticate(token)` checks a JWT inside the
+//! database and makes its `sub` the current user for the current transaction
+//! only (cleared at commit and abort, and when the savepoint it was called in
+//! is rolled back), which is what transaction-pooling connection poolers need.
+//!
+//! Keys live in `support.jwt_keys`, readable by nobody but its owner; the
+//! cryptography is the `jsonwebtoken` crate (RustCrypto backend).
+
+use std::cell::RefCell;
+use std::ffi::c_void;
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use pgrx::prelude::*;
+use serde::Deserialize;
+
+use crate::errors;
+
+thread_local! {
+    /// Identities verified in the current transaction, innermost last, each
+    /// with the subtransaction that verified it.
+    static VERIFIED: RefCell<Vec<(pgrx::Uuid, pg_sys::SubTransactionId)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The identity verified in this transaction (the latest one that still stands).
+pub(crate) fn current() -> Option<pgrx::Uuid> {
+    VERIFIED.with(|v| v.borrow().last().map(|(id, _)| *id))
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut c_void) {
+    use pg_sys::XactEvent::*;
+    if matches!(
+        event,
+        XACT_EVENT_COMMIT | XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_COMMIT | XACT_EVENT_PARALLEL_ABORT | XACT_EVENT_PREPARE
+    ) {
+        VERIFIED.with(|v| v.borrow_mut().clear());
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn on_subxact(
+    event: pg_sys::SubXactEvent::Type,
+    my_subid: pg_sys::SubTransactionId,
+    parent_subid: pg_sys::SubTransactionId,
+    _arg: *mut c_void,
+) {
+    use pg_sys::SubXactEvent::*;
+    VERIFIED.with(|v| {
+        let mut v = v.borrow_mut();
+        match event {
+            // A rolled-back savepoint takes the identities verified in it (and
+            // in its children, which have larger ids) with it.
+            SUBXACT_EVENT_ABORT_SUB => v.retain(|(_, sub)| *sub < my_subid),
+            // A released savepoint hands its identities to its parent.
+            SUBXACT_EVENT_COMMIT_SUB => {
+                for entry in v.iter_mut().filter(|(_, sub)| *sub == my_subid) {
+                    entry.1 = parent_subid;
+                }
+            }
+            _ => {}
+        }
+    });
+}
+
+/// Registers the transaction callbacks (once per backend, from _PG_init).
+pub fn init() {
+    // SAFETY: plain registration of C callbacks that live as long as the library.
+    unsafe {
+        pg_sys::RegisterXactCallback(Some(on_xact), std::ptr::null_mut());
+        pg_sys::RegisterSubXactCallback(Some(on_subxact), std::ptr::null_mut());
+    }
+}
+
+/// A row of support.jwt_keys.
+struct Key {
+    kid: String,
+    alg: String,
+    material: String,
+    audience: Option<String>,
+    issuer: Option<String>,
+}
+
+fn find_key(kid: Option<&str>, header_alg: &str) -> Key {
+    let rows: Vec<Key> = Spi::connect(|client| {
+        let table = match kid {
+            Some(kid) => client.select(
+                "SELECT k.kid, k.alg, k.key, k.audience, k.issuer FROM support.jwt_keys AS k \
+                  WHERE k.kid OPERATOR(pg_catalog.=) $1 AND k.active",
+                None,
+                &[kid.into()],
+            ),
+            None => client.select(
+                "SELECT k.kid, k.alg, k.key, k.audience, k.issuer FROM support.jwt_keys AS k \
+                  WHERE k.alg OPERATOR(pg_catalog.=) $1 AND k.active",
+                None,
+                &[header_alg.into()],
+            ),
+        }
+        .unwrap_or_else(|e| error!("support.authenticate: cannot read keys: {e}"));
+        table
+            .map(|row| Key {
+                kid: row.get::<String>(1).ok().flatten().unwrap_or_default(),
+                alg: row.get::<String>(2).ok().flatten().unwrap_or_default(),
+                material: row.get::<String>(3).ok().flatten().unwrap_or_default(),
+                audience: row.get::<String>(4).ok().flatten(),
+                issuer: row.get::<String>(5).ok().flatten(),
+            })
+            .collect()
+    });
+    match (kid, rows.len()) {
+        (_, 1) => rows.into_iter().next().expect("one row"),
+        (Some(kid), _) => errors::token_rejected(format!("unknown or inactive key id {kid:?}")),
+        (None, n) => errors::token_rejected(format!(
+            "the token has no kid and {n} active keys use {header_alg}: give each key a kid and sign with it"
+        )),
+    }
+}
+
+fn algorithm_name(alg: Algorithm) -> &'static str {
+    match alg {
+        Algorithm::HS256 => "HS256",
+        Algorithm::HS384 => "HS384",
+        Algorithm::HS512 => "HS512",
+        Algorithm::ES256 => "ES256",
+        Algorithm::ES384 => "ES384",
+        Algorithm::EdDSA => "EdDSA",
+        Algorithm::RS256 => "RS256",
+        Algorithm::RS384 => "RS384",
+        Algorithm::RS512 => "RS512",
+        Algorithm::PS256 => "PS256",
+        Algorithm::PS384 => "PS384",
+        Algorithm::PS512 => "PS512",
+        _ => "another algorithm",
+    }
+}
+
+fn decoding_key(key: &Key) -> (Algorithm, DecodingKey) {
+    let bad = |why: String| -> ! { errors::bad_key(&key.kid, why) };
+    match key.alg.as_str() {
+        "HS256" => (Algorithm::HS256, DecodingKey::from_secret(key.material.as_bytes())),
+        "HS384" => (Algorithm::HS384, DecodingKey::from_secret(key.material.as_bytes())),
+        "HS512" => (Algorithm::HS512, DecodingKey::from_secret(key.material.as_bytes())),
+        "EdDSA" => (
+            Algorithm::EdDSA,
+            DecodingKey::from_ed_pem(key.material.as_bytes()).unwrap_or_else(|e| bad(format!("not an Ed25519 public key in PEM ({e})"))),
+        ),
+        "ES256" => (
+            Algorithm::ES256,
+            DecodingKey::from_ec_pem(key.material.as_bytes()).unwrap_or_else(|e| bad(format!("not a P-256 public key in PEM ({e})"))),
+        ),
+        other => bad(format!("unsupported algorithm {other}")),
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenClaims {
+    sub: serde_json::Value,
+}
+
+/// Verifies `token` and returns its subject; raises 28000 on any failure.
+pub(crate) fn verify(token: &str) -> pgrx::Uuid {
+    let header = jsonwebtoken::decode_header(token.trim())
+        .unwrap_or_else(|e| errors::token_rejected(format!("malformed token ({e})")));
+    let header_alg = algorithm_name(header.alg);
+    let key = find_key(header.kid.as_deref(), header_alg);
+    let (alg, decoding_key) = decoding_key(&key);
+    // Algorithm confusion (e.g. an HS256 token "signed" with a public key):
+    // the key decides the algorithm, never the token.
+    if alg != header.alg {
+        errors::token_rejected(format!(
+            "the token says {header_alg} but key {:?} is {}",
+            key.kid, key.alg
+        ));
+    }
+    let mut validation = Validation::new(alg);
+    validation.leeway = 30;
+    validation.validate_nbf = true;
+    validation.set_required_spec_claims(&["exp", "sub"]);
+    match &key.audience {
+        Some(aud) => validation.set_audience(&[aud]),
+        None => validation.validate_aud = false,
+    }
+    if let Some(iss) = &key.issuer {
+        validation.set_issuer(&[iss]);
+    }
+    let data = jsonwebtoken::decode::<TokenClaims>(token.trim(), &decoding_key, &validation)
+        .unwrap_or_else(|e| errors::token_rejected(describe(e.kind())));
+    match data.claims.sub {
+        serde_json::Value::String(sub) => uuid::Uuid::try_parse(sub.trim())
+            .map(|u| pgrx::Uuid::from_bytes(u.into_bytes()))
+            .unwrap_or_else(|_| errors::token_rejected("its subject is not a UUID".into())),
+        _ => errors::token_rejected("its subject is not a string".into()),
+    }
+}
+
+fn describe(kind: &jsonwebtoken::errors::ErrorKind) -> String {
+    use jsonwebtoken::errors::ErrorKind::*;
+    match kind {
+        InvalidSignature => "signature does not verify".into(),
+        ExpiredSignature => "token has expired (exp)".into(),
+        ImmatureSignature => "token is not valid yet (nbf)".into(),
+        InvalidAudience => "wrong audience (aud)".into(),
+        InvalidIssuer => "wrong issuer (iss)".into(),
+        InvalidAlgorithm => "algorithm not allowed for this key".into(),
+        MissingRequiredClaim(c) => format!("missing claim {c}"),
+        other => format!("malformed token ({other:?})"),
+    }
+}
+
+/// `support.authenticate(token)`: verifies a JWT against `support.jwt_keys`
+/// and makes its `sub` the current user until the end of the transaction.
+#[pg_extern(volatile, security_definer, parallel_unsafe, requires = ["schema"])]
+#[search_path(pg_catalog, pg_temp)]
+pub fn authenticate(token: &str) -> pgrx::Uuid {
+    let user = verify(token);
+    // SAFETY: reads the current subtransaction id; always valid in a transaction.
+    let sub = unsafe { pg_sys::GetCurrentSubTransactionId() };
+    VERIFIED.with(|v| v.borrow_mut().push((user, sub)));
+    user
+}
+
+/// Whether identity comes only from verified tokens.
+pub(crate) fn settings_ignored() -> bool {
+    crate::gucs::identity_mode() == crate::gucs::IdentityMode::Verified
+}
