@@ -34,7 +34,8 @@ unsafe fn drops_us(tree: *mut pg_sys::Node) -> bool {
         !node.is_null()
             && (*node).type_ == pg_sys::NodeTag::T_String
             && !(*(node as *mut pg_sys::String)).sval.is_null()
-            && CStr::from_ptr((*(node as *mut pg_sys::String)).sval).to_bytes() == b"conversations_ext"
+            && CStr::from_ptr((*(node as *mut pg_sys::String)).sval).to_bytes()
+                == b"conversations_ext"
     });
     found
 }
@@ -56,7 +57,10 @@ fn tables_with_rows() -> Vec<String> {
         tables
             .into_iter()
             .filter_map(|t| {
-                let sql = format!("SELECT count(*) FROM support.{}", pgrx::spi::quote_identifier(&t));
+                let sql = format!(
+                    "SELECT count(*) FROM support.{}",
+                    pgrx::spi::quote_identifier(&t)
+                );
                 let n = client
                     .select(&sql, Some(1), &[])
                     .ok()?
@@ -75,7 +79,9 @@ fn tables_with_rows() -> Vec<String> {
 /// Called by PostgreSQL's fmgr as an event trigger.
 #[no_mangle]
 #[pg_guard]
-pub unsafe extern "C-unwind" fn conversations_ext_drop_guard(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+pub unsafe extern "C-unwind" fn conversations_ext_drop_guard(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
     let context = (*fcinfo).context;
     if context.is_null() || (*context).type_ != pg_sys::NodeTag::T_EventTriggerData {
         error!("support.drop_guard() can only be called as an event trigger");

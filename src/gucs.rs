@@ -15,7 +15,8 @@ pub enum IdentityMode {
     Verified,
 }
 
-pub static IDENTITY_MODE: GucSetting<IdentityMode> = GucSetting::<IdentityMode>::new(IdentityMode::Claims);
+pub static IDENTITY_MODE: GucSetting<IdentityMode> =
+    GucSetting::<IdentityMode>::new(IdentityMode::Claims);
 pub static ALLOW_DROP_WITH_DATA: GucSetting<bool> = GucSetting::<bool>::new(false);
 
 pub fn init() {

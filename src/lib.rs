@@ -48,7 +48,11 @@ extension_sql_file!(
     requires = ["schema"]
 );
 
-extension_sql_file!("../sql/30_drop_guard.sql", name = "drop_guard", requires = ["schema"]);
+extension_sql_file!(
+    "../sql/30_drop_guard.sql",
+    name = "drop_guard",
+    requires = ["schema"]
+);
 
 // Grants last, once every function exists.
 extension_sql_file!("../sql/90_grants.sql", name = "grants", finalize);

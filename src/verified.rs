@@ -31,7 +31,11 @@ unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut c
     use pg_sys::XactEvent::*;
     if matches!(
         event,
-        XACT_EVENT_COMMIT | XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_COMMIT | XACT_EVENT_PARALLEL_ABORT | XACT_EVENT_PREPARE
+        XACT_EVENT_COMMIT
+            | XACT_EVENT_ABORT
+            | XACT_EVENT_PARALLEL_COMMIT
+            | XACT_EVENT_PARALLEL_ABORT
+            | XACT_EVENT_PREPARE
     ) {
         VERIFIED.with(|v| v.borrow_mut().clear());
     }
@@ -137,16 +141,27 @@ fn algorithm_name(alg: Algorithm) -> &'static str {
 fn decoding_key(key: &Key) -> (Algorithm, DecodingKey) {
     let bad = |why: String| -> ! { errors::bad_key(&key.kid, why) };
     match key.alg.as_str() {
-        "HS256" => (Algorithm::HS256, DecodingKey::from_secret(key.material.as_bytes())),
-        "HS384" => (Algorithm::HS384, DecodingKey::from_secret(key.material.as_bytes())),
-        "HS512" => (Algorithm::HS512, DecodingKey::from_secret(key.material.as_bytes())),
+        "HS256" => (
+            Algorithm::HS256,
+            DecodingKey::from_secret(key.material.as_bytes()),
+        ),
+        "HS384" => (
+            Algorithm::HS384,
+            DecodingKey::from_secret(key.material.as_bytes()),
+        ),
+        "HS512" => (
+            Algorithm::HS512,
+            DecodingKey::from_secret(key.material.as_bytes()),
+        ),
         "EdDSA" => (
             Algorithm::EdDSA,
-            DecodingKey::from_ed_pem(key.material.as_bytes()).unwrap_or_else(|e| bad(format!("not an Ed25519 public key in PEM ({e})"))),
+            DecodingKey::from_ed_pem(key.material.as_bytes())
+                .unwrap_or_else(|e| bad(format!("not an Ed25519 public key in PEM ({e})"))),
         ),
         "ES256" => (
             Algorithm::ES256,
-            DecodingKey::from_ec_pem(key.material.as_bytes()).unwrap_or_else(|e| bad(format!("not a P-256 public key in PEM ({e})"))),
+            DecodingKey::from_ec_pem(key.material.as_bytes())
+                .unwrap_or_else(|e| bad(format!("not a P-256 public key in PEM ({e})"))),
         ),
         other => bad(format!("unsupported algorithm {other}")),
     }

@@ -14,6 +14,7 @@ mod identity;
 mod isolation;
 mod lifecycle;
 mod schema;
+mod verified;
 
 #[pg_schema]
 mod tests {

@@ -17,6 +17,7 @@ mod tests {
                 "conversation_events",
                 "conversation_messages",
                 "conversations",
+                "jwt_keys",
                 "users",
                 "workspace_members",
                 "workspaces"
