@@ -17,6 +17,7 @@ build: prereqs
 ## Install into the PostgreSQL 15 of this machine (as root: writes the system extension dirs).
 install: prereqs
 	cargo pgrx install --release --pg-config $(PG_CONFIG)
+	install -m 644 sql/released/conversations_ext--*.sql "$$($(PG_CONFIG) --sharedir)/extension/"
 
 ## Every test: in-process (#[pg_test]) then out-of-process (pg_test/, real connections).
 test: prereqs test-inprocess test-pg

@@ -9,4 +9,4 @@ DIR=$(mktemp -d /tmp/cx-pgtest.XXXXXX)
 trap 'scripts/cluster.sh stop "$DIR"' EXIT
 scripts/cluster.sh start "$DIR" "$PORT"
 export CX_PGHOST="$DIR" CX_PGPORT="$PORT"
-cargo test --release --manifest-path pg_test/Cargo.toml -- --nocapture --test-threads="${PG_TEST_THREADS:-4}" "$@"
+cargo test --release --manifest-path pg_test/Cargo.toml "$@" -- --nocapture --test-threads="${PG_TEST_THREADS:-4}"

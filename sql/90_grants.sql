@@ -20,8 +20,8 @@ BEGIN
     -- Conversations: ids, lifecycle columns and timestamps are the database's.
     EXECUTE format('GRANT SELECT, DELETE ON support.conversations TO %s', r);
     EXECUTE format('GRANT INSERT (workspace_id, bot_user_id, channel, status, subject) ON support.conversations TO %s', r);
-    -- workspace_id is granted so that a move attempt meets the clear CV005 error
-    -- from the trigger rather than a bare permission error; it never changes.
+    -- workspace_id is granted so that a move attempt meets the trigger's clear
+    -- 0A000 error rather than a bare permission error; it never changes.
     EXECUTE format('GRANT UPDATE (workspace_id, bot_user_id, channel, subject) ON support.conversations TO %s', r);
 
     -- Messages: append, edit the text, delete; ids and timestamps are the database's.
@@ -29,11 +29,11 @@ BEGIN
     EXECUTE format('GRANT INSERT (workspace_id, conversation_id, role, author_id, content) ON support.conversation_messages TO %s', r);
     EXECUTE format('GRANT UPDATE (content) ON support.conversation_messages TO %s', r);
 
-    -- The public functions (policies call the identity and membership helpers
-    -- as the querying role, so those are needed too).
     -- The audit trail: read-only.
     EXECUTE format('GRANT SELECT ON support.conversation_events TO %s', r);
 
+    -- The public functions (policies call the identity and membership helpers
+    -- as the querying role, so those are needed too).
     EXECUTE format('GRANT EXECUTE ON FUNCTION support.current_user_id(), support.member_workspaces(), '
                    'support.workspace_member(uuid), '
                    'support.escalate_conversation(uuid, text), support.claim_conversation(uuid), '

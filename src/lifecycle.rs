@@ -166,8 +166,10 @@ pub fn escalate_conversation(
 #[pg_extern(volatile, security_definer, parallel_unsafe, requires = ["schema"])]
 #[search_path(pg_catalog, pg_temp)]
 pub fn claim_conversation(
-    id: pgrx::Uuid,
+    conversation_id: pgrx::Uuid,
 ) -> pgrx::composite_type!('static, "support.conversations") {
+    // The parameter keeps its 0.1.0 name: callers may pass it by name.
+    let id = conversation_id;
     let user = identity::require_current_user();
     let claimed = {
         let _pending = PendingChange::new(Some(id), "claimed", None);

@@ -1,0 +1,112 @@
+//! Verified identity across real transactions: support.authenticate() lasts
+//! for its transaction only, dies with a rolled-back savepoint, and in
+//! verified mode forged settings (even a placeholder planted before the
+//! library loads) identify nobody.
+
+mod common;
+use common::*;
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+
+fn token(sub: &str) -> String {
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 600;
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some("k1".into());
+    encode(
+        &header,
+        &serde_json::json!({"sub": sub, "exp": exp}),
+        &EncodingKey::from_secret(b"pg-test-secret"),
+    )
+    .unwrap()
+}
+
+async fn seen(c: &tokio_postgres::Client) -> i64 {
+    c.query_one("SELECT count(*) FROM support.conversations", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn verified_identity_is_transaction_scoped() {
+    let db = "cx_verified";
+    let owner = fresh_database(db, &[]).await;
+    owner
+        .batch_execute(&format!(
+            "INSERT INTO support.jwt_keys (kid, alg, key) VALUES ('k1', 'HS256', 'pg-test-secret');
+             INSERT INTO support.conversations (workspace_id, subject) VALUES ('{W1}', 'one');
+             ALTER DATABASE {db} SET support.identity_mode = 'verified';"
+        ))
+        .await
+        .unwrap();
+    let tok = token(U1);
+    let auth = format!("SELECT support.authenticate('{tok}')");
+
+    // A planted placeholder before the library is loaded does not switch the mode back.
+    let app = connect_app(db).await;
+    let planted = app
+        .batch_execute("SET support.identity_mode = 'claims'")
+        .await;
+    app.batch_execute(&format!("SET request.jwt.claims = '{{\"sub\":\"{U1}\"}}'"))
+        .await
+        .unwrap();
+    assert_eq!(
+        seen(&app).await,
+        0,
+        "forged claims in verified mode (planting returned {})",
+        sqlstate(&planted)
+    );
+    let mode: String = app
+        .query_one("SHOW support.identity_mode", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(mode, "verified");
+    // Once loaded, the setting cannot be changed by the application role.
+    assert_eq!(
+        sqlstate(
+            &app.batch_execute("SET support.identity_mode = 'claims'")
+                .await
+        ),
+        "42501"
+    );
+
+    // Committed transaction: identity ends with it.
+    app.batch_execute("BEGIN").await.unwrap();
+    app.batch_execute(&auth).await.unwrap();
+    assert_eq!(
+        seen(&app).await,
+        1,
+        "positive control: the verified user sees W1"
+    );
+    app.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(seen(&app).await, 0, "identity must not survive COMMIT");
+
+    // Aborted transaction.
+    app.batch_execute("BEGIN").await.unwrap();
+    app.batch_execute(&auth).await.unwrap();
+    app.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(seen(&app).await, 0, "identity must not survive ROLLBACK");
+
+    // Rolled-back savepoint in which authenticate was called.
+    app.batch_execute("BEGIN; SAVEPOINT s").await.unwrap();
+    app.batch_execute(&auth).await.unwrap();
+    assert_eq!(seen(&app).await, 1);
+    app.batch_execute("ROLLBACK TO SAVEPOINT s").await.unwrap();
+    assert_eq!(seen(&app).await, 0, "identity must die with its savepoint");
+    // Released savepoint: the identity stays for the rest of the transaction.
+    app.batch_execute("SAVEPOINT t").await.unwrap();
+    app.batch_execute(&auth).await.unwrap();
+    app.batch_execute("RELEASE SAVEPOINT t").await.unwrap();
+    assert_eq!(seen(&app).await, 1);
+    app.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(seen(&app).await, 0);
+
+    // Autocommit: the statement is its own transaction.
+    app.batch_execute(&auth).await.unwrap();
+    assert_eq!(seen(&app).await, 0);
+    println!("verified identity: scoped to its transaction and savepoint; forged settings and a planted mode ignored");
+}
