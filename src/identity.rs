@@ -44,38 +44,29 @@ struct Claims {
     sub: Option<serde_json::Value>,
 }
 
-/// Parses a subject into a user id; an empty subject is nobody.
-pub(crate) fn parse_subject(source: &str, subject: &str) -> Option<pgrx::Uuid> {
+/// Parses a subject into a user id; an empty subject is nobody. Pure: the
+/// caller turns an `Err` into the 22P02 error naming the setting.
+pub(crate) fn parse_subject(subject: &str) -> Result<Option<pgrx::Uuid>, String> {
     let subject = subject.trim();
     if subject.is_empty() {
-        return None;
+        return Ok(None);
     }
-    match uuid::Uuid::try_parse(subject) {
-        Ok(id) => Some(pgrx::Uuid::from_bytes(id.into_bytes())),
-        Err(_) => errors::bad_identity(
-            source,
-            format!("subject {:?} is not a UUID", truncate(subject)),
-        ),
-    }
+    uuid::Uuid::try_parse(subject)
+        .map(|id| Some(pgrx::Uuid::from_bytes(id.into_bytes())))
+        .map_err(|_| format!("subject {:?} is not a UUID", truncate(subject)))
 }
 
 /// The user named by a `request.jwt.claims` JSON document (None: anonymous).
-pub(crate) fn subject_of_claims(claims: &str) -> Option<pgrx::Uuid> {
-    let source = "request.jwt.claims";
-    let parsed: Claims = match serde_json::from_str(claims) {
-        Ok(parsed) => parsed,
-        Err(e) => errors::bad_identity(source, format!("not a JSON object ({e})")),
-    };
+pub(crate) fn subject_of_claims(claims: &str) -> Result<Option<pgrx::Uuid>, String> {
+    let parsed: Claims =
+        serde_json::from_str(claims).map_err(|e| format!("not a JSON object ({e})"))?;
     match parsed.sub {
-        None | Some(serde_json::Value::Null) => None,
-        Some(serde_json::Value::String(sub)) => parse_subject(source, &sub),
-        Some(other) => errors::bad_identity(
-            source,
-            format!(
-                "claim \"sub\" must be a string, found {}",
-                truncate(&other.to_string())
-            ),
-        ),
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(sub)) => parse_subject(&sub),
+        Some(other) => Err(format!(
+            "claim \"sub\" must be a string, found {}",
+            truncate(&other.to_string())
+        )),
     }
 }
 
@@ -99,16 +90,16 @@ pub(crate) fn current_user() -> Option<pgrx::Uuid> {
     if crate::verified::settings_ignored() {
         return None;
     }
-    if let Some(claims) = setting(CLAIMS) {
-        return subject_of_claims(&claims);
-    }
-    if let Some(sub) = setting(CLAIM_SUB) {
-        return parse_subject("request.jwt.claim.sub", &sub);
-    }
-    if let Some(id) = setting(USER_ID) {
-        return parse_subject("support.user_id", &id);
-    }
-    None
+    let (source, parsed) = if let Some(claims) = setting(CLAIMS) {
+        ("request.jwt.claims", subject_of_claims(&claims))
+    } else if let Some(sub) = setting(CLAIM_SUB) {
+        ("request.jwt.claim.sub", parse_subject(&sub))
+    } else if let Some(id) = setting(USER_ID) {
+        ("support.user_id", parse_subject(&id))
+    } else {
+        return None;
+    };
+    parsed.unwrap_or_else(|why| errors::bad_identity(source, why))
 }
 
 /// The current end user, or the 28000 error when there is none.
@@ -121,4 +112,68 @@ pub(crate) fn require_current_user() -> pgrx::Uuid {
 #[search_path(pg_catalog, pg_temp)]
 pub fn current_user_id() -> Option<pgrx::Uuid> {
     current_user()
+}
+
+/// Property tests of the parsers (plain #[test], no server needed): seeded
+/// random inputs, including huge and deeply nested ones, never panic, and
+/// well-formed subjects round-trip.
+#[cfg(test)]
+mod property_tests {
+    use super::{parse_subject, subject_of_claims};
+    use crate::tests::random::Rng;
+
+    #[test]
+    fn random_subjects_never_panic_and_uuids_round_trip() {
+        let mut rng = Rng::new(0x5eed_0001);
+        for _ in 0..20_000 {
+            let junk = rng.text(200);
+            let _ = parse_subject(&junk);
+            let bytes = rng.bytes16();
+            let id = uuid::Uuid::from_bytes(bytes);
+            for form in [
+                id.hyphenated().to_string(),
+                id.simple().to_string(),
+                id.hyphenated().to_string().to_uppercase(),
+            ] {
+                let padded = format!(
+                    "{}{form}{}",
+                    " ".repeat(rng.below(3)),
+                    " ".repeat(rng.below(3))
+                );
+                assert_eq!(
+                    parse_subject(&padded),
+                    Ok(Some(pgrx::Uuid::from_bytes(bytes))),
+                    "{padded:?}"
+                );
+            }
+        }
+        assert_eq!(parse_subject("   "), Ok(None));
+        assert!(parse_subject(&"9".repeat(1 << 20)).is_err());
+    }
+
+    #[test]
+    fn random_claims_never_panic() {
+        let mut rng = Rng::new(0x5eed_0002);
+        for _ in 0..20_000 {
+            let _ = subject_of_claims(&rng.text(300));
+            let _ = subject_of_claims(&rng.json(6));
+            let bytes = rng.bytes16();
+            let id = uuid::Uuid::from_bytes(bytes);
+            let doc = format!(
+                r#"{{"role":"authenticated","sub":"{id}","extra":{}}}"#,
+                rng.json(3)
+            );
+            assert_eq!(
+                subject_of_claims(&doc),
+                Ok(Some(pgrx::Uuid::from_bytes(bytes))),
+                "{doc}"
+            );
+        }
+        // Deep nesting and huge documents are errors, not stack overflows.
+        assert!(subject_of_claims(&"[".repeat(100_000)).is_err());
+        assert!(subject_of_claims(&format!(r#"{{"sub":{}}}"#, "[".repeat(100_000))).is_err());
+        let huge = format!(r#"{{"sub":null,"pad":"{}"}}"#, "x".repeat(1 << 20));
+        assert_eq!(subject_of_claims(&huge), Ok(None));
+        assert_eq!(subject_of_claims(r#"{"sub":7}"#).is_err(), true);
+    }
 }

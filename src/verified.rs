@@ -76,15 +76,24 @@ pub fn init() {
 }
 
 /// A row of support.jwt_keys.
-struct Key {
-    kid: String,
-    alg: String,
-    material: String,
-    audience: Option<String>,
-    issuer: Option<String>,
+pub(crate) struct Key {
+    pub kid: String,
+    pub alg: String,
+    pub material: String,
+    pub audience: Option<String>,
+    pub issuer: Option<String>,
 }
 
-fn find_key(kid: Option<&str>, header_alg: &str) -> Key {
+/// Why a token was refused: the token (28000) or the DBA's key row (22023).
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    Token(String),
+    Key { kid: String, why: String },
+}
+
+/// The active key a token names (by kid, else the only active key of its
+/// algorithm).
+fn lookup_key(kid: Option<&str>, header_alg: &str) -> Result<Key, String> {
     let rows: Vec<Key> = Spi::connect(|client| {
         let table = match kid {
             Some(kid) => client.select(
@@ -112,9 +121,9 @@ fn find_key(kid: Option<&str>, header_alg: &str) -> Key {
             .collect()
     });
     match (kid, rows.len()) {
-        (_, 1) => rows.into_iter().next().expect("one row"),
-        (Some(kid), _) => errors::token_rejected(format!("unknown or inactive key id {kid:?}")),
-        (None, n) => errors::token_rejected(format!(
+        (_, 1) => Ok(rows.into_iter().next().expect("one row")),
+        (Some(kid), _) => Err(format!("unknown or inactive key id {kid:?}")),
+        (None, n) => Err(format!(
             "the token has no kid and {n} active keys use {header_alg}: give each key a kid and sign with it"
         )),
     }
@@ -138,9 +147,12 @@ fn algorithm_name(alg: Algorithm) -> &'static str {
     }
 }
 
-fn decoding_key(key: &Key) -> (Algorithm, DecodingKey) {
-    let bad = |why: String| -> ! { errors::bad_key(&key.kid, why) };
-    match key.alg.as_str() {
+fn decoding_key(key: &Key) -> Result<(Algorithm, DecodingKey), Refusal> {
+    let bad = |why: String| Refusal::Key {
+        kid: key.kid.clone(),
+        why,
+    };
+    Ok(match key.alg.as_str() {
         "HS256" => (
             Algorithm::HS256,
             DecodingKey::from_secret(key.material.as_bytes()),
@@ -156,15 +168,15 @@ fn decoding_key(key: &Key) -> (Algorithm, DecodingKey) {
         "EdDSA" => (
             Algorithm::EdDSA,
             DecodingKey::from_ed_pem(key.material.as_bytes())
-                .unwrap_or_else(|e| bad(format!("not an Ed25519 public key in PEM ({e})"))),
+                .map_err(|e| bad(format!("not an Ed25519 public key in PEM ({e})")))?,
         ),
         "ES256" => (
             Algorithm::ES256,
             DecodingKey::from_ec_pem(key.material.as_bytes())
-                .unwrap_or_else(|e| bad(format!("not a P-256 public key in PEM ({e})"))),
+                .map_err(|e| bad(format!("not a P-256 public key in PEM ({e})")))?,
         ),
-        other => bad(format!("unsupported algorithm {other}")),
-    }
+        other => return Err(bad(format!("unsupported algorithm {other}"))),
+    })
 }
 
 #[derive(Deserialize)]
@@ -172,20 +184,25 @@ struct TokenClaims {
     sub: serde_json::Value,
 }
 
-/// Verifies `token` and returns its subject; raises 28000 on any failure.
-pub(crate) fn verify(token: &str) -> pgrx::Uuid {
-    let header = jsonwebtoken::decode_header(token.trim())
-        .unwrap_or_else(|e| errors::token_rejected(format!("malformed token ({e})")));
+/// Checks `token` with the key `find_key` gives for its header; returns its
+/// subject. Pure apart from `find_key`, so the parser can be property-tested.
+pub(crate) fn check_token(
+    token: &str,
+    find_key: impl FnOnce(Option<&str>, &str) -> Result<Key, String>,
+) -> Result<pgrx::Uuid, Refusal> {
+    let token = token.trim();
+    let header = jsonwebtoken::decode_header(token)
+        .map_err(|e| Refusal::Token(format!("malformed token ({e})")))?;
     let header_alg = algorithm_name(header.alg);
-    let key = find_key(header.kid.as_deref(), header_alg);
-    let (alg, decoding_key) = decoding_key(&key);
+    let key = find_key(header.kid.as_deref(), header_alg).map_err(Refusal::Token)?;
+    let (alg, decoding_key) = decoding_key(&key)?;
     // Algorithm confusion (e.g. an HS256 token "signed" with a public key):
     // the key decides the algorithm, never the token.
     if alg != header.alg {
-        errors::token_rejected(format!(
+        return Err(Refusal::Token(format!(
             "the token says {header_alg} but key {:?} is {}",
             key.kid, key.alg
-        ));
+        )));
     }
     let mut validation = Validation::new(alg);
     validation.leeway = 30;
@@ -198,13 +215,13 @@ pub(crate) fn verify(token: &str) -> pgrx::Uuid {
     if let Some(iss) = &key.issuer {
         validation.set_issuer(&[iss]);
     }
-    let data = jsonwebtoken::decode::<TokenClaims>(token.trim(), &decoding_key, &validation)
-        .unwrap_or_else(|e| errors::token_rejected(describe(e.kind())));
+    let data = jsonwebtoken::decode::<TokenClaims>(token, &decoding_key, &validation)
+        .map_err(|e| Refusal::Token(describe(e.kind())))?;
     match data.claims.sub {
         serde_json::Value::String(sub) => uuid::Uuid::try_parse(sub.trim())
             .map(|u| pgrx::Uuid::from_bytes(u.into_bytes()))
-            .unwrap_or_else(|_| errors::token_rejected("its subject is not a UUID".into())),
-        _ => errors::token_rejected("its subject is not a string".into()),
+            .map_err(|_| Refusal::Token("its subject is not a UUID".into())),
+        _ => Err(Refusal::Token("its subject is not a string".into())),
     }
 }
 
@@ -219,6 +236,16 @@ fn describe(kind: &jsonwebtoken::errors::ErrorKind) -> String {
         InvalidAlgorithm => "algorithm not allowed for this key".into(),
         MissingRequiredClaim(c) => format!("missing claim {c}"),
         other => format!("malformed token ({other:?})"),
+    }
+}
+
+/// Verifies `token` against support.jwt_keys; raises 28000 (or 22023 for an
+/// unusable key row) on any failure.
+pub(crate) fn verify(token: &str) -> pgrx::Uuid {
+    match check_token(token, lookup_key) {
+        Ok(user) => user,
+        Err(Refusal::Token(why)) => errors::token_rejected(why),
+        Err(Refusal::Key { kid, why }) => errors::bad_key(&kid, why),
     }
 }
 
@@ -237,4 +264,79 @@ pub fn authenticate(token: &str) -> pgrx::Uuid {
 /// Whether identity comes only from verified tokens.
 pub(crate) fn settings_ignored() -> bool {
     crate::gucs::identity_mode() == crate::gucs::IdentityMode::Verified
+}
+
+/// Property tests of token checking (plain #[test], no server needed).
+#[cfg(test)]
+mod property_tests {
+    use super::{check_token, Key, Refusal};
+    use crate::tests::random::Rng;
+    use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+
+    fn key() -> Key {
+        Key {
+            kid: "k".into(),
+            alg: "HS256".into(),
+            material: "secret".into(),
+            audience: None,
+            issuer: None,
+        }
+    }
+
+    #[test]
+    fn random_tokens_are_refused_without_panicking() {
+        let mut rng = Rng::new(0x5eed_0003);
+        for i in 0..20_000 {
+            let token = match i % 3 {
+                0 => rng.text(400),
+                1 => format!("{}.{}.{}", rng.base64(60), rng.base64(200), rng.base64(43)),
+                _ => format!(
+                    "eyJhbGciOiJIUzI1NiJ9.{}.{}",
+                    rng.base64(120),
+                    rng.base64(43)
+                ),
+            };
+            match check_token(&token, |_, _| Ok(key())) {
+                Err(Refusal::Token(_)) => {}
+                other => panic!("{token:?} gave {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_valid_token_verifies_and_any_tampering_is_refused() {
+        let mut rng = Rng::new(0x5eed_0004);
+        let exp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+            + 600;
+        for _ in 0..200 {
+            let bytes = rng.bytes16();
+            let id = uuid::Uuid::from_bytes(bytes);
+            let mut header = Header::new(Algorithm::HS256);
+            header.kid = Some("k".into());
+            let token = encode(
+                &header,
+                &serde_json::json!({"sub": id.to_string(), "exp": exp}),
+                &EncodingKey::from_secret(b"secret"),
+            )
+            .expect("sign");
+            assert_eq!(
+                check_token(&token, |_, _| Ok(key())).ok(),
+                Some(pgrx::Uuid::from_bytes(bytes))
+            );
+            // Flip one character anywhere: never accepted as the same or another user.
+            let mut chars: Vec<char> = token.chars().collect();
+            let at = rng.below(chars.len());
+            chars[at] = if chars[at] == 'A' { 'B' } else { 'A' };
+            let tampered: String = chars.into_iter().collect();
+            if tampered != token {
+                assert!(
+                    check_token(&tampered, |_, _| Ok(key())).is_err(),
+                    "tampered at {at}: {tampered}"
+                );
+            }
+        }
+    }
 }

@@ -13,6 +13,7 @@ mod foreign_keys;
 mod identity;
 mod isolation;
 mod lifecycle;
+pub mod random;
 mod schema;
 mod verified;
 
