@@ -1,0 +1,616 @@
+//! A reference model of conversations_ext, written from the README and kept
+//! independent of the extension's code: who belongs to which workspace with
+//! which role, every conversation, message and audit event, the lifecycle
+//! state machine (the SQLSTATE each call must give and the event it must
+//! write), and what each end user may see.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Role {
+    Owner,
+    Admin,
+    Agent,
+    Viewer,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Owner, Role::Admin, Role::Agent, Role::Viewer];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Agent => "agent",
+            Role::Viewer => "viewer",
+        }
+    }
+    /// May own conversations (claim, be transferred to, release, resolve).
+    pub fn can_own(self) -> bool {
+        self != Role::Viewer
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct User {
+    pub id: String,
+    pub kind: &'static str,
+    pub display_name: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Conversation {
+    pub id: String,
+    pub workspace: String,
+    pub status: &'static str,
+    pub claimed_by: Option<String>,
+    pub bot: Option<String>,
+    pub channel: &'static str,
+    pub subject: String,
+    pub reopen_count: i32,
+    /// Logical time of the current wait's start (escalated_at).
+    pub escalated_tick: Option<u64>,
+    pub deleted: bool,
+    /// Creation order (ids come from the database, so they differ between
+    /// runs; random choices follow this order to make a seed reproducible).
+    pub seq: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Message {
+    pub id: String,
+    pub workspace: String,
+    pub conversation: String,
+    pub role: &'static str,
+    pub author: Option<String>,
+    pub content: String,
+    pub deleted: bool,
+    pub seq: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub workspace: String,
+    pub conversation: String,
+    pub kind: String,
+    pub from_status: Option<String>,
+    pub to_status: Option<String>,
+    pub from_owner: Option<String>,
+    pub to_owner: Option<String>,
+    pub actor: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// A lifecycle call.
+#[derive(Clone, Debug)]
+pub enum Op {
+    Escalate(String, Option<String>),
+    Claim(String),
+    ClaimNext(String),
+    Release(String),
+    Transfer(String, String),
+    Resolve(String),
+    Reopen(String),
+}
+
+impl Op {
+    /// SQL returning (id, status, claimed_by) of the returned row; `$1` is
+    /// the conversation (or workspace) id, `$2` the reason or target user,
+    /// all bound as text. Uses no operator or function name the caller's
+    /// search_path could redirect.
+    pub fn sql(&self) -> (String, Vec<Option<String>>) {
+        let (call, args): (&str, Vec<Option<String>>) = match self {
+            Op::Escalate(id, reason) => (
+                "support.escalate_conversation($1::text::uuid, $2::text)",
+                vec![Some(id.clone()), reason.clone()],
+            ),
+            Op::Claim(id) => (
+                "support.claim_conversation($1::text::uuid)",
+                vec![Some(id.clone())],
+            ),
+            Op::ClaimNext(ws) => (
+                "support.claim_next_conversation($1::text::uuid)",
+                vec![Some(ws.clone())],
+            ),
+            Op::Release(id) => (
+                "support.release_conversation($1::text::uuid)",
+                vec![Some(id.clone())],
+            ),
+            Op::Transfer(id, to) => (
+                "support.transfer_conversation($1::text::uuid, $2::text::uuid)",
+                vec![Some(id.clone()), Some(to.clone())],
+            ),
+            Op::Resolve(id) => (
+                "support.resolve_conversation($1::text::uuid)",
+                vec![Some(id.clone())],
+            ),
+            Op::Reopen(id) => (
+                "support.reopen_conversation($1::text::uuid)",
+                vec![Some(id.clone())],
+            ),
+        };
+        (
+            format!("SELECT x.id::text, x.status, x.claimed_by::text FROM {call} AS x"),
+            args,
+        )
+    }
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Escalate(..) => "escalate",
+            Op::Claim(..) => "claim",
+            Op::ClaimNext(..) => "claim_next",
+            Op::Release(..) => "release",
+            Op::Transfer(..) => "transfer",
+            Op::Resolve(..) => "resolve",
+            Op::Reopen(..) => "reopen",
+        }
+    }
+}
+
+/// What a lifecycle call must give: its SQLSTATE and, on success, the
+/// returned row's (id, status, claimed_by); `None` row: claim_next found an
+/// empty queue (a row of NULLs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Expect {
+    pub state: &'static str,
+    pub row: Option<(String, String, Option<String>)>,
+}
+
+impl Expect {
+    fn err(state: &'static str) -> Self {
+        Expect { state, row: None }
+    }
+}
+
+#[derive(Default)]
+pub struct Model {
+    pub workspaces: BTreeMap<String, String>,
+    pub users: BTreeMap<String, User>,
+    pub members: BTreeMap<(String, String), Role>,
+    pub conversations: BTreeMap<String, Conversation>,
+    pub messages: BTreeMap<String, Message>,
+    /// Every event in the order it happened.
+    pub events: Vec<Event>,
+    tick: u64,
+}
+
+impl Model {
+    /// One database transaction happened (its now() is later than any before).
+    pub fn next_tick(&mut self) -> u64 {
+        self.tick += 1;
+        self.tick
+    }
+
+    pub fn role(&self, workspace: &str, user: &str) -> Option<Role> {
+        self.members
+            .get(&(workspace.to_string(), user.to_string()))
+            .copied()
+    }
+
+    /// The workspaces `user` belongs to (none for nobody).
+    pub fn workspaces_of(&self, user: Option<&str>) -> BTreeSet<String> {
+        match user {
+            None => BTreeSet::new(),
+            Some(u) => self
+                .members
+                .keys()
+                .filter(|(_, m)| m == u)
+                .map(|(w, _)| w.clone())
+                .collect(),
+        }
+    }
+
+    pub fn members_of(&self, workspace: &str) -> Vec<(String, Role)> {
+        self.members
+            .iter()
+            .filter(|((w, _), _)| w == workspace)
+            .map(|((_, u), r)| (u.clone(), *r))
+            .collect()
+    }
+
+    /// Conversations not deleted, in creation order.
+    pub fn live_conversations(&self) -> impl Iterator<Item = &Conversation> {
+        let mut v: Vec<&Conversation> =
+            self.conversations.values().filter(|c| !c.deleted).collect();
+        v.sort_by_key(|c| c.seq);
+        v.into_iter()
+    }
+
+    /// Messages not deleted, in creation order.
+    pub fn live_messages(&self) -> impl Iterator<Item = &Message> {
+        let mut v: Vec<&Message> = self.messages.values().filter(|m| !m.deleted).collect();
+        v.sort_by_key(|m| m.seq);
+        v.into_iter()
+    }
+
+    /// Records a conversation an end user created (the INSERT succeeded).
+    #[allow(clippy::too_many_arguments)]
+    pub fn insert_conversation(
+        &mut self,
+        actor: &str,
+        id: &str,
+        workspace: &str,
+        status: &'static str,
+        bot: Option<String>,
+        channel: &'static str,
+        subject: &str,
+    ) {
+        let tick = self.next_tick();
+        self.conversations.insert(
+            id.to_string(),
+            Conversation {
+                id: id.to_string(),
+                workspace: workspace.to_string(),
+                status,
+                claimed_by: None,
+                bot,
+                channel,
+                subject: subject.to_string(),
+                reopen_count: 0,
+                escalated_tick: (status == "escalated").then_some(tick),
+                deleted: false,
+                seq: tick,
+            },
+        );
+        self.events.push(Event {
+            workspace: workspace.to_string(),
+            conversation: id.to_string(),
+            kind: "created".into(),
+            from_status: None,
+            to_status: Some(status.into()),
+            from_owner: None,
+            to_owner: None,
+            actor: Some(actor.to_string()),
+            reason: None,
+        });
+    }
+
+    pub fn insert_message(
+        &mut self,
+        id: &str,
+        conversation: &str,
+        role: &'static str,
+        author: Option<String>,
+        content: &str,
+    ) {
+        let seq = self.next_tick();
+        let workspace = self.conversations[conversation].workspace.clone();
+        self.messages.insert(
+            id.to_string(),
+            Message {
+                id: id.to_string(),
+                workspace,
+                conversation: conversation.to_string(),
+                role,
+                author,
+                content: content.to_string(),
+                deleted: false,
+                seq,
+            },
+        );
+    }
+
+    /// A member deleted a conversation: a `deleted` event, messages cascade.
+    pub fn delete_conversation(&mut self, actor: Option<&str>, id: &str) {
+        self.next_tick();
+        let c = self.conversations.get_mut(id).expect("known conversation");
+        c.deleted = true;
+        let event = Event {
+            workspace: c.workspace.clone(),
+            conversation: id.to_string(),
+            kind: "deleted".into(),
+            from_status: Some(c.status.into()),
+            to_status: None,
+            from_owner: c.claimed_by.clone(),
+            to_owner: None,
+            actor: actor.map(str::to_string),
+            reason: None,
+        };
+        self.events.push(event);
+        for m in self.messages.values_mut() {
+            if m.conversation == id {
+                m.deleted = true;
+            }
+        }
+    }
+
+    pub fn delete_message(&mut self, id: &str) {
+        self.next_tick();
+        self.messages.get_mut(id).expect("known message").deleted = true;
+    }
+
+    /// The DBA removed a membership: the foreign-key actions unassign the
+    /// member's conversations (back to escalated, an `unassigned` event with
+    /// no actor) and clear them as bot and author.
+    pub fn remove_member(&mut self, workspace: &str, user: &str) {
+        self.next_tick();
+        self.members
+            .remove(&(workspace.to_string(), user.to_string()))
+            .expect("known membership");
+        let mut events = Vec::new();
+        for c in self.conversations.values_mut() {
+            if c.deleted || c.workspace != workspace {
+                continue;
+            }
+            if c.claimed_by.as_deref() == Some(user) {
+                events.push(Event {
+                    workspace: workspace.to_string(),
+                    conversation: c.id.clone(),
+                    kind: "unassigned".into(),
+                    from_status: Some("claimed".into()),
+                    to_status: Some("escalated".into()),
+                    from_owner: Some(user.to_string()),
+                    to_owner: None,
+                    actor: None,
+                    reason: None,
+                });
+                c.status = "escalated";
+                c.claimed_by = None;
+            }
+            if c.bot.as_deref() == Some(user) {
+                c.bot = None;
+            }
+        }
+        self.events.extend(events);
+        for m in self.messages.values_mut() {
+            if m.workspace == workspace && m.author.as_deref() == Some(user) {
+                m.author = None;
+            }
+        }
+    }
+
+    fn visible_with_role(&self, id: &str, user: &str) -> Option<(Conversation, Role)> {
+        let c = self.conversations.get(id).filter(|c| !c.deleted)?;
+        let role = self.role(&c.workspace, user)?;
+        Some((c.clone(), role))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn transition(
+        &mut self,
+        id: &str,
+        kind: &str,
+        to_status: &'static str,
+        to_owner: Option<String>,
+        actor: &str,
+        reason: Option<String>,
+        new_wait: Option<u64>,
+        reopen: bool,
+    ) -> Expect {
+        let c = self.conversations.get_mut(id).expect("known conversation");
+        self.events.push(Event {
+            workspace: c.workspace.clone(),
+            conversation: id.to_string(),
+            kind: kind.to_string(),
+            from_status: Some(c.status.into()),
+            to_status: Some(to_status.into()),
+            from_owner: c.claimed_by.clone(),
+            to_owner: to_owner.clone(),
+            actor: Some(actor.to_string()),
+            reason,
+        });
+        c.status = to_status;
+        c.claimed_by = to_owner;
+        if new_wait.is_some() {
+            c.escalated_tick = new_wait;
+        }
+        if reopen {
+            c.reopen_count += 1;
+        }
+        Expect {
+            state: "00000",
+            row: Some((id.to_string(), to_status.to_string(), c.claimed_by.clone())),
+        }
+    }
+
+    fn unchanged(&self, id: &str) -> Expect {
+        let c = &self.conversations[id];
+        Expect {
+            state: "00000",
+            row: Some((id.to_string(), c.status.to_string(), c.claimed_by.clone())),
+        }
+    }
+
+    /// Applies one lifecycle call by `actor` (None: nobody) to the model and
+    /// says what the database must answer (README: lifecycle and errors).
+    pub fn lifecycle(&mut self, actor: Option<&str>, op: &Op) -> Expect {
+        let tick = self.next_tick();
+        let Some(u) = actor else {
+            return Expect::err("28000");
+        };
+        match op {
+            Op::Escalate(id, reason) => {
+                let Some((c, _)) = self.visible_with_role(id, u) else {
+                    return Expect::err("P0002");
+                };
+                if c.status != "active" {
+                    return Expect::err("55000");
+                }
+                self.transition(
+                    id,
+                    "escalated",
+                    "escalated",
+                    None,
+                    u,
+                    reason.clone(),
+                    Some(tick),
+                    false,
+                )
+            }
+            Op::Claim(id) => {
+                let Some((c, role)) = self.visible_with_role(id, u) else {
+                    return Expect::err("P0002");
+                };
+                if c.status == "escalated" && role.can_own() {
+                    return self.transition(
+                        id,
+                        "claimed",
+                        "claimed",
+                        Some(u.to_string()),
+                        u,
+                        None,
+                        None,
+                        false,
+                    );
+                }
+                if !role.can_own() {
+                    return Expect::err("42501");
+                }
+                match (c.status, c.claimed_by.as_deref()) {
+                    ("claimed", Some(owner)) if owner == u => self.unchanged(id),
+                    ("claimed", _) => Expect::err("55006"),
+                    _ => Expect::err("55000"),
+                }
+            }
+            Op::ClaimNext(ws) => {
+                let Some(role) = self.role(ws, u) else {
+                    return Expect::err("P0002");
+                };
+                if !role.can_own() {
+                    return Expect::err("42501");
+                }
+                let next = self
+                    .live_conversations()
+                    .filter(|c| &c.workspace == ws && c.status == "escalated")
+                    .min_by(|a, b| (a.escalated_tick, &a.id).cmp(&(b.escalated_tick, &b.id)))
+                    .map(|c| c.id.clone());
+                match next {
+                    None => Expect {
+                        state: "00000",
+                        row: None,
+                    },
+                    Some(id) => self.transition(
+                        &id,
+                        "claimed",
+                        "claimed",
+                        Some(u.to_string()),
+                        u,
+                        None,
+                        None,
+                        false,
+                    ),
+                }
+            }
+            Op::Release(id) => {
+                let Some((c, role)) = self.visible_with_role(id, u) else {
+                    return Expect::err("P0002");
+                };
+                if c.status != "claimed" {
+                    return Expect::err("55000");
+                }
+                if c.claimed_by.as_deref() != Some(u) || !role.can_own() {
+                    return Expect::err("42501");
+                }
+                self.transition(id, "released", "escalated", None, u, None, None, false)
+            }
+            Op::Transfer(id, to) => {
+                let Some((c, role)) = self.visible_with_role(id, u) else {
+                    return Expect::err("P0002");
+                };
+                if c.status != "claimed" {
+                    return Expect::err("55000");
+                }
+                if c.claimed_by.as_deref() != Some(u) || !role.can_own() {
+                    return Expect::err("42501");
+                }
+                let Some(target_role) = self.role(&c.workspace, to) else {
+                    return Expect::err("22023");
+                };
+                if !target_role.can_own() {
+                    return Expect::err("42501");
+                }
+                if to == u {
+                    return self.unchanged(id);
+                }
+                self.transition(
+                    id,
+                    "transferred",
+                    "claimed",
+                    Some(to.clone()),
+                    u,
+                    None,
+                    None,
+                    false,
+                )
+            }
+            Op::Resolve(id) => {
+                let Some((c, role)) = self.visible_with_role(id, u) else {
+                    return Expect::err("P0002");
+                };
+                match c.status {
+                    "claimed" if c.claimed_by.as_deref() != Some(u) => return Expect::err("42501"),
+                    "claimed" | "active" => {
+                        if !role.can_own() {
+                            return Expect::err("42501");
+                        }
+                    }
+                    _ => return Expect::err("55000"),
+                }
+                self.transition(id, "resolved", "resolved", None, u, None, None, false)
+            }
+            Op::Reopen(id) => {
+                let Some((c, _)) = self.visible_with_role(id, u) else {
+                    return Expect::err("P0002");
+                };
+                if c.status != "resolved" {
+                    return Expect::err("55000");
+                }
+                self.transition(id, "reopened", "escalated", None, u, None, Some(tick), true)
+            }
+        }
+    }
+
+    // ---- what an end user may see (README: row-level security) ----
+
+    pub fn visible_conversations(&self, user: Option<&str>) -> BTreeSet<String> {
+        let ws = self.workspaces_of(user);
+        self.live_conversations()
+            .filter(|c| ws.contains(&c.workspace))
+            .map(|c| c.id.clone())
+            .collect()
+    }
+
+    pub fn visible_messages(&self, user: Option<&str>) -> BTreeSet<String> {
+        let ws = self.workspaces_of(user);
+        self.messages
+            .values()
+            .filter(|m| !m.deleted && ws.contains(&m.workspace))
+            .map(|m| m.id.clone())
+            .collect()
+    }
+
+    /// Indexes into `events` of the events `user` may read.
+    pub fn visible_events(&self, user: Option<&str>) -> BTreeSet<usize> {
+        let ws = self.workspaces_of(user);
+        self.events
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| ws.contains(&e.workspace))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    pub fn visible_memberships(&self, user: Option<&str>) -> BTreeSet<(String, String)> {
+        let ws = self.workspaces_of(user);
+        self.members
+            .keys()
+            .filter(|(w, _)| ws.contains(w))
+            .cloned()
+            .collect()
+    }
+
+    /// Yourself (if you are a user) and everyone who shares a workspace with you.
+    pub fn visible_users(&self, user: Option<&str>) -> BTreeSet<String> {
+        let mut out: BTreeSet<String> = self
+            .visible_memberships(user)
+            .into_iter()
+            .map(|(_, u)| u)
+            .collect();
+        if let Some(u) = user {
+            if self.users.contains_key(u) {
+                out.insert(u.to_string());
+            }
+        }
+        out
+    }
+}
