@@ -69,6 +69,21 @@ fn lock_visible(id: pgrx::Uuid, user: pgrx::Uuid) -> Option<Locked> {
     })
 }
 
+/// Locks a claimed conversation that the current user owns, for an action
+/// only its owner may take (release, transfer); returns the user too.
+fn lock_owned(id: pgrx::Uuid, action: &str) -> (pgrx::Uuid, Locked) {
+    let user = identity::require_current_user();
+    let locked = lock_visible(id, user).unwrap_or_else(|| errors::conversation_not_found(id));
+    if locked.status != "claimed" {
+        errors::invalid_transition(id, &locked.status, action, "claimed");
+    }
+    if locked.claimed_by != Some(user) {
+        errors::not_owner(id, action);
+    }
+    require_owner_role(&locked.role, action);
+    (user, locked)
+}
+
 /// `user`'s role in `workspace_id`, None when not a member.
 fn role_in(workspace_id: pgrx::Uuid, user: pgrx::Uuid) -> Option<String> {
     Spi::connect(|client| {
@@ -249,15 +264,7 @@ pub fn claim_next_conversation(
 pub fn release_conversation(
     id: pgrx::Uuid,
 ) -> pgrx::composite_type!('static, "support.conversations") {
-    let user = identity::require_current_user();
-    let locked = lock_visible(id, user).unwrap_or_else(|| errors::conversation_not_found(id));
-    if locked.status != "claimed" {
-        errors::invalid_transition(id, &locked.status, "release", "claimed");
-    }
-    if locked.claimed_by != Some(user) {
-        errors::not_owner(id, "release");
-    }
-    require_owner_role(&locked.role, "release");
+    let (_, locked) = lock_owned(id, "release");
     apply(
         id,
         &locked,
@@ -276,15 +283,7 @@ pub fn transfer_conversation(
     id: pgrx::Uuid,
     to_user: pgrx::Uuid,
 ) -> pgrx::composite_type!('static, "support.conversations") {
-    let user = identity::require_current_user();
-    let locked = lock_visible(id, user).unwrap_or_else(|| errors::conversation_not_found(id));
-    if locked.status != "claimed" {
-        errors::invalid_transition(id, &locked.status, "transfer", "claimed");
-    }
-    if locked.claimed_by != Some(user) {
-        errors::not_owner(id, "transfer");
-    }
-    require_owner_role(&locked.role, "transfer");
+    let (user, locked) = lock_owned(id, "transfer");
     let target_role =
         role_in(locked.workspace_id, to_user).unwrap_or_else(|| errors::target_not_member(to_user));
     require_owner_role(&target_role, "be transferred");
