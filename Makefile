@@ -35,3 +35,11 @@ demo: install
 lint:
 	cargo fmt --check
 	cargo clippy --features pg15 -- -D warnings
+
+## Benchmark (not part of `make test`): RLS vs hand-filtered baseline vs naive
+## policy on generated data; writes bench/results/. See bench/README.md.
+##   make bench                     full scale (1M conversations, 5M messages)
+##   make bench BENCH_SCALE=small   quick mode (< 3 minutes)
+BENCH_SCALE ?= full
+bench: prereqs
+	BENCH_SCALE=$(BENCH_SCALE) bench/run.sh

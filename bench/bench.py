@@ -1,0 +1,669 @@
+#!/usr/bin/env python3
+"""Measures the RLS path against the hand-filtered baseline and the naive policy.
+
+Run by bench/run.sh once the databases are generated (see bench/README.md):
+  bench      full scale (or the small scale), with the naive copy in bench_naive
+  bench_growth  the same workspaces and users, 1/100 of the conversations
+
+Every timed statement runs in its own transaction, as a PostgREST request
+does. Variants are interleaved in a seeded random order inside each round, so
+machine noise hits all of them alike; ratios are p50 / p50 of the same run.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import random
+import re
+import statistics
+import subprocess
+import time
+
+import psycopg
+from psycopg import ClientCursor
+
+SEED = 42
+CLAIMS_SQL = "SELECT set_config('request.jwt.claims', %s, true)"
+
+# The queries. `rls` is what the application sends (PostgREST style: no tenant
+# filter unless the query is about one workspace); `baseline` is the same result
+# computed by the table owner with the hand-written filter; `naive` is the
+# application query against the copy with the per-row EXISTS policy.
+QUERIES = {
+    "Q1": {
+        "title": "agent queue: escalated conversations of one workspace, oldest first, LIMIT 50",
+        "rls": "SELECT id, subject, channel, escalated_at FROM {s}.conversations"
+               " WHERE workspace_id = %(ws)s AND status = 'escalated'"
+               " ORDER BY escalated_at, id LIMIT 50",
+        "baseline": "SELECT id, subject, channel, escalated_at FROM support.conversations"
+                    " WHERE workspace_id = %(ws)s AND status = 'escalated'"
+                    " ORDER BY escalated_at, id LIMIT 50",
+        "params": lambda p: {"ws": p["queue_ws"]},
+        "target": ("ratio_max", 1.10),
+        "growth": True,
+    },
+    "Q2": {
+        "title": "inbox: newest 50 conversations across all my workspaces",
+        "rls": "SELECT id, workspace_id, subject, status, created_at FROM {s}.conversations"
+               " ORDER BY created_at DESC, id LIMIT 50",
+        "baseline": "SELECT id, workspace_id, subject, status, created_at FROM support.conversations"
+                    " WHERE workspace_id = ANY(%(wss)s) ORDER BY created_at DESC, id LIMIT 50",
+        "params": lambda p: {"wss": p["workspaces"]},
+        "target": ("ratio_max", 1.25),
+        "growth": True,
+    },
+    # Q2 written per workspace (newest 50 of each, then the newest 50 of those):
+    # with an index on (workspace_id, created_at) its cost no longer grows with
+    # the size of the workspaces (bench/README.md, "Getting there").
+    "Q2L": {
+        "title": "inbox, per-workspace LATERAL shape: newest 50 across my workspaces",
+        "rls": "SELECT c.id, c.workspace_id, c.subject, c.status, c.created_at"
+               " FROM unnest((SELECT support.member_workspaces())) AS w(id)"
+               " CROSS JOIN LATERAL (SELECT x.id, x.workspace_id, x.subject, x.status, x.created_at"
+               " FROM {s}.conversations AS x WHERE x.workspace_id = w.id"
+               " ORDER BY x.created_at DESC, x.id LIMIT 50) AS c ORDER BY c.created_at DESC, c.id LIMIT 50",
+        "baseline": "SELECT c.id, c.workspace_id, c.subject, c.status, c.created_at"
+                    " FROM unnest(%(wss)s::uuid[]) AS w(id)"
+                    " CROSS JOIN LATERAL (SELECT x.id, x.workspace_id, x.subject, x.status, x.created_at"
+                    " FROM support.conversations AS x WHERE x.workspace_id = w.id"
+                    " ORDER BY x.created_at DESC, x.id LIMIT 50) AS c ORDER BY c.created_at DESC, c.id LIMIT 50",
+        "params": lambda p: {"wss": p["workspaces"]},
+        "target": ("ratio_max", 1.25),
+        "growth": True,
+    },
+    "Q3": {
+        "title": "transcript: last 100 messages of a 600-message conversation",
+        "rls": "SELECT id, role, author_id, content, created_at FROM {s}.conversation_messages"
+               " WHERE conversation_id = %(c)s ORDER BY created_at DESC LIMIT 100",
+        "baseline": "SELECT id, role, author_id, content, created_at FROM support.conversation_messages"
+                    " WHERE conversation_id = %(c)s AND workspace_id = %(ws)s ORDER BY created_at DESC LIMIT 100",
+        "params": lambda p: {"c": p["transcript_c"], "ws": p["transcript_ws"]},
+        "target": ("ratio_max", 1.10),
+        "growth": True,
+    },
+    "Q4": {
+        "title": "open conversations per status across all my workspaces",
+        "rls": "SELECT status, count(*) FROM {s}.conversations"
+               " WHERE status IN ('active', 'escalated', 'claimed') GROUP BY status ORDER BY status",
+        "baseline": "SELECT status, count(*) FROM support.conversations"
+                    " WHERE workspace_id = ANY(%(wss)s) AND status IN ('active', 'escalated', 'claimed')"
+                    " GROUP BY status ORDER BY status",
+        "params": lambda p: {"wss": p["workspaces"]},
+        "target": ("ratio_max", 1.25),
+        "growth": False,
+    },
+}
+Q5_SQL = ("INSERT INTO {s}.conversation_messages (workspace_id, conversation_id, role, author_id, content)"
+          " VALUES (%(ws)s, %(c)s, 'agent', %(me)s, 'Thanks for waiting, I am looking into it now.')")
+# Q6: the statement claim_next_conversation runs, run directly by the table
+# owner (baseline), against the function called by an agent (RLS path).
+Q6_BASELINE = """\\set agent {agent_base} + :client_id
+UPDATE support.conversations AS c SET status = 'claimed', claimed_by = ('00000001-0000-4000-8000-' || lpad(to_hex(:agent::int), 12, '0'))::uuid, claimed_at = now() WHERE (c.workspace_id, c.id) = (SELECT q.workspace_id, q.id FROM support.conversations AS q WHERE q.workspace_id = :ws AND q.status = 'escalated' ORDER BY q.escalated_at, q.id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING c.id;
+"""
+# The baseline in the RLS path's shape: same pipelined transaction and identity
+# statement, then the plain UPDATE (splits protocol/identity cost from the rest).
+Q6_BASELINE_TX = """\\set agent {agent_base} + :client_id
+\\startpipeline
+BEGIN;
+SELECT set_config('request.jwt.claims', '{{"sub":"00000001-0000-4000-8000-' || lpad(to_hex(:agent::int), 12, '0') || '"}}', true);
+UPDATE support.conversations AS c SET status = 'claimed', claimed_by = ('00000001-0000-4000-8000-' || lpad(to_hex(:agent::int), 12, '0'))::uuid, claimed_at = now() WHERE (c.workspace_id, c.id) = (SELECT q.workspace_id, q.id FROM support.conversations AS q WHERE q.workspace_id = :ws AND q.status = 'escalated' ORDER BY q.escalated_at, q.id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING c.id;
+END;
+\\endpipeline
+"""
+Q6_RLS = """\\set agent {agent_base} + :client_id
+\\startpipeline
+BEGIN;
+SELECT set_config('request.jwt.claims', '{{"sub":"00000001-0000-4000-8000-' || lpad(to_hex(:agent::int), 12, '0') || '"}}', true);
+SELECT id FROM support.claim_next_conversation(:ws);
+END;
+\\endpipeline
+"""
+
+
+def pct(xs, q):
+    xs = sorted(xs)
+    if not xs:
+        return None
+    k = (len(xs) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+def summary_ms(ns):
+    ms = [x / 1e6 for x in ns]
+    return {"n": len(ms), "p50_ms": pct(ms, 0.5), "p95_ms": pct(ms, 0.95),
+            "mean_ms": statistics.fmean(ms), "min_ms": min(ms)}
+
+
+class Variant:
+    """One way of running a query: a connection, its SQL, its identity."""
+
+    def __init__(self, name, conn, sql, params, claims):
+        self.name, self.conn, self.sql, self.params, self.claims = name, conn, sql, params, claims
+        self.cur = conn.cursor()
+        self.samples = []
+
+    def run(self, timed=True):
+        with self.conn.transaction():
+            if self.claims:
+                self.cur.execute(CLAIMS_SQL, [self.claims], prepare=True)
+            t0 = time.perf_counter_ns()
+            self.cur.execute(self.sql, self.params, prepare=True)
+            rows = self.cur.fetchall()
+            t1 = time.perf_counter_ns()
+        if timed:
+            self.samples.append(t1 - t0)
+        return rows, t1 - t0
+
+
+def connect(args, db, user, plan_cache_mode="auto"):
+    """Statements are prepared, as PostgREST prepares them. plan_cache_mode
+    auto (the default) lets the plan cache switch to a generic plan after 5
+    executions; force_custom_plan re-plans with the actual parameters every
+    time (the secondary measurement: it charges RLS's extra planning to every
+    execution, and keeps a poor generic plan from slowing either side)."""
+    return psycopg.connect(host=args.host, port=args.port, dbname=db, user=user, autocommit=True,
+                           options=f"-c plan_cache_mode={plan_cache_mode}")
+
+
+def load_probes(conn):
+    cur = conn.cursor(row_factory=psycopg.rows.dict_row)
+    cur.execute("SELECT n, user_id, workspaces, queue_ws, transcript_c, transcript_ws, insert_c, insert_ws"
+                " FROM bench.probe ORDER BY n")
+    probes = cur.fetchall()
+    for p in probes:
+        p["claims"] = json.dumps({"sub": str(p["user_id"]), "role": "authenticated"})
+    return probes
+
+
+def db_facts(conn):
+    cur = conn.cursor()
+    facts = {}
+    for t in ["users", "workspaces", "workspace_members", "conversations", "conversation_messages"]:
+        cur.execute(f"SELECT count(*) FROM support.{t}")
+        facts[t] = cur.fetchone()[0]
+    cur.execute("SELECT status, count(*) FROM support.conversations GROUP BY 1 ORDER BY 1")
+    facts["status_mix"] = dict(cur.fetchall())
+    cur.execute("SELECT max(n), percentile_cont(0.5) WITHIN GROUP (ORDER BY n), count(*) FILTER (WHERE n >= 500)"
+                " FROM (SELECT count(*) n FROM support.conversation_messages GROUP BY conversation_id) s")
+    mx, med, long500 = cur.fetchone()
+    facts["messages_per_conversation"] = {"max": mx, "median": med, "conversations_with_500_plus": long500}
+    cur.execute("SELECT pg_database_size(current_database())")
+    facts["database_bytes"] = cur.fetchone()[0]
+    return facts
+
+
+def make_variants(qname, q, dbs, probe_i, kinds=("baseline", "rls", "naive")):
+    """Variants of query qname for probe probe_i: {(db_label, kind): Variant}."""
+    out = {}
+    for label, d in dbs.items():
+        if label == "growth" and not q["growth"]:
+            continue
+        p = d["probes"][probe_i]
+        params = q["params"](p)
+        out[(label, "baseline")] = Variant(f"{qname}/{label}/baseline", d["owner"],
+                                           f"/* {qname} {label} baseline */ " + q["baseline"], params, None)
+        out[(label, "rls")] = Variant(f"{qname}/{label}/rls", d["app"],
+                                      f"/* {qname} {label} rls */ " + q["rls"].format(s="support"), params, p["claims"])
+        out[(label, "naive")] = Variant(f"{qname}/{label}/naive", d["app"],
+                                        f"/* {qname} {label} naive */ " + q["rls"].format(s="bench_naive"), params,
+                                        p["claims"])
+    return {k: v for k, v in out.items() if k[1] in kinds}
+
+
+def canon(rows):
+    return sorted(tuple(str(x) for x in r) for r in rows)
+
+
+def measure_reads(args, dbs, rng, log, kinds=("baseline", "rls", "naive"), budget=None, tag=""):
+    """Q1-Q4: p50/p95 latency of each variant, interleaved."""
+    results = {}
+    budget = budget or args.budget
+    for qname, q in QUERIES.items():
+        nprobes = len(dbs["main"]["probes"])
+        per_probe = [make_variants(qname, q, dbs, i, kinds) for i in range(nprobes)]
+        keys = list(per_probe[0].keys())
+        # Same answer from every path (per probe, per database).
+        for vs in per_probe:
+            for label in {k[0] for k in keys}:
+                ref = canon(vs[(label, "baseline")].run(timed=False)[0])
+                for kind in [k for k in kinds if k != "baseline"]:
+                    got = canon(vs[(label, kind)].run(timed=False)[0])
+                    if got != ref:
+                        raise SystemExit(f"{qname} {label}: {kind} returns {len(got)} rows != baseline {len(ref)}")
+                if not ref and label == "main":
+                    raise SystemExit(f"{qname} {label}: empty result, the probe is wrong")
+        # Warm up (fills the caches, lets the plan cache settle) and estimate cost.
+        est = {}
+        for k in keys:
+            times = []
+            for vs in per_probe:
+                for _ in range(1 if k[1] == "naive" else 6):
+                    times.append(vs[k].run(timed=False)[1])
+            est[k] = statistics.median(times) / 1e9
+        # Repetitions: up to args.reps per variant within the time budget; the
+        # naive variants run in every `every`-th round only when slow.
+        fast = max(est[k] for k in keys if k[1] != "naive")
+        rounds = max(30, min(args.reps, int(budget / max(fast * 2, 1e-6))))
+        every = {k: 1 for k in keys}
+        for k in keys:
+            if k[1] == "naive":
+                every[k] = max(1, int(est[k] * rounds / (budget * 0.5)) + 1) if est[k] > fast * 3 else 1
+        log(f"{qname}{tag}: {rounds} rounds; estimates " +
+            ", ".join(f"{k[0]}/{k[1]}={est[k] * 1e3:.3f}ms" for k in keys))
+        reset_statements(dbs)
+        for r in range(rounds):
+            vs = per_probe[r % nprobes]
+            order = [k for k in keys if r % every[k] == 0]
+            rng.shuffle(order)
+            for k in order:
+                vs[k].run()
+        server = server_times(dbs, qname)
+        res = {"title": q["title"], "variants": {}}
+        for k in keys:
+            samples = [s for vs in per_probe for s in vs[k].samples]
+            res["variants"][f"{k[0]}/{k[1]}"] = {**summary_ms(samples), "server_mean_ms": server.get(k)}
+        results[qname] = res
+    return results
+
+
+def reset_statements(dbs):
+    for d in dbs.values():
+        d["owner"].execute("SELECT pg_stat_statements_reset()")
+
+
+def server_times(dbs, qname):
+    """Mean execution time per variant from pg_stat_statements (server side)."""
+    out = {}
+    for label, d in dbs.items():
+        cur = d["owner"].execute(
+            "SELECT query, sum(total_exec_time) / sum(calls) FROM pg_stat_statements"
+            " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            " AND query LIKE %s GROUP BY query", [f"/* {qname} {label} %"])
+        for query, mean in cur.fetchall():
+            m = re.match(r"/\* \S+ (\S+) (\S+) \*/", query)
+            if m:
+                out[(m.group(1), m.group(2))] = mean
+    return out
+
+
+def measure_insert(args, dbs, rng, log):
+    """Q5: single-client insert throughput, each insert its own transaction
+    (one round trip: BEGIN, [identity], INSERT, COMMIT pipelined)."""
+    d = dbs["main"]
+    p = d["probes"][0]
+    params = {"ws": p["insert_ws"], "c": p["insert_c"], "me": p["user_id"]}
+    variants = {
+        "baseline": (d["owner"], Q5_SQL.format(s="support"), None),
+        # the owner, no RLS, but the same identity statement as the RLS path
+        "baseline_identity": (d["owner"], Q5_SQL.format(s="support"), p["claims"]),
+        "rls": (d["app"], Q5_SQL.format(s="support"), p["claims"]),
+        "naive": (d["app"], Q5_SQL.format(s="bench_naive"), p["claims"]),
+    }
+    curs = {k: v[0].cursor() for k, v in variants.items()}
+
+    def one(kind):
+        conn, sql, claims = variants[kind]
+        cur = curs[kind]
+        t0 = time.perf_counter_ns()
+        with conn.pipeline():
+            cur.execute("BEGIN")
+            if claims:
+                cur.execute(CLAIMS_SQL, [claims], prepare=True)
+            cur.execute(sql, params, prepare=True)
+            cur.execute("COMMIT")
+        return time.perf_counter_ns() - t0
+
+    for kind in variants:  # warm up
+        for _ in range(50):
+            one(kind)
+    batch, rounds = args.q5_batch, args.q5_rounds
+    lat = {k: [] for k in variants}
+    tput = {k: [] for k in variants}
+    for _ in range(rounds):
+        order = list(variants)
+        rng.shuffle(order)
+        for kind in order:
+            t0 = time.perf_counter_ns()
+            for _ in range(batch):
+                lat[kind].append(one(kind))
+            tput[kind].append(batch / ((time.perf_counter_ns() - t0) / 1e9))
+    res = {"title": "insert a message (WITH CHECK path), one client, one transaction per insert",
+           "batch": batch, "rounds": rounds, "variants": {}}
+    for kind in variants:
+        res["variants"][f"main/{kind}"] = {**summary_ms(lat[kind]), "throughput_per_s": statistics.median(tput[kind]),
+                                           "throughput_rounds": tput[kind]}
+    log("Q5: " + ", ".join(f"{k}={statistics.median(tput[k]):.0f}/s" for k in variants))
+    return res
+
+
+def measure_claims(args, dbs, log):
+    """Q6: claim_next_conversation throughput, 8 clients (pgbench), rounds in
+    ABBA order, each round on its own queue workspace."""
+    d = dbs["main"]
+    cur = d["owner"].execute("SELECT users, workspaces FROM bench.params")
+    users, workspaces = cur.fetchone()
+    agent_base = users - 11  # users U-11 .. U-4 (generate.sql)
+    queues = [f"00000002-0000-4000-8000-{w:012x}" for w in range(workspaces - args.q6_queues + 1, workspaces + 1)]
+    clients, per_client = 8, args.q6_tx
+    order = ["baseline", "rls", "baseline_identity", "baseline_identity", "rls", "baseline"][: len(queues)]
+    os.makedirs(args.tmp, exist_ok=True)
+    scripts = {}
+    for kind, text in (("baseline", Q6_BASELINE), ("baseline_identity", Q6_BASELINE_TX), ("rls", Q6_RLS)):
+        path = os.path.join(args.tmp, f"q6_{kind}.sql")
+        with open(path, "w") as f:
+            f.write(text.format(agent_base=agent_base))
+        scripts[kind] = path
+    tps = {k: [] for k in scripts}
+    lat = {k: [] for k in scripts}
+    d["owner"].execute("CHECKPOINT")
+    for kind, ws in zip(order, queues):
+        user = "bench_app" if kind == "rls" else "postgres"
+        cmd = [args.pgbench, "-h", args.host, "-p", str(args.port), "-U", user, "-n", "-M", "prepared",
+               "-c", str(clients), "-j", str(clients), "-t", str(per_client), "-D", f"ws={ws}",
+               "-f", scripts[kind], "bench"]
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        if out.returncode != 0:
+            raise SystemExit(f"pgbench failed: {out.stdout}\n{out.stderr}")
+        m = re.search(r"tps = ([\d.]+) \(without initial connection time\)", out.stdout)
+        m2 = re.search(r"latency average = ([\d.]+) ms", out.stdout)
+        tps[kind].append(float(m.group(1)))
+        lat[kind].append(float(m2.group(1)))
+        c = d["owner"].execute("SELECT count(*) FILTER (WHERE status = 'claimed'), count(*) FILTER (WHERE status = 'escalated')"
+                               " FROM support.conversations WHERE workspace_id = %s", [ws]).fetchone()
+        if c[0] != clients * per_client or c[1] == 0:
+            raise SystemExit(f"Q6 {kind} on {ws}: {c[0]} claimed, {c[1]} left; expected {clients * per_client} and > 0")
+        log(f"Q6 {kind}: {float(m.group(1)):.0f} claims/s ({c[0]} claimed, {c[1]} still waiting)")
+    res = {"title": "claim_next_conversation, 8 concurrent clients (pgbench -M prepared)",
+           "clients": clients, "claims_per_round": clients * per_client, "order": order, "variants": {}}
+    for kind in tps:
+        res["variants"][f"main/{kind}"] = {"throughput_per_s": statistics.median(tps[kind]), "throughput_rounds": tps[kind],
+                                           "latency_avg_ms_rounds": lat[kind]}
+    return res
+
+
+def explain(args, dbs, path, log):
+    """EXPLAIN (ANALYZE, BUFFERS) of every variant, as the plan cache runs it
+    (a prepared statement after 6 executions)."""
+    lines = []
+    for qname, q in QUERIES.items():
+        for label, d in dbs.items():
+            if label == "growth" and not q["growth"]:
+                continue
+            p = d["probes"][0]
+            params = q["params"](p)
+            for kind in ("baseline", "rls", "naive"):
+                sql = q["baseline"] if kind == "baseline" else q["rls"].format(s="bench_naive" if kind == "naive" else "support")
+                conn = d["owner"] if kind == "baseline" else d["app"]
+                names = [n for n in params if f"%({n})s" in sql]
+                psql = sql
+                for i, n in enumerate(names, 1):
+                    psql = psql.replace(f"%({n})s", f"${i}")
+                with conn.transaction():
+                    cur = ClientCursor(conn)
+                    if kind != "baseline":
+                        cur.execute(CLAIMS_SQL, [p["claims"]])
+                    cur.execute(f"PREPARE bench_x AS {psql}")
+                    args_sql = ("(" + ", ".join(["%s"] * len(names)) + ")") if names else ""
+                    for _ in range(1 if kind == "naive" else 6):
+                        cur.execute(f"EXECUTE bench_x{args_sql}", [params[n] for n in names])
+                    cur.execute(f"EXPLAIN (ANALYZE, BUFFERS) EXECUTE bench_x{args_sql}", [params[n] for n in names])
+                    plan = "\n".join(r[0] for r in cur.fetchall())
+                    cur.execute("DEALLOCATE bench_x")
+                lines.append(f"=== {qname} [{label} database] {kind}: {q['title']}\n-- {' '.join(sql.split())}\n{plan}\n")
+    # Q5: the insert as the member (rolled back).
+    d = dbs["main"]
+    p = d["probes"][0]
+    for kind, s in (("baseline", "support"), ("rls", "support"), ("naive", "bench_naive")):
+        conn = d["owner"] if kind == "baseline" else d["app"]
+        cur = ClientCursor(conn)
+        cur.execute("BEGIN")
+        if kind != "baseline":
+            cur.execute(CLAIMS_SQL, [p["claims"]])
+        cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + Q5_SQL.format(s=s),
+                    {"ws": p["insert_ws"], "c": p["insert_c"], "me": p["user_id"]})
+        plan = "\n".join(r[0] for r in cur.fetchall())
+        cur.execute("ROLLBACK")
+        lines.append(f"=== Q5 [main database] {kind}: insert a message\n{plan}\n")
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+    log(f"wrote {path}")
+
+
+def machine():
+    info = {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()}
+    try:
+        with open("/proc/cpuinfo") as f:
+            m = re.search(r"model name\s*:\s*(.*)", f.read())
+            info["cpu"] = m.group(1) if m else None
+        with open("/proc/meminfo") as f:
+            info["memory_kb"] = int(re.search(r"MemTotal:\s*(\d+)", f.read()).group(1))
+        info["loadavg_at_start"] = os.getloadavg()
+    except OSError:
+        pass
+    return info
+
+
+def verdicts(results):
+    """Ratios and target checks, one row per target."""
+    rows = []
+    for qname in ("Q1", "Q2", "Q2L", "Q3", "Q4"):
+        v = results[qname]["variants"]
+        b, r, n = v["main/baseline"]["p50_ms"], v["main/rls"]["p50_ms"], v["main/naive"]["p50_ms"]
+        sb, sr = v["main/baseline"].get("server_mean_ms"), v["main/rls"].get("server_mean_ms")
+        limit = QUERIES[qname]["target"][1]
+        rows.append({"query": qname, "title": results[qname]["title"], "unit": "ms (p50)",
+                     "baseline": b, "rls": r, "naive": n, "ratio": r / b, "naive_ratio": n / b,
+                     "rls_p95": v["main/rls"]["p95_ms"], "baseline_p95": v["main/baseline"]["p95_ms"],
+                     "server_ratio": (sr / sb) if sb and sr else None,
+                     "custom_plan_ratio": v["main_custom_plan/rls"]["p50_ms"] / v["main_custom_plan/baseline"]["p50_ms"],
+                     "custom_plan_baseline": v["main_custom_plan/baseline"]["p50_ms"],
+                     "custom_plan_rls": v["main_custom_plan/rls"]["p50_ms"],
+                     "target": f"≤ {limit:.2f}", "met": r / b <= limit})
+    for qname in ("Q5", "Q6"):
+        v = results[qname]["variants"]
+        b, r = v["main/baseline"]["throughput_per_s"], v["main/rls"]["throughput_per_s"]
+        n = v.get("main/naive", {}).get("throughput_per_s")
+        rows.append({"query": qname, "title": results[qname]["title"], "unit": "per s",
+                     "baseline": b, "rls": r, "naive": n, "ratio": r / b,
+                     "naive_ratio": (n / b) if n else None, "target": "≥ 0.85", "met": r / b >= 0.85})
+    growth = []
+    for qname in ("Q1", "Q2", "Q2L", "Q3"):
+        v = results[qname]["variants"]
+        g = {"query": qname}
+        for kind in ("baseline", "rls", "naive"):
+            g[kind] = {"growth_p50_ms": v[f"growth/{kind}"]["p50_ms"], "main_p50_ms": v[f"main/{kind}"]["p50_ms"],
+                       "factor": v[f"main/{kind}"]["p50_ms"] / v[f"growth/{kind}"]["p50_ms"]}
+        g["target"] = "≤ 2.00"
+        g["met"] = g["rls"]["factor"] <= 2.0
+        growth.append(g)
+    return rows, growth
+
+
+def fmt(x, unit):
+    if x is None:
+        return "–"
+    if unit == "per s":
+        return f"{x:,.0f}/s"
+    return f"{x:.3f} ms" if x < 10 else f"{x:,.1f} ms"
+
+
+def write_markdown(path, report):
+    rows, growth = report["table"], report["growth"]
+    sc = report["scale"]
+    out = [f"# conversations_ext benchmark — {report['scale_name']} scale",
+           "",
+           f"{sc['facts']['conversations']:,} conversations, {sc['facts']['conversation_messages']:,} messages, "
+           f"{sc['facts']['workspaces']:,} workspaces, {sc['facts']['users']:,} users "
+           f"({sc['facts']['workspace_members']:,} memberships); PostgreSQL {report['postgres']['version_num']}, "
+           f"{report['machine']['cpus']} cores; {report['finished_at']}; command `{report['command']}`.",
+           "",
+           "Ratio = RLS ÷ baseline (p50, same run, interleaved). Q1–Q4: latency of the statement; "
+           "Q5–Q6: throughput, ratio = RLS ÷ baseline throughput. Naive ratio = naive ÷ baseline.",
+           "",
+           "| query | baseline p50 | RLS p50 | ratio | naive ratio | target | met? |",
+           "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        nr = "–" if r["naive_ratio"] is None else (f"{r['naive_ratio']:,.2f}" if r["naive_ratio"] < 100 else f"{r['naive_ratio']:,.0f}")
+        out.append(f"| {r['query']} {r['title']} | {fmt(r['baseline'], r['unit'])} | {fmt(r['rls'], r['unit'])} | "
+                   f"{r['ratio']:.2f} | {nr} | {r['target']} | {'yes' if r['met'] else '**no**'} |")
+    out += ["", "Growth: p50 at full scale ÷ p50 at 1/100 of the conversations and messages per workspace "
+                "(same workspaces and users), target ≤ 2 for the RLS path.", "",
+            "| query | RLS 1/100 | RLS full | growth | baseline growth | naive growth | target | met? |",
+            "|---|---|---|---|---|---|---|---|"]
+    for g in growth:
+        out.append(f"| {g['query']} | {fmt(g['rls']['growth_p50_ms'], 'ms')} | {fmt(g['rls']['main_p50_ms'], 'ms')} | "
+                   f"{g['rls']['factor']:.2f} | {g['baseline']['factor']:.2f} | {g['naive']['factor']:.1f} | "
+                   f"{g['target']} | {'yes' if g['met'] else '**no**'} |")
+    out += ["", "Details: p95; server-side mean execution time ratio (pg_stat_statements, same statements); and a second "
+                "pass with `plan_cache_mode = force_custom_plan` (every execution re-planned with its parameters: "
+                "RLS pays its extra planning each time):", "",
+            "| query | baseline p95 | RLS p95 | server-side ratio | re-planned: baseline p50 | re-planned: RLS p50 | re-planned ratio |",
+            "|---|---|---|---|---|---|---|"]
+    for r in rows[:5]:
+        sr = "–" if r["server_ratio"] is None else f"{r['server_ratio']:.2f}"
+        out.append(f"| {r['query']} | {fmt(r['baseline_p95'], 'ms')} | {fmt(r['rls_p95'], 'ms')} | {sr} | "
+                   f"{fmt(r['custom_plan_baseline'], 'ms')} | {fmt(r['custom_plan_rls'], 'ms')} | {r['custom_plan_ratio']:.2f} |")
+    out += ["", "Where the write-path cost goes: the baseline run in the RLS path's own shape (same transaction, "
+                "same `set_config('request.jwt.claims', …)` statement, by the table owner without RLS):", "",
+            "| query | baseline | baseline + identity statement | RLS | identity statement alone | the rest (RLS, helper, function) |",
+            "|---|---|---|---|---|---|"]
+    for qname in ("Q5", "Q6"):
+        v = report["results"][qname]["variants"]
+        b, bi, r = (v[f"main/{k}"]["throughput_per_s"] for k in ("baseline", "baseline_identity", "rls"))
+        out.append(f"| {qname} | {b:,.0f}/s | {bi:,.0f}/s | {r:,.0f}/s | ×{bi / b:.2f} | ×{r / bi:.2f} |")
+    out += ["", "![p50 per query](latest.png)" if report["scale_name"] == "full" else "", ""]
+    with open(path, "w") as f:
+        f.write("\n".join(out))
+
+
+def plot(path, report):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows, growth = report["table"], report["growth"]
+    colors = {"baseline": "#4C72B0", "rls": "#55A868", "naive": "#C44E52"}
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.8), gridspec_kw={"width_ratios": [4, 2, 3]})
+    ax = axes[0]
+    qs = [r for r in rows if r["unit"] != "per s"]
+    w = 0.27
+    for i, kind in enumerate(("baseline", "rls", "naive")):
+        vals = [r[kind] for r in qs]
+        bars = ax.bar([j + (i - 1) * w for j in range(len(qs))], vals, w, label={"rls": "RLS"}.get(kind, kind),
+                      color=colors[kind])
+        for b, v in zip(bars, vals):
+            ax.annotate(f"{v:.2f}" if v < 10 else f"{v:.0f}", (b.get_x() + b.get_width() / 2, v), ha="center",
+                        va="bottom", fontsize=7)
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(qs)), [f"{r['query']}\nRLS×{r['ratio']:.2f}" for r in qs])
+    ax.set_ylabel("p50 latency, ms (log)")
+    ax.set_title("Q1–Q4 latency (lower is better)")
+    ax.legend(fontsize=8)
+    ax = axes[1]
+    ts = [r for r in rows if r["unit"] == "per s"]
+    for i, kind in enumerate(("baseline", "rls", "naive")):
+        vals = [r[kind] or 0 for r in ts]
+        ax.bar([j + (i - 1) * w for j in range(len(ts))], vals, w, color=colors[kind])
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(ts)), [f"{r['query']}\nRLS×{r['ratio']:.2f}" for r in ts])
+    ax.set_ylabel("throughput, per s (log)")
+    ax.set_title("Q5 insert, Q6 claim (higher is better)")
+    ax = axes[2]
+    for i, kind in enumerate(("baseline", "rls", "naive")):
+        for j, g in enumerate(growth):
+            x = j + (i - 1) * w
+            ax.plot([x, x], [g[kind]["growth_p50_ms"], g[kind]["main_p50_ms"]], color=colors[kind], lw=3)
+            ax.scatter([x], [g[kind]["growth_p50_ms"]], color=colors[kind], marker="o", s=18)
+            ax.scatter([x], [g[kind]["main_p50_ms"]], color=colors[kind], marker="^", s=28)
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(growth)), [f"{g['query']}\nRLS×{g['rls']['factor']:.2f}" for g in growth])
+    ax.set_ylabel("p50, ms (log): ● 1/100 scale → ▲ full")
+    ax.set_title("growth with data (target ≤ 2×)")
+    fig.suptitle(f"conversations_ext: RLS vs hand-filtered baseline vs naive EXISTS policy "
+                 f"({report['scale']['facts']['conversations']:,} conversations, "
+                 f"{report['scale']['facts']['conversation_messages']:,} messages)", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--host", required=True)
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--scale", default="full")
+    ap.add_argument("--out", default="bench/results")
+    ap.add_argument("--pgbench", default="/usr/lib/postgresql/15/bin/pgbench")
+    ap.add_argument("--q6-queues", type=int, default=6)
+    ap.add_argument("--q6-rows", type=int, default=10000)
+    ap.add_argument("--tmp", default="bench/tmp")
+    args = ap.parse_args()
+    small = args.scale == "small"
+    args.reps = 300 if small else 600
+    args.budget = 6.0 if small else 25.0  # seconds per query for the fast variants
+    args.q5_batch, args.q5_rounds = (100, 6) if small else (200, 10)
+    args.q6_tx = int(args.q6_rows * 0.8) // 8
+    suffix = "" if args.scale == "full" else f"-{args.scale}"
+    started = time.time()
+
+    def log(msg):
+        print(f"bench [{time.time() - started:6.1f}s] {msg}", flush=True)
+
+    rng = random.Random(SEED)
+    dbs = {}
+    for label, db in (("main", "bench"), ("growth", "bench_growth")):
+        owner, app = connect(args, db, "postgres"), connect(args, db, "bench_app")
+        dbs[label] = {"owner": owner, "app": app, "probes": load_probes(owner), "facts": db_facts(owner)}
+    pgv = dbs["main"]["owner"].execute("SELECT current_setting('server_version'), current_setting('server_version_num'),"
+                                       " (SELECT extversion FROM pg_extension WHERE extname = 'conversations_ext')").fetchone()
+    log(f"PostgreSQL {pgv[0]}, conversations_ext {pgv[2]}; main {dbs['main']['facts']['conversations']:,} conversations,"
+        f" growth {dbs['growth']['facts']['conversations']:,}")
+
+    results = measure_reads(args, dbs, rng, log)
+    # Secondary pass: the same statements re-planned at every execution.
+    custom = {"main": {**dbs["main"], "owner": connect(args, "bench", "postgres", "force_custom_plan"),
+                       "app": connect(args, "bench", "bench_app", "force_custom_plan")}}
+    results_custom = measure_reads(args, custom, rng, log, kinds=("baseline", "rls"), budget=args.budget / 2,
+                                   tag=" (force_custom_plan)")
+    for qname, r in results_custom.items():
+        for k, v in r["variants"].items():
+            results[qname]["variants"][k.replace("main/", "main_custom_plan/")] = v
+    results["Q5"] = measure_insert(args, dbs, rng, log)
+    results["Q6"] = measure_claims(args, dbs, log)
+    explain(args, dbs, os.path.join(args.out, f"explain{suffix}.txt"), log)
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        commit = None
+    report = {
+        "scale_name": args.scale,
+        "command": "make bench" + ("" if args.scale == "full" else f" BENCH_SCALE={args.scale}"),
+        "finished_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "duration_s": round(time.time() - started, 1),
+        "git_commit": commit,
+        "postgres": {"version": pgv[0], "version_num": pgv[1], "extension_version": pgv[2],
+                     "settings": "shared_buffers=3GB jit=off autovacuum=off fsync=off (throwaway cluster)"},
+        "machine": machine(),
+        "scale": {"facts": dbs["main"]["facts"], "growth_facts": dbs["growth"]["facts"],
+                  "probes": len(dbs["main"]["probes"]), "seed": SEED},
+        "method": {"timing": "client-side wall time of the statement (execute + fetch, prepared; "
+                             "plan_cache_mode auto, and force_custom_plan as a second pass), each in its own "
+                             "transaction; RLS transactions set request.jwt.claims first (not timed); variants "
+                             "interleaved in seeded random order; 4 probe agents (20 workspaces each) in rotation",
+                   "server_mean_ms": "pg_stat_statements mean execution time of the same statements"},
+        "results": results,
+    }
+    report["table"], report["growth"] = verdicts(results)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, f"latest{suffix}.json"), "w") as f:
+        json.dump(report, f, indent=1, default=str)
+    write_markdown(os.path.join(args.out, f"latest{suffix}.md"), report)
+    plot(os.path.join(args.out, f"latest{suffix}.png"), report)
+    with open(os.path.join(args.out, f"latest{suffix}.md")) as f:
+        print(f.read())
+    log(f"wrote {args.out}/latest{suffix}.{{json,md,png}}")
+
+
+if __name__ == "__main__":
+    main()

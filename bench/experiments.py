@@ -1,0 +1,351 @@
+#!/usr/bin/env python3
+""""Getting there": which policy shapes, helpers, statistics and indexes reach
+the targets. Runs against a cluster left running by `BENCH_KEEP=1 make bench`
+(it changes policies and adds objects: never point it at a real database).
+
+  python3 bench/experiments.py --host /tmp/cx-bench.XXXX --port NNNN [--out bench/results]
+
+Each configuration is applied by the table owner, then Q1-Q5 are measured as in
+bench.py (baseline and RLS interleaved, ratio of p50s); configurations run in
+the order listed and the first one is repeated at the end to show the drift.
+Q2 shapes and the claim path are separate experiments (see the functions).
+Writes experiments.md / experiments.json next to the results.
+"""
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench  # noqa: E402
+
+TABLE_POLICIES = {
+    # table: [(policy, command)]
+    "support.conversations": [("conversations_select_member", "SELECT"), ("conversations_insert_member", "INSERT"),
+                              ("conversations_update_member", "UPDATE"), ("conversations_delete_member", "DELETE")],
+    "support.conversation_messages": [("conversation_messages_select_member", "SELECT"),
+                                      ("conversation_messages_insert_member", "INSERT"),
+                                      ("conversation_messages_update_member", "UPDATE"),
+                                      ("conversation_messages_delete_member", "DELETE")],
+}
+
+SETUP = """
+CREATE SCHEMA IF NOT EXISTS bench_alt;
+GRANT USAGE ON SCHEMA bench_alt TO bench_app;
+-- (a) the membership as a security-barrier view owned by the table owner: the
+--     policy reads it as a plain sub-query (no function call; the owner's
+--     rights bypass workspace_members' own policy).
+CREATE OR REPLACE VIEW bench_alt.my_workspaces WITH (security_barrier) AS
+    SELECT m.workspace_id FROM support.workspace_members AS m
+     WHERE m.user_id OPERATOR(pg_catalog.=) support.current_user_id();
+GRANT SELECT ON bench_alt.my_workspaces TO bench_app;
+-- (b) PL/pgSQL SECURITY DEFINER helper (plan cached by PL/pgSQL).
+CREATE OR REPLACE FUNCTION bench_alt.member_workspaces_plpgsql() RETURNS uuid[]
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN ARRAY(SELECT m.workspace_id FROM support.workspace_members AS m
+                  WHERE m.user_id OPERATOR(pg_catalog.=) support.current_user_id());
+END $$;
+-- (c) SQL SECURITY DEFINER helper (re-planned on every call).
+CREATE OR REPLACE FUNCTION bench_alt.member_workspaces_sql() RETURNS uuid[]
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT ARRAY(SELECT m.workspace_id FROM support.workspace_members AS m
+                  WHERE m.user_id OPERATOR(pg_catalog.=) support.current_user_id())
+$$;
+GRANT EXECUTE ON FUNCTION bench_alt.member_workspaces_plpgsql(), bench_alt.member_workspaces_sql() TO bench_app;
+-- (d) claim_next_conversation in PL/pgSQL (same checks and UPDATE, plans cached).
+CREATE OR REPLACE FUNCTION bench_alt.claim_next_plpgsql(p_workspace uuid) RETURNS support.conversations
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    me uuid := support.current_user_id();
+    r text;
+    result support.conversations;
+BEGIN
+    IF me IS NULL THEN RAISE EXCEPTION 'no identity' USING ERRCODE = '28000'; END IF;
+    SELECT m.role INTO r FROM support.workspace_members AS m
+     WHERE m.workspace_id OPERATOR(pg_catalog.=) p_workspace AND m.user_id OPERATOR(pg_catalog.=) me;
+    IF r IS NULL THEN RAISE EXCEPTION 'workspace % not found', p_workspace USING ERRCODE = 'P0002'; END IF;
+    IF r NOT IN ('agent', 'admin', 'owner') THEN RAISE EXCEPTION 'role % cannot claim', r USING ERRCODE = '42501'; END IF;
+    UPDATE support.conversations AS c
+       SET status = 'claimed', claimed_by = me, claimed_at = pg_catalog.now()
+     WHERE (c.workspace_id, c.id) OPERATOR(pg_catalog.=)
+           (SELECT q.workspace_id, q.id FROM support.conversations AS q
+             WHERE q.workspace_id OPERATOR(pg_catalog.=) p_workspace
+               AND q.status OPERATOR(pg_catalog.=) 'escalated'
+             ORDER BY q.escalated_at, q.id LIMIT 1 FOR UPDATE SKIP LOCKED)
+    RETURNING c.* INTO result;
+    RETURN result;
+END $$;
+GRANT EXECUTE ON FUNCTION bench_alt.claim_next_plpgsql(uuid) TO bench_app;
+"""
+
+CURRENT = "workspace_id OPERATOR(pg_catalog.=) ANY ((SELECT support.member_workspaces())::uuid[])"
+SHAPES = {
+    "current: = ANY((SELECT support.member_workspaces())::uuid[]), Rust helper": CURRENT,
+    "view: = ANY((SELECT array_agg(workspace_id) FROM my_workspaces)::uuid[])":
+        "workspace_id OPERATOR(pg_catalog.=) ANY ((SELECT pg_catalog.array_agg(w.workspace_id) FROM bench_alt.my_workspaces AS w)::uuid[])",
+    "view, semi-join: IN (SELECT workspace_id FROM my_workspaces)":
+        "workspace_id IN (SELECT w.workspace_id FROM bench_alt.my_workspaces AS w)",
+    "PL/pgSQL SECURITY DEFINER helper": "workspace_id OPERATOR(pg_catalog.=) ANY ((SELECT bench_alt.member_workspaces_plpgsql())::uuid[])",
+    "SQL SECURITY DEFINER helper": "workspace_id OPERATOR(pg_catalog.=) ANY ((SELECT bench_alt.member_workspaces_sql())::uuid[])",
+}
+STATS = ("CREATE STATISTICS IF NOT EXISTS support.conversation_messages_conversation_workspace (dependencies)"
+         " ON conversation_id, workspace_id FROM support.conversation_messages")
+
+
+def set_policies(conn, expr):
+    with conn.transaction():
+        for table, pols in TABLE_POLICIES.items():
+            for name, cmd in pols:
+                if cmd == "INSERT":
+                    conn.execute(f"ALTER POLICY {name} ON {table} WITH CHECK ({expr})")
+                elif cmd == "UPDATE":
+                    conn.execute(f"ALTER POLICY {name} ON {table} USING ({expr}) WITH CHECK ({expr})")
+                else:
+                    conn.execute(f"ALTER POLICY {name} ON {table} USING ({expr})")
+
+
+def measure_pair(d, probes, sql_b, sql_r, params_fn, rounds, rng, with_claims_baseline=False):
+    """p50 of baseline and RLS, interleaved, over the probes in rotation."""
+    vb = [bench.Variant("b", d["owner"], sql_b, params_fn(p), p["claims"] if with_claims_baseline else None)
+          for p in probes]
+    vr = [bench.Variant("r", d["app"], sql_r, params_fn(p), p["claims"]) for p in probes]
+    for i in range(len(probes)):  # same answer, warm-up
+        a, b = bench.canon(vb[i].run(timed=False)[0]), bench.canon(vr[i].run(timed=False)[0])
+        if a != b:
+            raise SystemExit(f"different results: baseline {len(a)} rows, RLS {len(b)} rows\n{sql_r}")
+        for _ in range(5):
+            vb[i].run(timed=False)
+            vr[i].run(timed=False)
+    for r in range(rounds):
+        pair = [vb[r % len(probes)], vr[r % len(probes)]]
+        rng.shuffle(pair)
+        for v in pair:
+            v.run()
+    b = statistics.median([s for v in vb for s in v.samples]) / 1e6
+    r_ = statistics.median([s for v in vr for s in v.samples]) / 1e6
+    return b, r_
+
+
+def measure_insert(d, probe, batches, batch, rng):
+    params = {"ws": probe["insert_ws"], "c": probe["insert_c"], "me": probe["user_id"]}
+    sql = bench.Q5_SQL.format(s="support")
+    kinds = {"baseline": (d["owner"], None), "rls": (d["app"], probe["claims"])}
+    curs = {k: c.cursor() for k, (c, _) in kinds.items()}
+
+    def one(kind):
+        conn, claims = kinds[kind]
+        cur = curs[kind]
+        with conn.pipeline():
+            cur.execute("BEGIN")
+            if claims:
+                cur.execute(bench.CLAIMS_SQL, [claims], prepare=True)
+            cur.execute(sql, params, prepare=True)
+            cur.execute("COMMIT")
+
+    for k in kinds:
+        for _ in range(30):
+            one(k)
+    tput = {k: [] for k in kinds}
+    for _ in range(batches):
+        order = list(kinds)
+        rng.shuffle(order)
+        for k in order:
+            t0 = time.perf_counter()
+            for _ in range(batch):
+                one(k)
+            tput[k].append(batch / (time.perf_counter() - t0))
+    return statistics.median(tput["baseline"]), statistics.median(tput["rls"])
+
+
+def policy_experiment(args, dbs, rng, log):
+    d = dbs["main"]
+    rows = []
+    configs = [("current", None, False), ("current + dependency statistics", None, True)]
+    configs += [(name, expr, True) for name, expr in SHAPES.items() if expr != CURRENT]
+    configs += [("current + dependency statistics (again)", None, True)]
+    for name, expr, stats in configs:
+        owner = d["owner"]
+        if stats:
+            owner.execute(STATS)
+        else:
+            owner.execute("DROP STATISTICS IF EXISTS support.conversation_messages_conversation_workspace")
+        owner.execute("ANALYZE support.conversation_messages")
+        set_policies(owner, expr or CURRENT)
+        row = {"config": name, "policy": expr or CURRENT, "dependency_statistics": stats}
+        for qname in ("Q1", "Q2", "Q3", "Q4"):
+            q = bench.QUERIES[qname]
+            b, r = measure_pair(d, d["probes"], q["baseline"], q["rls"].format(s="support"), q["params"],
+                                args.rounds if qname not in ("Q2",) else max(40, args.rounds // 5), rng)
+            row[qname] = {"baseline_ms": b, "rls_ms": r, "ratio": r / b}
+        b, r = measure_insert(d, d["probes"][0], args.q5_batches, 100, rng)
+        row["Q5"] = {"baseline_per_s": b, "rls_per_s": r, "ratio": r / b}
+        log(f"{name}: " + ", ".join(f"{q} {row[q]['ratio']:.2f}" for q in ("Q1", "Q2", "Q3", "Q4", "Q5")))
+        rows.append(row)
+    set_policies(d["owner"], CURRENT)
+    return rows
+
+
+Q2_LATERAL_RLS = ("SELECT c.id, c.workspace_id, c.subject, c.status, c.created_at"
+                  " FROM unnest((SELECT support.member_workspaces())) AS w(id)"
+                  " CROSS JOIN LATERAL (SELECT x.id, x.workspace_id, x.subject, x.status, x.created_at"
+                  "   FROM support.conversations AS x WHERE x.workspace_id = w.id"
+                  "   ORDER BY x.created_at DESC, x.id LIMIT 50) AS c"
+                  " ORDER BY c.created_at DESC, c.id LIMIT 50")
+Q2_LATERAL_BASE = Q2_LATERAL_RLS.replace("(SELECT support.member_workspaces())", "%(wss)s::uuid[]")
+Q2_INDEX = ("CREATE INDEX IF NOT EXISTS conversations_workspace_created_idx"
+            " ON support.conversations (workspace_id, created_at DESC, id)")
+
+
+def q2_experiment(args, dbs, rng, log):
+    """The inbox: the plain shape vs a per-workspace LATERAL, with and without
+    an index on (workspace_id, created_at); at full and 1/100 scale."""
+    rows = []
+    q = bench.QUERIES["Q2"]
+    for with_index in (False, True):
+        for label in ("main", "growth"):
+            d = dbs[label]
+            if with_index:
+                d["owner"].execute(Q2_INDEX)
+                d["owner"].execute("ANALYZE support.conversations")
+            else:
+                d["owner"].execute("DROP INDEX IF EXISTS support.conversations_workspace_created_idx")
+        for shape, sb, sr in (("plain: ORDER BY created_at DESC LIMIT 50", q["baseline"], q["rls"].format(s="support")),
+                              ("LATERAL per workspace, then top 50", Q2_LATERAL_BASE, Q2_LATERAL_RLS)):
+            row = {"index": "(workspace_id, created_at DESC, id)" if with_index else "none added", "shape": shape}
+            for label in ("main", "growth"):
+                d = dbs[label]
+                b, r = measure_pair(d, d["probes"], sb, sr, q["params"], max(40, args.rounds // 4), rng)
+                row[label] = {"baseline_ms": b, "rls_ms": r, "ratio": r / b}
+            row["growth_rls"] = row["main"]["rls_ms"] / row["growth"]["rls_ms"]
+            log(f"Q2 index={with_index} {shape}: ratio {row['main']['ratio']:.2f}, RLS {row['main']['rls_ms']:.3f} ms,"
+                f" growth {row['growth_rls']:.2f}")
+            rows.append(row)
+    return rows
+
+
+def claim_experiment(args, dbs, log):
+    """claim_next_conversation (Rust, statements parsed and planned on every
+    call) vs the same function in PL/pgSQL (plans cached) vs the plain UPDATE."""
+    d = dbs["main"]
+    owner = d["owner"]
+    users, workspaces = owner.execute("SELECT users, workspaces FROM bench.params").fetchone()
+    agent_base = users - 11
+    queue = f"00000002-0000-4000-8000-{workspaces:012x}"
+    scripts = {"baseline": bench.Q6_BASELINE, "baseline_identity": bench.Q6_BASELINE_TX, "rls_rust": bench.Q6_RLS,
+               "rls_plpgsql": bench.Q6_RLS.replace("support.claim_next_conversation", "bench_alt.claim_next_plpgsql")}
+    os.makedirs(args.tmp, exist_ok=True)
+    paths = {}
+    for k, text in scripts.items():
+        paths[k] = os.path.join(args.tmp, f"exp_q6_{k}.sql")
+        with open(paths[k], "w") as f:
+            f.write(text.format(agent_base=agent_base))
+    tps = {k: [] for k in scripts}
+    order = ["baseline", "rls_rust", "rls_plpgsql", "baseline_identity"]
+    order = order + order[::-1]
+    per_client = args.q6_tx
+    for k in order:
+        # Put the queue back (restore mode: no events), then vacuum it.
+        with owner.transaction():
+            owner.execute("SET LOCAL row_security = off")
+            owner.execute("SET LOCAL session_replication_role = replica")
+            owner.execute("UPDATE support.conversations SET status = 'escalated', claimed_by = NULL, claimed_at = NULL"
+                          " WHERE workspace_id = %s AND status = 'claimed'", [queue])
+        owner.execute("VACUUM support.conversations")
+        user = "bench_app" if k.startswith("rls") else "postgres"
+        out = subprocess.run([args.pgbench, "-h", args.host, "-p", str(args.port), "-U", user, "-n", "-M", "prepared",
+                              "-c", "8", "-j", "8", "-t", str(per_client), "-D", f"ws={queue}", "-f", paths[k], "bench"],
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            raise SystemExit(out.stdout + out.stderr)
+        t = float(out.stdout.split("tps = ")[1].split()[0])
+        tps[k].append(t)
+        log(f"Q6 {k}: {t:.0f} claims/s")
+    res = {k: statistics.median(v) for k, v in tps.items()}
+    return {"throughput_per_s": res, "rounds": tps,
+            "ratios": {k: res[k] / res["baseline"] for k in res}}
+
+
+def write(args, out, log):
+    path = os.path.join(args.out, "experiments.json")
+    with open(path, "w") as f:
+        json.dump(out, f, indent=1, default=str)
+    lines = ["# Getting there: policy shapes, helpers, statistics, indexes (measured)", "",
+             f"Full-scale database of the benchmark ({out['facts']['conversations']:,} conversations, "
+             f"{out['facts']['conversation_messages']:,} messages), {out['finished_at']}. Ratio = RLS p50 ÷ baseline p50 "
+             "(Q1–Q4) or RLS ÷ baseline throughput (Q5), baseline and RLS interleaved; configurations measured one "
+             "after the other in one run (the first one is repeated last to show the drift).", "",
+             "## Policy shape and helper (all tables' policies switched together)", "",
+             "| configuration | Q1 | Q2 | Q3 | Q4 | Q5 |", "|---|---|---|---|---|---|"]
+    for row in out["policies"]:
+        lines.append(f"| {row['config']} | " + " | ".join(
+            f"{row[q]['ratio']:.2f}" for q in ("Q1", "Q2", "Q3", "Q4", "Q5")) + " |")
+    lines += ["", "p50 in ms (baseline / RLS):", "", "| configuration | Q1 | Q2 | Q3 | Q4 | Q5 (per s) |",
+              "|---|---|---|---|---|---|"]
+    for row in out["policies"]:
+        lines.append(f"| {row['config']} | " + " | ".join(
+            f"{row[q]['baseline_ms']:.3f} / {row[q]['rls_ms']:.3f}" for q in ("Q1", "Q2", "Q3", "Q4"))
+            + f" | {row['Q5']['baseline_per_s']:,.0f} / {row['Q5']['rls_per_s']:,.0f} |")
+    lines += ["", "## Q2 (inbox) shapes and index, full vs 1/100 scale", "",
+              "| index | query shape | baseline p50 | RLS p50 | ratio | RLS growth (full ÷ 1/100) |", "|---|---|---|---|---|---|"]
+    for row in out["q2"]:
+        lines.append(f"| {row['index']} | {row['shape']} | {row['main']['baseline_ms']:.3f} ms | "
+                     f"{row['main']['rls_ms']:.3f} ms | {row['main']['ratio']:.2f} | {row['growth_rls']:.2f} |")
+    c = out["claims"]
+    lines += ["", "## Q6 claim path (8 clients, pgbench, claims/s, median of 2 rounds)", "",
+              "| variant | claims/s | ÷ baseline |", "|---|---|---|"]
+    names = {"baseline": "plain UPDATE by the table owner (baseline)",
+             "baseline_identity": "same UPDATE in the RLS path's transaction shape (BEGIN; set_config; UPDATE; END)",
+             "rls_rust": "support.claim_next_conversation (Rust, SQL re-planned each call)",
+             "rls_plpgsql": "the same function in PL/pgSQL (plans cached)"}
+    for k in ("baseline", "baseline_identity", "rls_rust", "rls_plpgsql"):
+        lines.append(f"| {names[k]} | {c['throughput_per_s'][k]:,.0f} | {c['ratios'][k]:.2f} |")
+    with open(os.path.join(args.out, "experiments.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    log(f"wrote {args.out}/experiments.{{md,json}}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--host", required=True)
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--out", default="bench/results")
+    ap.add_argument("--rounds", type=int, default=300)
+    ap.add_argument("--q5-batches", type=int, default=6)
+    ap.add_argument("--q6-tx", type=int, default=600)
+    ap.add_argument("--pgbench", default="/usr/lib/postgresql/15/bin/pgbench")
+    ap.add_argument("--tmp", default="bench/tmp")
+    ap.add_argument("--only", default="policies,q2,claims")
+    args = ap.parse_args()
+    started = time.time()
+
+    def log(msg):
+        print(f"experiments [{time.time() - started:6.1f}s] {msg}", flush=True)
+
+    rng = random.Random(bench.SEED)
+    dbs = {}
+    for label, db in (("main", "bench"), ("growth", "bench_growth")):
+        owner, app = bench.connect(args, db, "postgres"), bench.connect(args, db, "bench_app")
+        dbs[label] = {"owner": owner, "app": app, "probes": bench.load_probes(owner)}
+        owner.execute(SETUP)
+    out = {"finished_at": None, "facts": bench.db_facts(dbs["main"]["owner"])}
+    only = args.only.split(",")
+    if "policies" in only:
+        out["policies"] = policy_experiment(args, dbs, rng, log)
+    if "q2" in only:
+        out["q2"] = q2_experiment(args, dbs, rng, log)
+    if "claims" in only:
+        out["claims"] = claim_experiment(args, dbs, log)
+    out["finished_at"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    if set(only) >= {"policies", "q2", "claims"}:
+        write(args, out, log)
+    else:
+        print(json.dumps(out, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()

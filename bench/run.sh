@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# The benchmark (`make bench`, `make bench BENCH_SCALE=small`): a throwaway
+# cluster, two generated databases (full scale and 1/100 of its conversations
+# and messages), then bench/bench.py measures and writes bench/results/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SCALE=${BENCH_SCALE:-full}
+SEED=${BENCH_SEED:-0.42}
+case "$SCALE" in
+full)  WORKSPACES=2000 USERS=20000 CONVERSATIONS=1000000 MESSAGES=5000000 Q6_ROWS=10000 ;;
+small) WORKSPACES=2000 USERS=20000 CONVERSATIONS=100000  MESSAGES=500000  Q6_ROWS=2500 ;;
+*) echo "BENCH_SCALE must be full or small, not $SCALE" >&2; exit 2 ;;
+esac
+Q6_QUEUES=6
+LONG_MESSAGES=600
+# The growth database: same workspaces and users, 1/100 of the regular
+# conversations (and so of the messages) of every workspace; no Q6 queues.
+REGULAR=$((CONVERSATIONS - Q6_QUEUES * Q6_ROWS))
+GROWTH_CONVERSATIONS=$((REGULAR / 100))
+
+python3 -c 'import psycopg, matplotlib' 2>/dev/null || {
+    echo "bench: installing psycopg and matplotlib (pip)"
+    python3 -m pip install --quiet "psycopg[binary]" matplotlib 2>/dev/null \
+        || python3 -m pip install --quiet --break-system-packages "psycopg[binary]" matplotlib
+}
+
+SYS_BIN=/usr/lib/postgresql/15/bin
+PORT=$(scripts/free_port.sh)
+DIR=$(mktemp -d /tmp/cx-bench.XXXXXX)
+cleanup() {
+    if [ -f "$DIR/data/postmaster.pid" ]; then
+        runuser -u postgres -- "$BIN/pg_ctl" -D "$DIR/data" -m fast -w stop >/dev/null || true
+    fi
+    rm -rf "$DIR"
+}
+trap cleanup EXIT
+# The extension under test: the release build of this work tree, packaged
+# (cargo pgrx package) and run from a private copy of PostgreSQL 15, so that a
+# concurrent `make install` or `cargo pgrx test` (which installs a debug build
+# into the system directories) can neither change nor crash what is measured.
+# (PostgreSQL finds its share/ and lib/ relative to its binary.)
+echo "bench: cargo pgrx package (release build)"
+cargo pgrx package --pg-config "$SYS_BIN/pg_config" >"$DIR/package.log" 2>&1 \
+    || { tail -30 "$DIR/package.log" >&2; exit 1; }
+PKG=target/release/conversations_ext-pg15
+SNAP=$DIR/pg
+mkdir -p "$SNAP/usr/lib/postgresql" "$SNAP/usr/share/postgresql"
+cp -a /usr/lib/postgresql/15 "$SNAP/usr/lib/postgresql/"
+cp -a /usr/share/postgresql/15 "$SNAP/usr/share/postgresql/"
+cp -a "$PKG/usr/." "$SNAP/usr/"
+BIN=$SNAP/usr/lib/postgresql/15/bin
+chown postgres: "$DIR"
+# Settings: room for the working set in shared_buffers, no JIT (its compile
+# time is noise for OLTP queries), no autovacuum during the measurements
+# (the harness runs VACUUM ANALYZE itself), pg_stat_statements for the
+# server-side times. Unix socket only, in $DIR.
+runuser -u postgres -- "$BIN/initdb" -D "$DIR/data" -U postgres -A trust --no-sync -E UTF8 --locale=C.UTF-8 >"$DIR/initdb.log"
+runuser -u postgres -- "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -o "-p $PORT -k $DIR -c listen_addresses='' \
+ -c fsync=off -c max_connections=100 -c shared_buffers=4GB -c maintenance_work_mem=1GB -c max_wal_size=16GB \
+ -c checkpoint_timeout=1h -c wal_level=minimal -c max_wal_senders=0 -c jit=off -c autovacuum=off \
+ -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=top" start >/dev/null
+echo "bench: scale $SCALE, cluster in $DIR port $PORT"
+
+pg() { runuser -u postgres -- "$SYS_BIN/$1" -h "$DIR" -p "$PORT" "${@:2}"; }
+psql_db() { local db=$1; shift; runuser -u postgres -- "$SYS_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$DIR" -p "$PORT" -d "$db" "$@"; }
+
+generate() {  # db conversations q6_rows
+    local db=$1 conv=$2 q6rows=$3 t0=$SECONDS
+    pg createdb "$db"
+    psql_db "$db" -v workspaces="$WORKSPACES" -v users="$USERS" -v conversations="$conv" \
+        -v messages=$((MESSAGES * conv / CONVERSATIONS)) -v q6_queues="$Q6_QUEUES" -v q6_queue_rows="$q6rows" \
+        -v long_messages="$LONG_MESSAGES" -v seed="$SEED" -f bench/sql/generate.sql
+    psql_db "$db" -f bench/sql/naive.sql
+    psql_db "$db" -f bench/sql/roles.sql
+    psql_db "$db" -c 'VACUUM (ANALYZE)'
+    echo "bench: $db generated in $((SECONDS - t0)) s"
+}
+# The two databases load in parallel (one core each).
+generate bench_growth "$GROWTH_CONVERSATIONS" 0 &
+growth_pid=$!
+generate bench "$CONVERSATIONS" "$Q6_ROWS"
+wait "$growth_pid"
+# Quiet, warm start: flush the load's dirty buffers now rather than during the
+# measurements, and read the measured tables and indexes into shared buffers
+# (the naive copy into the OS cache).
+for db in bench bench_growth; do
+    psql_db "$db" -c 'CHECKPOINT' -c 'CREATE EXTENSION IF NOT EXISTS pg_prewarm' \
+        -c "SELECT sum(pg_prewarm(c.oid, CASE WHEN n.nspname = 'support' THEN 'buffer' ELSE 'read' END)) AS blocks
+              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname IN ('support', 'bench_naive') AND c.relkind IN ('r', 'i')" >/dev/null
+done
+
+OUT=${BENCH_OUT:-bench/results}
+mkdir -p "$OUT"
+python3 bench/bench.py --host "$DIR" --port "$PORT" --scale "$SCALE" --out "$OUT" \
+    --pgbench "$SYS_BIN/pgbench" --q6-queues "$Q6_QUEUES" --q6-rows "$Q6_ROWS"
+
+if [ -n "${BENCH_KEEP:-}" ]; then
+    echo "bench: BENCH_KEEP set: cluster left running in $DIR port $PORT"
+    echo "  stop it: runuser -u postgres -- $BIN/pg_ctl -D $DIR/data -m fast stop && rm -rf $DIR"
+    trap - EXIT
+fi

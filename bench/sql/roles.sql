@@ -1,0 +1,15 @@
+-- The application role of the benchmark (what PostgREST's `authenticated` is)
+-- and what it needs on the naive copy. Run in each benchmark database.
+\set ON_ERROR_STOP 1
+\set QUIET on
+SET client_min_messages = warning;
+SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'bench_app') AS create_role \gset
+\if :create_role
+CREATE ROLE bench_app LOGIN;
+\endif
+SELECT support.grant_usage('bench_app') \gset
+GRANT USAGE ON SCHEMA bench_naive TO bench_app;
+GRANT SELECT ON bench_naive.workspace_members TO bench_app;
+GRANT SELECT, DELETE ON bench_naive.conversations, bench_naive.conversation_messages TO bench_app;
+GRANT INSERT (workspace_id, conversation_id, role, author_id, content) ON bench_naive.conversation_messages TO bench_app;
+CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
