@@ -1891,7 +1891,7 @@ async fn escalation_attempts(
 /// a foreign caller never waits on it (no lock-timeout oracle), and answers
 /// exactly as for a missing id; a member of that workspace does wait
 /// (positive control).
-async fn lock_oracle(target: &Target, app: &Client, w: &World, rng: &mut Rng, report: &mut Report) {
+async fn lock_oracle(app: &Client, w: &World, rng: &mut Rng, report: &mut Report) {
     let holder = common::connect(DB).await;
     let users = w.user_ids();
     let mut tried = 0;
@@ -1986,12 +1986,11 @@ async fn lock_oracle(target: &Target, app: &Client, w: &World, rng: &mut Rng, re
         }
         holder.batch_execute("ROLLBACK").await.unwrap();
     }
-    let _ = target;
 }
 
 /// (a) Objects planted in public and pg_temp under the names the extension's
 /// SECURITY DEFINER functions and triggers use.
-async fn plant_hijack_objects(owner: &Client, app: &Client, w: &World) -> Vec<String> {
+async fn plant_hijack_objects(app: &Client, w: &World) -> Vec<String> {
     let foreign_user = w.model.users.keys().next().unwrap().clone();
     let every_ws = w
         .model
@@ -2048,7 +2047,6 @@ async fn plant_hijack_objects(owner: &Client, app: &Client, w: &World) -> Vec<St
             .unwrap_or_else(|e| panic!("planting in {schema}: {e}"));
         planted.push(format!("{schema}: now, clock_timestamp, statement_timestamp, current_setting x2, set_config, row_security_active x2, gen_random_uuid, lifecycle_pending, current_user_id, member_workspaces, workspace_member, count, operators = (uuid), = <> (text), <= (timestamptz), + (integer)"));
     }
-    let _ = owner;
     planted
 }
 
@@ -2185,7 +2183,7 @@ async fn hostile_tenants_see_and_change_only_their_own_workspaces() {
     );
 
     // (b) existence oracles through lock waits.
-    lock_oracle(&target, &app, &w, &mut rng, &mut report).await;
+    lock_oracle(&app, &w, &mut rng, &mut report).await;
     assert_eq!(checksum(&owner).await, baseline);
 
     // (c) leaky functions, operators, casts, estimators.
@@ -2218,7 +2216,7 @@ async fn hostile_tenants_see_and_change_only_their_own_workspaces() {
     }
 
     // (a) search_path hijack.
-    let planted = plant_hijack_objects(&owner, &app, &w).await;
+    let planted = plant_hijack_objects(&app, &w).await;
     let hijack_path = "SET search_path = pg_temp, public, pg_catalog, support";
     app.batch_execute(hijack_path).await.unwrap();
     // Positive control: the planted objects are live for names resolved
