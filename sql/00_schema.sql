@@ -6,6 +6,18 @@
 -- choose an id (no INSERT privilege on it), so a database-generated id names
 -- exactly one row.
 
+-- The Rust functions read text as UTF-8: refuse other database encodings
+-- up front rather than fail later on the first non-ASCII value.
+DO $$
+BEGIN
+    IF pg_catalog.getdatabaseencoding() OPERATOR(pg_catalog.<>) 'UTF8' THEN
+        RAISE EXCEPTION 'conversations_ext needs a UTF8 database, this one is %', pg_catalog.getdatabaseencoding()
+            USING ERRCODE = '0A000',
+                  HINT = 'CREATE DATABASE ... ENCODING ''UTF8'' TEMPLATE template0';
+    END IF;
+END
+$$;
+
 -- Principals referenced by conversations (on Supabase: the auth.users ids).
 CREATE TABLE support.users (
     id           uuid        NOT NULL DEFAULT pg_catalog.gen_random_uuid(),

@@ -40,7 +40,7 @@ unsafe fn drops_us(tree: *mut pg_sys::Node) -> bool {
     found
 }
 
-/// "table: n rows" for every support table that holds rows.
+/// The support tables that hold at least one row (EXISTS: no full scans).
 fn tables_with_rows() -> Vec<String> {
     Spi::connect(|client| {
         let tables: Vec<String> = client
@@ -56,21 +56,37 @@ fn tables_with_rows() -> Vec<String> {
             .collect();
         tables
             .into_iter()
-            .filter_map(|t| {
+            .filter(|t| {
                 let sql = format!(
-                    "SELECT count(*) FROM support.{}",
-                    pgrx::spi::quote_identifier(&t)
+                    "SELECT EXISTS (SELECT 1 FROM support.{})",
+                    pgrx::spi::quote_identifier(t)
                 );
-                let n = client
+                client
                     .select(&sql, Some(1), &[])
-                    .ok()?
+                    .unwrap_or_else(|e| error!("drop guard: {e}"))
                     .next()
-                    .and_then(|row| row.get::<i64>(1).ok().flatten())
-                    .unwrap_or(0);
-                (n > 0).then(|| format!("support.{t}: {n} rows"))
+                    .and_then(|row| row.get::<bool>(1).ok().flatten())
+                    .unwrap_or(false)
             })
+            .map(|t| format!("support.{t}"))
             .collect()
     })
+}
+
+/// Can the current user drop the extension at all (superuser or owner)? If
+/// not, DROP EXTENSION fails with its own permission error after us.
+fn may_drop() -> bool {
+    // SAFETY: plain catalog check of the current user.
+    if unsafe { pg_sys::superuser() } {
+        return true;
+    }
+    Spi::get_one::<bool>(
+        "SELECT pg_catalog.pg_has_role(e.extowner, 'MEMBER') FROM pg_catalog.pg_extension AS e \
+          WHERE e.extname OPERATOR(pg_catalog.=) 'conversations_ext'",
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(false)
 }
 
 /// The event trigger function (`support.drop_guard()`).
@@ -87,7 +103,7 @@ pub unsafe extern "C-unwind" fn conversations_ext_drop_guard(
         error!("support.drop_guard() can only be called as an event trigger");
     }
     let data = context as *mut pg_sys::EventTriggerData;
-    if drops_us((*data).parsetree) && !ALLOW_DROP_WITH_DATA.get() {
+    if drops_us((*data).parsetree) && !ALLOW_DROP_WITH_DATA.get() && may_drop() {
         let full = tables_with_rows();
         if !full.is_empty() {
             errors::drop_would_lose_data(&full.join(", "));

@@ -38,12 +38,6 @@ fn setting(name: &CStr) -> Option<String> {
     (!value.is_empty()).then(|| value.to_owned())
 }
 
-#[derive(Deserialize)]
-struct Claims {
-    #[serde(default)]
-    sub: Option<serde_json::Value>,
-}
-
 /// Parses a subject into a user id; an empty subject is nobody. Pure: the
 /// caller turns an `Err` into the 22P02 error naming the setting.
 pub(crate) fn parse_subject(subject: &str) -> Result<Option<pgrx::Uuid>, String> {
@@ -56,8 +50,20 @@ pub(crate) fn parse_subject(subject: &str) -> Result<Option<pgrx::Uuid>, String>
         .map_err(|_| format!("subject {:?} is not a UUID", truncate(subject)))
 }
 
+#[derive(Deserialize)]
+struct Claims {
+    #[serde(default)]
+    sub: Option<serde_json::Value>,
+}
+
 /// The user named by a `request.jwt.claims` JSON document (None: anonymous).
+/// The document must be a JSON object, as PostgREST writes it (serde would
+/// otherwise read a struct from an array by position); a repeated `sub` is
+/// an error, never "the last one wins"; other claims are skipped unparsed.
 pub(crate) fn subject_of_claims(claims: &str) -> Result<Option<pgrx::Uuid>, String> {
+    if !claims.trim_start().starts_with('{') {
+        return Err("not a JSON object".into());
+    }
     let parsed: Claims =
         serde_json::from_str(claims).map_err(|e| format!("not a JSON object ({e})"))?;
     match parsed.sub {
@@ -174,6 +180,13 @@ mod property_tests {
         assert!(subject_of_claims(&format!(r#"{{"sub":{}}}"#, "[".repeat(100_000))).is_err());
         let huge = format!(r#"{{"sub":null,"pad":"{}"}}"#, "x".repeat(1 << 20));
         assert_eq!(subject_of_claims(&huge), Ok(None));
-        assert_eq!(subject_of_claims(r#"{"sub":7}"#).is_err(), true);
+        assert!(subject_of_claims(r#"{"sub":7}"#).is_err());
+        // Only an object names a user: an array holding a UUID does not.
+        assert!(subject_of_claims(r#"["b1000000-0000-4000-8000-000000000001"]"#).is_err());
+        // A repeated sub is refused, whichever comes last.
+        assert!(subject_of_claims(
+            r#"{"sub":"b1000000-0000-4000-8000-000000000001","sub":"b2000000-0000-4000-8000-000000000002"}"#
+        )
+        .is_err());
     }
 }

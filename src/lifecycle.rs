@@ -155,22 +155,25 @@ fn current_row(
 #[pg_extern(volatile, security_definer, parallel_unsafe, requires = ["schema"])]
 #[search_path(pg_catalog, pg_temp)]
 pub fn escalate_conversation(
-    id: pgrx::Uuid,
+    id: Option<pgrx::Uuid>,
     reason: default!(Option<String>, "NULL"),
-) -> pgrx::composite_type!('static, "support.conversations") {
+) -> Option<pgrx::composite_type!('static, "support.conversations")> {
+    // Not STRICT (reason is optional), so a NULL id is handled here: NULL in,
+    // NULL out, like the STRICT lifecycle functions.
+    let id = id?;
     let user = identity::require_current_user();
     let locked = lock_visible(id, user).unwrap_or_else(|| errors::conversation_not_found(id));
     if locked.status != "active" {
         errors::invalid_transition(id, &locked.status, "escalate", "active");
     }
-    apply(
+    Some(apply(
         id,
         &locked,
         "escalated",
         reason,
         "status = 'escalated', escalated_at = pg_catalog.now()",
         None,
-    )
+    ))
 }
 
 /// `support.claim_conversation(id)`: the current user takes over an

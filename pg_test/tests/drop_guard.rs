@@ -75,5 +75,13 @@ async fn only_a_superuser_may_allow_it() {
         .unwrap()
         .get(0);
     assert_eq!(on, "off");
+    // An application role's DROP EXTENSION fails with PostgreSQL's own
+    // ownership error; the guard does not run its checks for it.
+    let r = app.batch_execute("DROP EXTENSION conversations_ext").await;
+    assert_eq!(sqlstate(&r), "42501");
+    let err = r.unwrap_err();
+    let db = err.as_db_error().expect("a server error");
+    assert!(db.message().contains("must be owner of extension"), "{}", db.message());
+    assert!(db.detail().is_none(), "no backtrace or detail: {:?}", db.detail());
     drop(c);
 }

@@ -1055,8 +1055,22 @@ async fn latin1_probes(target: &Target, rng: &mut Rng) -> Tally {
     let (su, _) = connect_as(target, "postgres", LATIN1_DB, "cx-latin1-su")
         .await
         .unwrap();
+    // Since 0.2.0 the extension refuses a non-UTF-8 database up front (0A000):
+    // then there is nothing left to probe.
+    let mut tally = Tally::default();
+    let created = su.batch_execute("CREATE EXTENSION conversations_ext").await;
+    let refused = matches!(&created, Err(e) if e.code().map(|c| c.code()) == Some("0A000"));
+    tally.record(
+        "LATIN1: CREATE EXTENSION",
+        &["0A000", "00000"],
+        "",
+        &created,
+    );
+    if refused {
+        return tally;
+    }
     su.batch_execute(&format!(
-        "CREATE EXTENSION conversations_ext; SELECT support.grant_usage('{APP_ROLE}');
+        "SELECT support.grant_usage('{APP_ROLE}');
          INSERT INTO support.users (id) VALUES ('{U1}');
          INSERT INTO support.workspaces (id, name) VALUES ('{W1}', 'wé');
          INSERT INTO support.workspace_members (workspace_id, user_id, role) VALUES ('{W1}', '{U1}', 'agent');
@@ -1085,7 +1099,7 @@ async fn latin1_probes(target: &Target, rng: &mut Rng) -> Tally {
     app.batch_execute(&format!("SET ROLE {APP_ROLE}"))
         .await
         .unwrap();
-    let mut tally = Tally::default();
+    // (tally continues from the CREATE EXTENSION probe above)
     let latin = |rng: &mut Rng| -> String {
         let n = rng.range(1, 40);
         (0..n)
