@@ -6,7 +6,7 @@ PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 PGRX_TEST_DATA ?= /tmp/cx-pgrx-test-data
 export RUST_TEST_THREADS = 1
 
-.PHONY: prereqs build install test test-inprocess test-pg demo lint bench
+.PHONY: prereqs build install test test-inprocess test-pg demo lint bench fuzz
 
 prereqs:
 	scripts/prereqs.sh
@@ -43,3 +43,11 @@ lint:
 BENCH_SCALE ?= full
 bench: prereqs
 	BENCH_SCALE=$(BENCH_SCALE) bench/run.sh
+
+## A longer robustness run than `make test` does (seeded; override CX_SEED,
+## CX_FUZZ_ITERATIONS): random inputs at every Rust entry point, strict about
+## XX000, and the adversarial suite at three times its default size.
+CX_FUZZ_ITERATIONS ?= 100000
+fuzz: install
+	CX_FUZZ_ITERATIONS=$(CX_FUZZ_ITERATIONS) CX_FUZZ_STRICT=1 pg_test/run.sh --test robustness
+	CX_ADV_SCALE=3 pg_test/run.sh --test adversarial
