@@ -35,14 +35,14 @@ TABLE_POLICIES = {
 
 SETUP = """
 CREATE SCHEMA IF NOT EXISTS bench_alt;
-GRANT USAGE ON SCHEMA bench_alt TO bench_app;
+GRANT USAGE ON SCHEMA bench_alt TO bench_app, bench_app_replan;
 -- (a) the membership as a security-barrier view owned by the table owner: the
 --     policy reads it as a plain sub-query (no function call; the owner's
 --     rights bypass workspace_members' own policy).
 CREATE OR REPLACE VIEW bench_alt.my_workspaces WITH (security_barrier) AS
     SELECT m.workspace_id FROM support.workspace_members AS m
      WHERE m.user_id OPERATOR(pg_catalog.=) support.current_user_id();
-GRANT SELECT ON bench_alt.my_workspaces TO bench_app;
+GRANT SELECT ON bench_alt.my_workspaces TO bench_app, bench_app_replan;
 -- (b) PL/pgSQL SECURITY DEFINER helper (plan cached by PL/pgSQL).
 CREATE OR REPLACE FUNCTION bench_alt.member_workspaces_plpgsql() RETURNS uuid[]
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -56,7 +56,7 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     SELECT ARRAY(SELECT m.workspace_id FROM support.workspace_members AS m
                   WHERE m.user_id OPERATOR(pg_catalog.=) support.current_user_id())
 $$;
-GRANT EXECUTE ON FUNCTION bench_alt.member_workspaces_plpgsql(), bench_alt.member_workspaces_sql() TO bench_app;
+GRANT EXECUTE ON FUNCTION bench_alt.member_workspaces_plpgsql(), bench_alt.member_workspaces_sql() TO bench_app, bench_app_replan;
 -- (d) claim_next_conversation in PL/pgSQL (same checks and UPDATE, plans cached).
 CREATE OR REPLACE FUNCTION bench_alt.claim_next_plpgsql(p_workspace uuid) RETURNS support.conversations
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -80,7 +80,40 @@ BEGIN
     RETURNING c.* INTO result;
     RETURN result;
 END $$;
-GRANT EXECUTE ON FUNCTION bench_alt.claim_next_plpgsql(uuid) TO bench_app;
+-- (e) the same in one statement on the success path: the role check folded
+--     into the UPDATE (as claim_conversation does); the role is looked up only
+--     to explain an empty result.
+CREATE OR REPLACE FUNCTION bench_alt.claim_next_plpgsql_one(p_workspace uuid) RETURNS support.conversations
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    me uuid := support.current_user_id();
+    r text;
+    result support.conversations;
+BEGIN
+    IF me IS NULL THEN RAISE EXCEPTION 'no identity' USING ERRCODE = '28000'; END IF;
+    UPDATE support.conversations AS c
+       SET status = 'claimed', claimed_by = me, claimed_at = pg_catalog.now()
+     WHERE (c.workspace_id, c.id) OPERATOR(pg_catalog.=)
+           (SELECT q.workspace_id, q.id FROM support.conversations AS q
+             WHERE q.workspace_id OPERATOR(pg_catalog.=) p_workspace
+               AND q.status OPERATOR(pg_catalog.=) 'escalated'
+               AND EXISTS (SELECT 1 FROM support.workspace_members AS m
+                            WHERE m.workspace_id OPERATOR(pg_catalog.=) p_workspace
+                              AND m.user_id OPERATOR(pg_catalog.=) me
+                              AND m.role OPERATOR(pg_catalog.=) ANY ('{agent,admin,owner}'::text[]))
+             ORDER BY q.escalated_at, q.id LIMIT 1 FOR UPDATE SKIP LOCKED)
+    RETURNING c.* INTO result;
+    IF result.id IS NULL THEN  -- empty queue, or not allowed: say which
+        SELECT m.role INTO r FROM support.workspace_members AS m
+         WHERE m.workspace_id OPERATOR(pg_catalog.=) p_workspace AND m.user_id OPERATOR(pg_catalog.=) me;
+        IF r IS NULL THEN RAISE EXCEPTION 'workspace % not found', p_workspace USING ERRCODE = 'P0002'; END IF;
+        IF r NOT IN ('agent', 'admin', 'owner') THEN RAISE EXCEPTION 'role % cannot claim', r USING ERRCODE = '42501'; END IF;
+        RETURN NULL;
+    END IF;
+    RETURN result;
+END $$;
+GRANT EXECUTE ON FUNCTION bench_alt.claim_next_plpgsql(uuid), bench_alt.claim_next_plpgsql_one(uuid)
+    TO bench_app, bench_app_replan;
 """
 
 CURRENT = "workspace_id OPERATOR(pg_catalog.=) ANY ((SELECT support.member_workspaces())::uuid[])"
@@ -110,25 +143,38 @@ def set_policies(conn, expr):
 
 
 def measure_pair(d, probes, sql_b, sql_r, params_fn, rounds, rng, with_claims_baseline=False):
-    """p50 of baseline and RLS, interleaved, over the probes in rotation."""
-    vb = [bench.Variant("b", d["owner"], sql_b, params_fn(p), p["claims"] if with_claims_baseline else None)
-          for p in probes]
-    vr = [bench.Variant("r", d["app"], sql_r, params_fn(p), p["claims"]) for p in probes]
+    """p50 of baseline and RLS, interleaved, over the probes in rotation; each
+    side both prepared (plan cache auto) and re-planned every time (the *_replan
+    roles), and each side's better mode is kept, as in bench.py."""
+    conns = {"b": d["owner"], "b_replan": d["owner_replan"], "r": d["app"], "r_replan": d["app_replan"]}
+    vs = {k: [bench.Variant(k, c, "/* exp */ " + (sql_r if k.startswith("r") else sql_b), params_fn(p),
+                            p["claims"]) for p in probes]
+          for k, c in conns.items()}
     for i in range(len(probes)):  # same answer, warm-up
-        a, b = bench.canon(vb[i].run(timed=False)[0]), bench.canon(vr[i].run(timed=False)[0])
-        if a != b:
-            raise SystemExit(f"different results: baseline {len(a)} rows, RLS {len(b)} rows\n{sql_r}")
-        for _ in range(5):
-            vb[i].run(timed=False)
-            vr[i].run(timed=False)
+        ref = bench.canon(vs["b"][i].run(timed=False)[0])
+        for k in vs:
+            if bench.canon(vs[k][i].run(timed=False)[0]) != ref:
+                raise SystemExit(f"different results: {k} vs baseline\n{sql_r}")
+            for _ in range(5):
+                vs[k][i].run(timed=False)
+    d["owner"].execute("SELECT pg_stat_statements_reset()")
     for r in range(rounds):
-        pair = [vb[r % len(probes)], vr[r % len(probes)]]
-        rng.shuffle(pair)
-        for v in pair:
-            v.run()
-    b = statistics.median([s for v in vb for s in v.samples]) / 1e6
-    r_ = statistics.median([s for v in vr for s in v.samples]) / 1e6
-    return b, r_
+        order = list(vs)
+        rng.shuffle(order)
+        for k in order:
+            vs[k][r % len(probes)].run()
+    p50 = {k: statistics.median([s for v in vl for s in v.samples]) / 1e6 for k, vl in vs.items()}
+    # Server side: mean execution time of the statement per role (pg_stat_statements).
+    users = {"postgres": "b", "bench_owner_replan": "b_replan", "bench_app": "r", "bench_app_replan": "r_replan"}
+    server = {}
+    for user, mean in d["owner"].execute(
+            "SELECT r.rolname, sum(s.total_exec_time) / sum(s.calls) FROM pg_stat_statements s"
+            " JOIN pg_roles r ON r.oid = s.userid WHERE s.query LIKE '/* exp */%%'"
+            " AND s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) GROUP BY 1").fetchall():
+        server[users.get(user, user)] = mean
+    bk = "b" if p50["b"] <= p50["b_replan"] else "b_replan"
+    rk = "r" if p50["r"] <= p50["r_replan"] else "r_replan"
+    return p50[bk], p50[rk], server.get(bk), server.get(rk)
 
 
 def measure_insert(d, probe, batches, batch, rng):
@@ -179,12 +225,15 @@ def policy_experiment(args, dbs, rng, log):
         row = {"config": name, "policy": expr or CURRENT, "dependency_statistics": stats}
         for qname in ("Q1", "Q2", "Q3", "Q4"):
             q = bench.QUERIES[qname]
-            b, r = measure_pair(d, d["probes"], q["baseline"], q["rls"].format(s="support"), q["params"],
-                                args.rounds if qname not in ("Q2",) else max(40, args.rounds // 5), rng)
-            row[qname] = {"baseline_ms": b, "rls_ms": r, "ratio": r / b}
+            b, r, sb, sr = measure_pair(d, d["probes"], q["baseline"], q["rls"].format(s="support"), q["params"],
+                                        args.rounds if qname not in ("Q2",) else max(30, args.rounds // 10), rng)
+            row[qname] = {"baseline_ms": b, "rls_ms": r, "ratio": r / b, "server_baseline_ms": sb,
+                          "server_rls_ms": sr, "server_ratio": (sr / sb) if sb and sr else None}
         b, r = measure_insert(d, d["probes"][0], args.q5_batches, 100, rng)
         row["Q5"] = {"baseline_per_s": b, "rls_per_s": r, "ratio": r / b}
-        log(f"{name}: " + ", ".join(f"{q} {row[q]['ratio']:.2f}" for q in ("Q1", "Q2", "Q3", "Q4", "Q5")))
+        log(f"{name}: " + ", ".join(f"{q} {row[q]['ratio']:.2f}" for q in ("Q1", "Q2", "Q3", "Q4", "Q5"))
+            + "; server-side " + ", ".join(f"{q} {row[q]['server_ratio']:.2f}" for q in ("Q1", "Q2", "Q3", "Q4")
+                                           if row[q]["server_ratio"]))
         rows.append(row)
     set_policies(d["owner"], CURRENT)
     return rows
@@ -219,8 +268,9 @@ def q2_experiment(args, dbs, rng, log):
             row = {"index": "(workspace_id, created_at DESC, id)" if with_index else "none added", "shape": shape}
             for label in ("main", "growth"):
                 d = dbs[label]
-                b, r = measure_pair(d, d["probes"], sb, sr, q["params"], max(40, args.rounds // 4), rng)
-                row[label] = {"baseline_ms": b, "rls_ms": r, "ratio": r / b}
+                b, r, srvb, srvr = measure_pair(d, d["probes"], sb, sr, q["params"], max(30, args.rounds // 10), rng)
+                row[label] = {"baseline_ms": b, "rls_ms": r, "ratio": r / b, "server_baseline_ms": srvb,
+                              "server_rls_ms": srvr}
             row["growth_rls"] = row["main"]["rls_ms"] / row["growth"]["rls_ms"]
             log(f"Q2 index={with_index} {shape}: ratio {row['main']['ratio']:.2f}, RLS {row['main']['rls_ms']:.3f} ms,"
                 f" growth {row['growth_rls']:.2f}")
@@ -237,7 +287,9 @@ def claim_experiment(args, dbs, log):
     agent_base = users - 11
     queue = f"00000002-0000-4000-8000-{workspaces:012x}"
     scripts = {"baseline": bench.Q6_BASELINE, "baseline_identity": bench.Q6_BASELINE_TX, "rls_rust": bench.Q6_RLS,
-               "rls_plpgsql": bench.Q6_RLS.replace("support.claim_next_conversation", "bench_alt.claim_next_plpgsql")}
+               "rls_plpgsql": bench.Q6_RLS.replace("support.claim_next_conversation", "bench_alt.claim_next_plpgsql"),
+               "rls_plpgsql_one": bench.Q6_RLS.replace("support.claim_next_conversation",
+                                                       "bench_alt.claim_next_plpgsql_one")}
     os.makedirs(args.tmp, exist_ok=True)
     paths = {}
     for k, text in scripts.items():
@@ -245,7 +297,7 @@ def claim_experiment(args, dbs, log):
         with open(paths[k], "w") as f:
             f.write(text.format(agent_base=agent_base))
     tps = {k: [] for k in scripts}
-    order = ["baseline", "rls_rust", "rls_plpgsql", "baseline_identity"]
+    order = ["baseline", "rls_rust", "rls_plpgsql", "rls_plpgsql_one", "baseline_identity"]
     order = order + order[::-1]
     per_client = args.q6_tx
     for k in order:
@@ -270,20 +322,63 @@ def claim_experiment(args, dbs, log):
             "ratios": {k: res[k] / res["baseline"] for k in res}}
 
 
+HELPERS = {
+    "nothing (PERFORM 1)": "PERFORM 1",
+    "support.current_user_id() (Rust)": "PERFORM support.current_user_id()",
+    "support.member_workspaces() (Rust, kept SPI plan)": "PERFORM support.member_workspaces()",
+    "(SELECT array_agg(workspace_id) FROM my_workspaces) (view, inline)":
+        "PERFORM (SELECT pg_catalog.array_agg(w.workspace_id) FROM bench_alt.my_workspaces AS w)",
+    "PL/pgSQL SECURITY DEFINER helper": "PERFORM bench_alt.member_workspaces_plpgsql()",
+    "SQL SECURITY DEFINER helper": "PERFORM bench_alt.member_workspaces_sql()",
+}
+
+
+def helper_experiment(args, dbs, log, calls=50000, repeats=3):
+    """Server-side cost of one evaluation of each membership expression (the
+    per-statement price of the policy's initPlan), in a PL/pgSQL loop as the
+    member role, best of `repeats`."""
+    d = dbs["main"]
+    conn = d["app"]
+    claims = d["probes"][0]["claims"]
+    out = {}
+    for name, stmt in HELPERS.items():
+        best = None
+        for _ in range(repeats):
+            with conn.transaction():
+                conn.execute(bench.CLAIMS_SQL, [claims])
+                conn.execute("DO $$ BEGIN " + stmt.replace("PERFORM", "PERFORM", 1) + "; END $$")  # warm
+                t0 = time.perf_counter()
+                conn.execute(f"DO $$ BEGIN FOR i IN 1..{calls} LOOP {stmt}; END LOOP; END $$")
+                dt = (time.perf_counter() - t0) / calls * 1e6
+            best = dt if best is None else min(best, dt)
+        out[name] = best
+        log(f"helper {name}: {best:.2f} µs per call")
+    base = out["nothing (PERFORM 1)"]
+    return {k: {"us_per_call": v, "us_net": v - base} for k, v in out.items()}
+
+
 def write(args, out, log):
+    os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, "experiments.json")
     with open(path, "w") as f:
         json.dump(out, f, indent=1, default=str)
     lines = ["# Getting there: policy shapes, helpers, statistics, indexes (measured)", "",
              f"Full-scale database of the benchmark ({out['facts']['conversations']:,} conversations, "
              f"{out['facts']['conversation_messages']:,} messages), {out['finished_at']}. Ratio = RLS p50 ÷ baseline p50 "
-             "(Q1–Q4) or RLS ÷ baseline throughput (Q5), baseline and RLS interleaved; configurations measured one "
+             "(Q1–Q4; each side in its better plan-cache mode, as in latest.md) or RLS ÷ baseline throughput (Q5), "
+             "baseline and RLS interleaved; configurations measured one "
              "after the other in one run (the first one is repeated last to show the drift).", "",
              "## Policy shape and helper (all tables' policies switched together)", "",
              "| configuration | Q1 | Q2 | Q3 | Q4 | Q5 |", "|---|---|---|---|---|---|"]
     for row in out["policies"]:
         lines.append(f"| {row['config']} | " + " | ".join(
             f"{row[q]['ratio']:.2f}" for q in ("Q1", "Q2", "Q3", "Q4", "Q5")) + " |")
+    lines += ["", "Server side (pg_stat_statements mean execution time of the same statements, same modes): ratio RLS ÷ "
+              "baseline. Without the client's round trip and driver, the cost of the policy is not diluted:", "",
+              "| configuration | Q1 | Q2 | Q3 | Q4 |", "|---|---|---|---|---|"]
+    for row in out["policies"]:
+        lines.append(f"| {row['config']} | " + " | ".join(
+            (f"{row[q]['server_ratio']:.2f}" if row[q]["server_ratio"] else "–") for q in ("Q1", "Q2", "Q3", "Q4")) + " |")
     lines += ["", "p50 in ms (baseline / RLS):", "", "| configuration | Q1 | Q2 | Q3 | Q4 | Q5 (per s) |",
               "|---|---|---|---|---|---|"]
     for row in out["policies"]:
@@ -295,14 +390,19 @@ def write(args, out, log):
     for row in out["q2"]:
         lines.append(f"| {row['index']} | {row['shape']} | {row['main']['baseline_ms']:.3f} ms | "
                      f"{row['main']['rls_ms']:.3f} ms | {row['main']['ratio']:.2f} | {row['growth_rls']:.2f} |")
+    lines += ["", "## Cost of one evaluation of the membership expression (PL/pgSQL loop of 50,000, member role, "
+              "probe with 20 workspaces, best of 3)", "", "| expression | µs per call | net of the loop |", "|---|---|---|"]
+    for k, v in out["helpers"].items():
+        lines.append(f"| {k} | {v['us_per_call']:.2f} | {v['us_net']:.2f} |")
     c = out["claims"]
     lines += ["", "## Q6 claim path (8 clients, pgbench, claims/s, median of 2 rounds)", "",
               "| variant | claims/s | ÷ baseline |", "|---|---|---|"]
     names = {"baseline": "plain UPDATE by the table owner (baseline)",
              "baseline_identity": "same UPDATE in the RLS path's transaction shape (BEGIN; set_config; UPDATE; END)",
              "rls_rust": "support.claim_next_conversation (Rust, SQL re-planned each call)",
-             "rls_plpgsql": "the same function in PL/pgSQL (plans cached)"}
-    for k in ("baseline", "baseline_identity", "rls_rust", "rls_plpgsql"):
+             "rls_plpgsql": "the same function in PL/pgSQL (plans cached)",
+             "rls_plpgsql_one": "PL/pgSQL, plans cached, one statement when a row is claimed (role check inside the UPDATE)"}
+    for k in ("baseline", "baseline_identity", "rls_rust", "rls_plpgsql", "rls_plpgsql_one"):
         lines.append(f"| {names[k]} | {c['throughput_per_s'][k]:,.0f} | {c['ratios'][k]:.2f} |")
     with open(os.path.join(args.out, "experiments.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
@@ -319,7 +419,7 @@ def main():
     ap.add_argument("--q6-tx", type=int, default=600)
     ap.add_argument("--pgbench", default="/usr/lib/postgresql/15/bin/pgbench")
     ap.add_argument("--tmp", default="bench/tmp")
-    ap.add_argument("--only", default="policies,q2,claims")
+    ap.add_argument("--only", default="policies,q2,claims,helpers")
     args = ap.parse_args()
     started = time.time()
 
@@ -330,7 +430,9 @@ def main():
     dbs = {}
     for label, db in (("main", "bench"), ("growth", "bench_growth")):
         owner, app = bench.connect(args, db, "postgres"), bench.connect(args, db, "bench_app")
-        dbs[label] = {"owner": owner, "app": app, "probes": bench.load_probes(owner)}
+        dbs[label] = {"owner": owner, "app": app, "probes": bench.load_probes(owner),
+                      "owner_replan": bench.connect(args, db, "bench_owner_replan"),
+                      "app_replan": bench.connect(args, db, "bench_app_replan")}
         owner.execute(SETUP)
     out = {"finished_at": None, "facts": bench.db_facts(dbs["main"]["owner"])}
     only = args.only.split(",")
@@ -340,8 +442,10 @@ def main():
         out["q2"] = q2_experiment(args, dbs, rng, log)
     if "claims" in only:
         out["claims"] = claim_experiment(args, dbs, log)
+    if "helpers" in only:
+        out["helpers"] = helper_experiment(args, dbs, log)
     out["finished_at"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    if set(only) >= {"policies", "q2", "claims"}:
+    if set(only) >= {"policies", "q2", "claims", "helpers"}:
         write(args, out, log)
     else:
         print(json.dumps(out, indent=1, default=str))

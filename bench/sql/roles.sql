@@ -7,7 +7,17 @@ SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'bench_app') AS create
 \if :create_role
 CREATE ROLE bench_app LOGIN;
 \endif
+SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'bench_app_replan') AS create_replan \gset
+\if :create_replan
+-- The same two identities with every execution re-planned (the second plan
+-- cache mode measured); separate roles keep their pg_stat_statements apart.
+CREATE ROLE bench_app_replan LOGIN;
+CREATE ROLE bench_owner_replan LOGIN SUPERUSER;
+ALTER ROLE bench_app_replan SET plan_cache_mode = force_custom_plan;
+ALTER ROLE bench_owner_replan SET plan_cache_mode = force_custom_plan;
+\endif
 SELECT support.grant_usage('bench_app') \gset
+SELECT support.grant_usage('bench_app_replan') \gset
 GRANT USAGE ON SCHEMA bench_naive TO bench_app;
 GRANT SELECT ON bench_naive.workspace_members TO bench_app;
 GRANT SELECT, DELETE ON bench_naive.conversations, bench_naive.conversation_messages TO bench_app;
