@@ -16,6 +16,7 @@ mod gucs;
 mod identity;
 mod lifecycle;
 mod membership;
+mod plans;
 mod verified;
 
 #[cfg(any(test, feature = "pg_test"))]

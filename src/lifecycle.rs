@@ -20,8 +20,17 @@
 use pgrx::prelude::*;
 
 use crate::audit::PendingChange;
-use crate::errors;
-use crate::identity;
+use crate::{errors, identity, plans};
+
+const UUID2: &[pgrx::pg_sys::PgOid] = &[
+    pgrx::pg_sys::PgOid::BuiltIn(pgrx::pg_sys::BuiltinOid::UUIDOID),
+    pgrx::pg_sys::PgOid::BuiltIn(pgrx::pg_sys::BuiltinOid::UUIDOID),
+];
+const UUID3: &[pgrx::pg_sys::PgOid] = &[
+    pgrx::pg_sys::PgOid::BuiltIn(pgrx::pg_sys::BuiltinOid::UUIDOID),
+    pgrx::pg_sys::PgOid::BuiltIn(pgrx::pg_sys::BuiltinOid::UUIDOID),
+    pgrx::pg_sys::PgOid::BuiltIn(pgrx::pg_sys::BuiltinOid::UUIDOID),
+];
 
 /// Workspace roles that may own conversations (claim, be transferred to,
 /// release, resolve). `viewer` reads only.
@@ -44,29 +53,28 @@ struct Locked {
 
 /// Locks conversation `id` if `user` is a member of its workspace.
 fn lock_visible(id: pgrx::Uuid, user: pgrx::Uuid) -> Option<Locked> {
-    Spi::connect_mut(|client| {
-        let mut rows = client
-            .update(
-                "SELECT c.workspace_id, c.status, c.claimed_by, m.role \
-                   FROM support.conversations AS c \
-                   JOIN support.workspace_members AS m \
-                     ON m.workspace_id OPERATOR(pg_catalog.=) c.workspace_id \
-                    AND m.user_id OPERATOR(pg_catalog.=) $2 \
-                  WHERE c.id OPERATOR(pg_catalog.=) $1 \
-                  LIMIT 1 \
-                    FOR UPDATE OF c",
-                None,
-                &[id.into(), user.into()],
-            )
-            .unwrap_or_else(|e| error!("support: cannot read conversation: {e}"));
-        let row = rows.next()?;
-        Some(Locked {
-            workspace_id: row.get::<pgrx::Uuid>(1).ok().flatten()?,
-            status: row.get::<String>(2).ok().flatten().unwrap_or_default(),
-            claimed_by: row.get::<pgrx::Uuid>(3).ok().flatten(),
-            role: row.get::<String>(4).ok().flatten().unwrap_or_default(),
-        })
-    })
+    plans::run(
+        "SELECT c.workspace_id, c.status, c.claimed_by, m.role \
+           FROM support.conversations AS c \
+           JOIN support.workspace_members AS m \
+             ON m.workspace_id OPERATOR(pg_catalog.=) c.workspace_id \
+            AND m.user_id OPERATOR(pg_catalog.=) $2 \
+          WHERE c.id OPERATOR(pg_catalog.=) $1 \
+          LIMIT 1 \
+            FOR UPDATE OF c",
+        UUID2,
+        true,
+        &[id.into(), user.into()],
+        |mut rows| {
+            let row = rows.next()?;
+            Some(Locked {
+                workspace_id: row.get::<pgrx::Uuid>(1).ok().flatten()?,
+                status: row.get::<String>(2).ok().flatten().unwrap_or_default(),
+                claimed_by: row.get::<pgrx::Uuid>(3).ok().flatten(),
+                role: row.get::<String>(4).ok().flatten().unwrap_or_default(),
+            })
+        },
+    )
 }
 
 /// Locks a claimed conversation that the current user owns, for an action
@@ -86,18 +94,17 @@ fn lock_owned(id: pgrx::Uuid, action: &str) -> (pgrx::Uuid, Locked) {
 
 /// `user`'s role in `workspace_id`, None when not a member.
 fn role_in(workspace_id: pgrx::Uuid, user: pgrx::Uuid) -> Option<String> {
-    Spi::connect(|client| {
-        client
-            .select(
-                "SELECT m.role FROM support.workspace_members AS m \
-                  WHERE m.workspace_id OPERATOR(pg_catalog.=) $1 AND m.user_id OPERATOR(pg_catalog.=) $2",
-                Some(1),
-                &[workspace_id.into(), user.into()],
-            )
-            .unwrap_or_else(|e| error!("support: cannot read membership: {e}"))
-            .next()
-            .and_then(|row| row.get::<String>(1).ok().flatten())
-    })
+    plans::run(
+        "SELECT m.role FROM support.workspace_members AS m \
+          WHERE m.workspace_id OPERATOR(pg_catalog.=) $1 AND m.user_id OPERATOR(pg_catalog.=) $2",
+        UUID2,
+        false,
+        &[workspace_id.into(), user.into()],
+        |mut rows| {
+            rows.next()
+                .and_then(|row| row.get::<String>(1).ok().flatten())
+        },
+    )
 }
 
 /// Runs the UPDATE of one transition and returns the new row. `set` may use
@@ -120,12 +127,9 @@ fn apply(
     if let Some(u) = user_arg {
         args.push(u.into());
     }
-    Spi::connect_mut(|client| {
-        client
-            .update(sql.as_str(), Some(1), &args)
-            .unwrap_or_else(|e| error!("support: cannot update conversation: {e}"))
-            .next()
-            .and_then(|row| row.get(1).ok().flatten())
+    let types = if user_arg.is_some() { UUID3 } else { UUID2 };
+    plans::run(&sql, types, true, &args, |mut rows| {
+        rows.next().and_then(|row| row.get(1).ok().flatten())
     })
     .unwrap_or_else(|| errors::conversation_not_found(id))
 }
@@ -135,18 +139,14 @@ fn current_row(
     id: pgrx::Uuid,
     locked: &Locked,
 ) -> pgrx::composite_type!('static, "support.conversations") {
-    Spi::connect(|client| {
-        client
-            .select(
-                "SELECT c FROM support.conversations AS c \
-                  WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) $2",
-                Some(1),
-                &[locked.workspace_id.into(), id.into()],
-            )
-            .unwrap_or_else(|e| error!("support: cannot read conversation: {e}"))
-            .next()
-            .and_then(|row| row.get(1).ok().flatten())
-    })
+    plans::run(
+        "SELECT c FROM support.conversations AS c \
+          WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) $2",
+        UUID2,
+        false,
+        &[locked.workspace_id.into(), id.into()],
+        |mut rows| rows.next().and_then(|row| row.get(1).ok().flatten()),
+    )
     .unwrap_or_else(|| errors::conversation_not_found(id))
 }
 
@@ -191,25 +191,21 @@ pub fn claim_conversation(
     let user = identity::require_current_user();
     let claimed = {
         let _pending = PendingChange::new(Some(id), "claimed", None);
-        Spi::connect_mut(|client| {
-            client
-                .update(
-                    "UPDATE support.conversations AS c \
-                        SET status = 'claimed', claimed_by = $2, claimed_at = pg_catalog.now() \
-                      WHERE c.id OPERATOR(pg_catalog.=) $1 \
-                        AND c.status OPERATOR(pg_catalog.=) 'escalated' \
-                        AND EXISTS (SELECT 1 FROM support.workspace_members AS m \
-                                     WHERE m.workspace_id OPERATOR(pg_catalog.=) c.workspace_id \
-                                       AND m.user_id OPERATOR(pg_catalog.=) $2 \
-                                       AND m.role OPERATOR(pg_catalog.=) ANY ('{agent,admin,owner}'::text[])) \
-                    RETURNING c",
-                    Some(1),
-                    &[id.into(), user.into()],
-                )
-                .unwrap_or_else(|e| error!("support.claim_conversation: {e}"))
-                .next()
-                .and_then(|row| row.get(1).ok().flatten())
-        })
+        plans::run(
+            "UPDATE support.conversations AS c \
+                SET status = 'claimed', claimed_by = $2, claimed_at = pg_catalog.now() \
+              WHERE c.id OPERATOR(pg_catalog.=) $1 \
+                AND c.status OPERATOR(pg_catalog.=) 'escalated' \
+                AND EXISTS (SELECT 1 FROM support.workspace_members AS m \
+                             WHERE m.workspace_id OPERATOR(pg_catalog.=) c.workspace_id \
+                               AND m.user_id OPERATOR(pg_catalog.=) $2 \
+                               AND m.role OPERATOR(pg_catalog.=) ANY ('{agent,admin,owner}'::text[])) \
+            RETURNING c",
+            UUID2,
+            true,
+            &[id.into(), user.into()],
+            |mut rows| rows.next().and_then(|row| row.get(1).ok().flatten()),
+        )
     };
     if let Some(row) = claimed {
         return row;
@@ -234,30 +230,38 @@ pub fn claim_next_conversation(
     workspace_id: pgrx::Uuid,
 ) -> Option<pgrx::composite_type!('static, "support.conversations")> {
     let user = identity::require_current_user();
-    let role =
-        role_in(workspace_id, user).unwrap_or_else(|| errors::workspace_not_found(workspace_id));
-    require_owner_role(&role, "claim");
-    let _pending = PendingChange::new(None, "claimed", None);
-    Spi::connect_mut(|client| {
-        client
-            .update(
-                "UPDATE support.conversations AS c \
-                    SET status = 'claimed', claimed_by = $2, claimed_at = pg_catalog.now() \
-                  WHERE (c.workspace_id, c.id) OPERATOR(pg_catalog.=) \
-                        (SELECT q.workspace_id, q.id FROM support.conversations AS q \
-                          WHERE q.workspace_id OPERATOR(pg_catalog.=) $1 \
-                            AND q.status OPERATOR(pg_catalog.=) 'escalated' \
-                          ORDER BY q.escalated_at, q.id \
-                          LIMIT 1 \
-                            FOR UPDATE SKIP LOCKED) \
-                RETURNING c",
-                Some(1),
-                &[workspace_id.into(), user.into()],
-            )
-            .unwrap_or_else(|e| error!("support.claim_next_conversation: {e}"))
-            .next()
-            .and_then(|row| row.get(1).ok().flatten())
-    })
+    // One statement on the fast path: the role check is a one-time filter of
+    // the SKIP LOCKED pick. Only when nothing was claimed do we ask why.
+    let claimed = {
+        let _pending = PendingChange::new(None, "claimed", None);
+        plans::run(
+            "UPDATE support.conversations AS c \
+                SET status = 'claimed', claimed_by = $2, claimed_at = pg_catalog.now() \
+              WHERE (c.workspace_id, c.id) OPERATOR(pg_catalog.=) \
+                    (SELECT q.workspace_id, q.id FROM support.conversations AS q \
+                      WHERE q.workspace_id OPERATOR(pg_catalog.=) $1 \
+                        AND q.status OPERATOR(pg_catalog.=) 'escalated' \
+                        AND EXISTS (SELECT 1 FROM support.workspace_members AS m \
+                                     WHERE m.workspace_id OPERATOR(pg_catalog.=) $1 \
+                                       AND m.user_id OPERATOR(pg_catalog.=) $2 \
+                                       AND m.role OPERATOR(pg_catalog.=) ANY ('{agent,admin,owner}'::text[])) \
+                      ORDER BY q.escalated_at, q.id \
+                      LIMIT 1 \
+                        FOR UPDATE SKIP LOCKED) \
+            RETURNING c",
+            UUID2,
+            true,
+            &[workspace_id.into(), user.into()],
+            |mut rows| rows.next().and_then(|row| row.get(1).ok().flatten()),
+        )
+    };
+    if claimed.is_none() {
+        // Not a member: "not found"; a viewer: 42501; else the queue is empty.
+        let role = role_in(workspace_id, user)
+            .unwrap_or_else(|| errors::workspace_not_found(workspace_id));
+        require_owner_role(&role, "claim");
+    }
+    claimed
 }
 
 /// `support.release_conversation(id)`: the owner puts it back in the queue,

@@ -4,41 +4,23 @@
 //! past that table's own policy (which itself calls `member_workspaces()`).
 //! They are presence-only: `role` is never consulted here.
 
-use std::cell::RefCell;
-
 use pgrx::prelude::*;
-use pgrx::spi::OwnedPreparedStatement;
 
-use crate::identity;
-
-const MEMBER_WORKSPACES_SQL: &str = "SELECT m.workspace_id FROM support.workspace_members AS m \
-     WHERE m.user_id OPERATOR(pg_catalog.=) $1";
-
-thread_local! {
-    // Prepared once per backend and kept: the plan cache re-plans it when the
-    // table or its indexes change, so keeping it is always correct.
-    static MEMBER_WORKSPACES_PLAN: RefCell<Option<OwnedPreparedStatement>> = const { RefCell::new(None) };
-}
+use crate::{identity, plans};
 
 /// The workspaces `user` belongs to.
 pub(crate) fn workspaces_of(user: pgrx::Uuid) -> Vec<pgrx::Uuid> {
-    Spi::connect(|client| {
-        MEMBER_WORKSPACES_PLAN.with(|cell| {
-            let mut plan = cell.borrow_mut();
-            if plan.is_none() {
-                let prepared = client
-                    .prepare(MEMBER_WORKSPACES_SQL, &[pg_sys::UUIDOID.into()])
-                    .unwrap_or_else(|e| error!("support.member_workspaces: cannot prepare: {e}"));
-                *plan = Some(prepared.keep());
-            }
-            let plan = plan.as_ref().expect("plan was just prepared");
-            let rows = client
-                .select(plan, None, &[user.into()])
-                .unwrap_or_else(|e| error!("support.member_workspaces: {e}"));
+    plans::run(
+        "SELECT m.workspace_id FROM support.workspace_members AS m \
+          WHERE m.user_id OPERATOR(pg_catalog.=) $1",
+        &[pg_sys::UUIDOID.into()],
+        false,
+        &[user.into()],
+        |rows| {
             rows.filter_map(|row| row.get::<pgrx::Uuid>(1).ok().flatten())
                 .collect()
-        })
-    })
+        },
+    )
 }
 
 /// `support.member_workspaces()`: the ids of the workspaces the current user
@@ -66,11 +48,16 @@ pub fn workspace_member(workspace_id: pgrx::Uuid) -> bool {
 
 /// Is `user` a member of `workspace_id`?
 pub(crate) fn is_member(workspace_id: pgrx::Uuid, user: pgrx::Uuid) -> bool {
-    Spi::get_one_with_args::<bool>(
+    plans::run(
         "SELECT EXISTS (SELECT 1 FROM support.workspace_members AS m \
           WHERE m.workspace_id OPERATOR(pg_catalog.=) $1 AND m.user_id OPERATOR(pg_catalog.=) $2)",
+        &[pg_sys::UUIDOID.into(), pg_sys::UUIDOID.into()],
+        false,
         &[workspace_id.into(), user.into()],
+        |mut rows| {
+            rows.next()
+                .and_then(|row| row.get::<bool>(1).ok().flatten())
+                .unwrap_or(false)
+        },
     )
-    .unwrap_or_else(|e| error!("support.workspace_member: {e}"))
-    .unwrap_or(false)
 }

@@ -1,0 +1,54 @@
+//! SPI statements prepared once per backend and kept (`SPI_keepplan`). The
+//! plan cache re-plans a kept statement when the tables, indexes or policies it
+//! depends on change, so keeping them is always correct; it saves the parse and
+//! plan of every call, which dominates the cost of our short statements.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use pgrx::datum::DatumWithOid;
+use pgrx::pg_sys::PgOid;
+use pgrx::prelude::*;
+use pgrx::spi::{OwnedPreparedStatement, SpiTupleTable};
+
+thread_local! {
+    static PLANS: RefCell<HashMap<String, OwnedPreparedStatement>> = RefCell::new(HashMap::new());
+}
+
+/// Runs `sql` (parameters typed `types`) with a kept plan and hands the rows
+/// to `f`. `mutating` statements (UPDATE, SELECT … FOR UPDATE) run read-write;
+/// the others read-only, as a STABLE function's queries must.
+///
+/// The plan is taken out of the cache while it runs, so a nested call (a
+/// trigger or policy reaching Rust again) never finds it borrowed: it simply
+/// prepares its own.
+pub(crate) fn run<R>(
+    sql: &str,
+    types: &[PgOid],
+    mutating: bool,
+    args: &[DatumWithOid],
+    f: impl FnOnce(SpiTupleTable) -> R,
+) -> R {
+    let cached = PLANS.with(|p| p.borrow_mut().remove(sql));
+    Spi::connect_mut(|client| {
+        let plan = cached.unwrap_or_else(|| {
+            let prepared = if mutating {
+                client.prepare_mut(sql, types)
+            } else {
+                client.prepare(sql, types)
+            };
+            prepared
+                .unwrap_or_else(|e| error!("conversations_ext: cannot prepare statement: {e}"))
+                .keep()
+        });
+        let rows = if mutating {
+            client.update(&plan, None, args)
+        } else {
+            client.select(&plan, None, args)
+        }
+        .unwrap_or_else(|e| error!("conversations_ext: {e}"));
+        let result = f(rows);
+        PLANS.with(|p| p.borrow_mut().insert(sql.to_owned(), plan));
+        result
+    })
+}
