@@ -24,6 +24,11 @@ import psycopg
 from psycopg import ClientCursor
 
 SEED = 42
+# What PostgREST runs at the start of each request's transaction: the role and
+# the claims, transaction-local. Every variant runs it (the baseline with its
+# own role), so all sides take the same client and server steps on the same
+# connection; only the timed statement differs.
+IDENTITY_SQL = "SELECT set_config('role', %s, true), set_config('request.jwt.claims', %s, true)"
 CLAIMS_SQL = "SELECT set_config('request.jwt.claims', %s, true)"
 
 # The queries. `rls` is what the application sends (PostgREST style: no tenant
@@ -106,7 +111,7 @@ UPDATE support.conversations AS c SET status = 'claimed', claimed_by = ('0000000
 Q6_BASELINE_TX = """\\set agent {agent_base} + :client_id
 \\startpipeline
 BEGIN;
-SELECT set_config('request.jwt.claims', '{{"sub":"00000001-0000-4000-8000-' || lpad(to_hex(:agent::int), 12, '0') || '"}}', true);
+SELECT set_config('role', 'postgres', true), set_config('request.jwt.claims', '{{"sub":"00000001-0000-4000-8000-' || lpad(to_hex(:agent::int), 12, '0') || '"}}', true);
 UPDATE support.conversations AS c SET status = 'claimed', claimed_by = ('00000001-0000-4000-8000-' || lpad(to_hex(:agent::int), 12, '0'))::uuid, claimed_at = now() WHERE (c.workspace_id, c.id) = (SELECT q.workspace_id, q.id FROM support.conversations AS q WHERE q.workspace_id = :ws AND q.status = 'escalated' ORDER BY q.escalated_at, q.id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING c.id;
 END;
 \\endpipeline
@@ -114,7 +119,7 @@ END;
 Q6_RLS = """\\set agent {agent_base} + :client_id
 \\startpipeline
 BEGIN;
-SELECT set_config('request.jwt.claims', '{{"sub":"00000001-0000-4000-8000-' || lpad(to_hex(:agent::int), 12, '0') || '"}}', true);
+SELECT set_config('role', 'bench_app', true), set_config('request.jwt.claims', '{{"sub":"00000001-0000-4000-8000-' || lpad(to_hex(:agent::int), 12, '0') || '"}}', true);
 SELECT id FROM support.claim_next_conversation(:ws);
 END;
 \\endpipeline
@@ -137,17 +142,16 @@ def summary_ms(ns):
 
 
 class Variant:
-    """One way of running a query: a connection, its SQL, its identity."""
+    """One way of running a query: a connection, its SQL, its role and identity."""
 
-    def __init__(self, name, conn, sql, params, claims):
-        self.name, self.conn, self.sql, self.params, self.claims = name, conn, sql, params, claims
+    def __init__(self, name, conn, sql, params, claims, role):
+        self.name, self.conn, self.sql, self.params, self.claims, self.role = name, conn, sql, params, claims, role
         self.cur = conn.cursor()
         self.samples = []
 
     def run(self, timed=True):
         with self.conn.transaction():
-            if self.claims:
-                self.cur.execute(CLAIMS_SQL, [self.claims], prepare=True)
+            self.cur.execute(IDENTITY_SQL, [self.role, self.claims], prepare=True)
             t0 = time.perf_counter_ns()
             self.cur.execute(self.sql, self.params, prepare=True)
             rows = self.cur.fetchall()
@@ -204,23 +208,18 @@ def make_variants(qname, q, dbs, probe_i, kinds=KINDS):
             continue
         p = d["probes"][probe_i]
         params = q["params"](p)
-        # The baseline transaction runs the same (untimed) set_config statement
-        # before its query, so that both sides go through the same client and
-        # server steps; the owner's query does not read it.
-        out[(label, "baseline")] = Variant(f"{qname}/{label}/baseline", d["owner"],
-                                           f"/* {qname} {label} baseline */ " + q["baseline"], params, p["claims"])
-        out[(label, "rls")] = Variant(f"{qname}/{label}/rls", d["app"],
-                                      f"/* {qname} {label} rls */ " + q["rls"].format(s="support"), params, p["claims"])
-        out[(label, "naive")] = Variant(f"{qname}/{label}/naive", d["app"],
-                                        f"/* {qname} {label} naive */ " + q["rls"].format(s="bench_naive"), params,
-                                        p["claims"])
-        # The same two, re-planned at every execution (roles with plan_cache_mode = force_custom_plan).
-        out[(label, "baseline_replan")] = Variant(f"{qname}/{label}/baseline_replan", d["owner_replan"],
-                                                  f"/* {qname} {label} baseline_replan */ " + q["baseline"], params,
-                                                  p["claims"])
-        out[(label, "rls_replan")] = Variant(f"{qname}/{label}/rls_replan", d["app_replan"],
-                                             f"/* {qname} {label} rls_replan */ " + q["rls"].format(s="support"), params,
-                                             p["claims"])
+        # One connection per plan-cache mode; each transaction sets its role
+        # (the member role for RLS and naive, the owner for the baseline) and
+        # the claims, as PostgREST does, then runs the timed statement.
+        mk = lambda kind, conn, role, sql: Variant(f"{qname}/{label}/{kind}", conn,  # noqa: E731
+                                                   f"/* {qname} {label} {kind} */ " + sql, params, p["claims"], role)
+        out[(label, "baseline")] = mk("baseline", d["conn"], "postgres", q["baseline"])
+        out[(label, "rls")] = mk("rls", d["conn"], "bench_app", q["rls"].format(s="support"))
+        out[(label, "naive")] = mk("naive", d["conn"], "bench_app", q["rls"].format(s="bench_naive"))
+        # The same two, re-planned at every execution (a session of a role with
+        # plan_cache_mode = force_custom_plan).
+        out[(label, "baseline_replan")] = mk("baseline_replan", d["conn_replan"], "bench_owner_replan", q["baseline"])
+        out[(label, "rls_replan")] = mk("rls_replan", d["conn_replan"], "bench_app_replan", q["rls"].format(s="support"))
     return {k: v for k, v in out.items() if k[1] in kinds}
 
 
@@ -307,23 +306,25 @@ def measure_insert(args, dbs, rng, log):
     d = dbs["main"]
     p = d["probes"][0]
     params = {"ws": p["insert_ws"], "c": p["insert_c"], "me": p["user_id"]}
+    # (connection, SQL, role and claims or None for no identity statement)
     variants = {
-        "baseline": (d["owner"], "/* Q5 main baseline */ " + Q5_SQL.format(s="support"), None),
+        "baseline": (d["conn"], "/* Q5 main baseline */ " + Q5_SQL.format(s="support"), None),
         # the owner, no RLS, but the same identity statement as the RLS path
-        "baseline_identity": (d["owner"], "/* Q5 main baseline_identity */ " + Q5_SQL.format(s="support"), p["claims"]),
-        "rls": (d["app"], "/* Q5 main rls */ " + Q5_SQL.format(s="support"), p["claims"]),
-        "naive": (d["app"], "/* Q5 main naive */ " + Q5_SQL.format(s="bench_naive"), p["claims"]),
+        "baseline_identity": (d["conn"], "/* Q5 main baseline_identity */ " + Q5_SQL.format(s="support"),
+                              ("postgres", p["claims"])),
+        "rls": (d["conn"], "/* Q5 main rls */ " + Q5_SQL.format(s="support"), ("bench_app", p["claims"])),
+        "naive": (d["conn"], "/* Q5 main naive */ " + Q5_SQL.format(s="bench_naive"), ("bench_app", p["claims"])),
     }
     curs = {k: v[0].cursor() for k, v in variants.items()}
 
     def one(kind):
-        conn, sql, claims = variants[kind]
+        conn, sql, identity = variants[kind]
         cur = curs[kind]
         t0 = time.perf_counter_ns()
         with conn.pipeline():
             cur.execute("BEGIN")
-            if claims:
-                cur.execute(CLAIMS_SQL, [claims], prepare=True)
+            if identity:
+                cur.execute(IDENTITY_SQL, list(identity), prepare=True)
             cur.execute(sql, params, prepare=True)
             cur.execute("COMMIT")
         return time.perf_counter_ns() - t0
@@ -378,7 +379,7 @@ def measure_claims(args, dbs, log):
     lat = {k: [] for k in scripts}
     d["owner"].execute("CHECKPOINT")
     for kind, ws in zip(order, queues):
-        user = "bench_app" if kind == "rls" else "postgres"
+        user = "postgres"  # the RLS script switches to bench_app itself, as PostgREST does
         cmd = [args.pgbench, "-h", args.host, "-p", str(args.port), "-U", user, "-n", "-M", "prepared",
                "-c", str(clients), "-j", str(clients), "-t", str(per_client), "-D", f"ws={ws}",
                "-f", scripts[kind], "bench"]
@@ -414,15 +415,14 @@ def explain(args, dbs, path, log):
             params = q["params"](p)
             for kind in ("baseline", "rls", "naive"):
                 sql = q["baseline"] if kind == "baseline" else q["rls"].format(s="bench_naive" if kind == "naive" else "support")
-                conn = d["owner"] if kind == "baseline" else d["app"]
+                conn = d["conn"]
                 names = [n for n in params if f"%({n})s" in sql]
                 psql = sql
                 for i, n in enumerate(names, 1):
                     psql = psql.replace(f"%({n})s", f"${i}")
                 with conn.transaction():
                     cur = ClientCursor(conn)
-                    if kind != "baseline":
-                        cur.execute(CLAIMS_SQL, [p["claims"]])
+                    cur.execute(IDENTITY_SQL, ["postgres" if kind == "baseline" else "bench_app", p["claims"]])
                     cur.execute(f"PREPARE bench_x AS {psql}")
                     args_sql = ("(" + ", ".join(["%s"] * len(names)) + ")") if names else ""
                     for _ in range(1 if kind == "naive" else 6):
@@ -435,11 +435,10 @@ def explain(args, dbs, path, log):
     d = dbs["main"]
     p = d["probes"][0]
     for kind, s in (("baseline", "support"), ("rls", "support"), ("naive", "bench_naive")):
-        conn = d["owner"] if kind == "baseline" else d["app"]
+        conn = d["conn"]
         cur = ClientCursor(conn)
         cur.execute("BEGIN")
-        if kind != "baseline":
-            cur.execute(CLAIMS_SQL, [p["claims"]])
+        cur.execute(IDENTITY_SQL, ["postgres" if kind == "baseline" else "bench_app", p["claims"]])
         cur.execute("EXPLAIN (ANALYZE, BUFFERS) " + Q5_SQL.format(s=s),
                     {"ws": p["insert_ws"], "c": p["insert_c"], "me": p["user_id"]})
         plan = "\n".join(r[0] for r in cur.fetchall())
@@ -510,6 +509,11 @@ def verdicts(results):
     return rows, growth
 
 
+def fmt_ratio(ratio, limit):
+    """Two decimals, or three when two would round onto the target itself."""
+    return f"{ratio:.3f}" if round(ratio, 2) == round(limit, 2) else f"{ratio:.2f}"
+
+
 def fmt(x, unit):
     if x is None:
         return "–"
@@ -539,7 +543,7 @@ def write_markdown(path, report):
     for r in rows:
         nr = "–" if r["naive_ratio"] is None else (f"{r['naive_ratio']:,.2f}" if r["naive_ratio"] < 100 else f"{r['naive_ratio']:,.0f}")
         out.append(f"| {r['query']} {r['title']} | {fmt(r['baseline'], r['unit'])} | {fmt(r['rls'], r['unit'])} | "
-                   f"{r['ratio']:.2f} | {nr} | {r['target']} | {'yes' if r['met'] else '**no**'} | "
+                   f"{fmt_ratio(r['ratio'], float(r['target'].split()[-1]))} | {nr} | {r['target']} | {'yes' if r['met'] else '**no**'} | "
                    f"{'–' if r.get('server_ratio') is None else format(r['server_ratio'], '.2f')} |")
     out += ["", "Growth: p50 at full scale ÷ p50 at 1/100 of the conversations and messages per workspace "
                 "(same workspaces and users), target ≤ 2 for the RLS path.", "",
@@ -547,7 +551,7 @@ def write_markdown(path, report):
             "|---|---|---|---|---|---|---|---|"]
     for g in growth:
         out.append(f"| {g['query']} | {fmt(g['rls']['growth_p50_ms'], 'ms')} | {fmt(g['rls']['main_p50_ms'], 'ms')} | "
-                   f"{g['rls']['factor']:.2f} | {g['baseline']['factor']:.2f} | {g['naive']['factor']:.1f} | "
+                   f"{fmt_ratio(g['rls']['factor'], 2.0)} | {g['baseline']['factor']:.2f} | {g['naive']['factor']:.1f} | "
                    f"{g['target']} | {'yes' if g['met'] else '**no**'} |")
     out += ["", "Q1–Q4: each side is measured both as a prepared statement with the default plan cache (`auto`) and "
                 "re-planned at every execution (`force_custom_plan`, set on separate roles), interleaved; the table "
@@ -624,15 +628,23 @@ def plot(path, report):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--host", required=True)
-    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--host")
+    ap.add_argument("--port", type=int)
     ap.add_argument("--scale", default="full")
     ap.add_argument("--out", default="bench/results")
     ap.add_argument("--pgbench", default="/usr/lib/postgresql/15/bin/pgbench")
     ap.add_argument("--q6-queues", type=int, default=6)
     ap.add_argument("--q6-rows", type=int, default=10000)
     ap.add_argument("--tmp", default="bench/tmp")
+    ap.add_argument("--render", metavar="JSON", help="only re-render the .md and .png of a results JSON")
     args = ap.parse_args()
+    if args.render:
+        with open(args.render) as f:
+            report = json.load(f)
+        base = args.render[:-len(".json")]
+        write_markdown(base + ".md", report)
+        plot(base + ".png", report)
+        return
     small = args.scale == "small"
     args.reps = 300 if small else 600
     args.budget = 6.0 if small else 25.0  # seconds per query for the fast variants
@@ -647,19 +659,20 @@ def main():
     rng = random.Random(SEED)
     dbs = {}
     for label, db in (("main", "bench"), ("growth", "bench_growth")):
-        owner, app = connect(args, db, "postgres"), connect(args, db, "bench_app")
-        dbs[label] = {"owner": owner, "app": app, "probes": load_probes(owner), "facts": db_facts(owner),
-                      "owner_replan": connect(args, db, "bench_owner_replan"),
-                      "app_replan": connect(args, db, "bench_app_replan")}
+        conn = connect(args, db, "postgres")
+        dbs[label] = {"conn": conn, "owner": conn, "probes": load_probes(conn), "facts": db_facts(conn),
+                      "conn_replan": connect(args, db, "bench_owner_replan")}
     pgv = dbs["main"]["owner"].execute("SELECT current_setting('server_version'), current_setting('server_version_num'),"
                                        " (SELECT extversion FROM pg_extension WHERE extname = 'conversations_ext')").fetchone()
     log(f"PostgreSQL {pgv[0]}, conversations_ext {pgv[2]}; main {dbs['main']['facts']['conversations']:,} conversations,"
         f" growth {dbs['growth']['facts']['conversations']:,}")
 
     results = measure_reads(args, dbs, rng, log)
+    # Plans right after the reads were measured, before Q5/Q6 write (the
+    # writes change the table's size, which can tip a generic plan's costs).
+    explain(args, dbs, os.path.join(args.out, f"explain{suffix}.txt"), log)
     results["Q5"] = measure_insert(args, dbs, rng, log)
     results["Q6"] = measure_claims(args, dbs, log)
-    explain(args, dbs, os.path.join(args.out, f"explain{suffix}.txt"), log)
 
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()

@@ -146,10 +146,11 @@ def measure_pair(d, probes, sql_b, sql_r, params_fn, rounds, rng, with_claims_ba
     """p50 of baseline and RLS, interleaved, over the probes in rotation; each
     side both prepared (plan cache auto) and re-planned every time (the *_replan
     roles), and each side's better mode is kept, as in bench.py."""
-    conns = {"b": d["owner"], "b_replan": d["owner_replan"], "r": d["app"], "r_replan": d["app_replan"]}
+    conns = {"b": (d["conn"], "postgres"), "b_replan": (d["conn_replan"], "bench_owner_replan"),
+             "r": (d["conn"], "bench_app"), "r_replan": (d["conn_replan"], "bench_app_replan")}
     vs = {k: [bench.Variant(k, c, "/* exp */ " + (sql_r if k.startswith("r") else sql_b), params_fn(p),
-                            p["claims"]) for p in probes]
-          for k, c in conns.items()}
+                            p["claims"], role) for p in probes]
+          for k, (c, role) in conns.items()}
     for i in range(len(probes)):  # same answer, warm-up
         ref = bench.canon(vs["b"][i].run(timed=False)[0])
         for k in vs:
@@ -180,16 +181,16 @@ def measure_pair(d, probes, sql_b, sql_r, params_fn, rounds, rng, with_claims_ba
 def measure_insert(d, probe, batches, batch, rng):
     params = {"ws": probe["insert_ws"], "c": probe["insert_c"], "me": probe["user_id"]}
     sql = bench.Q5_SQL.format(s="support")
-    kinds = {"baseline": (d["owner"], None), "rls": (d["app"], probe["claims"])}
+    kinds = {"baseline": (d["conn"], None), "rls": (d["conn"], ("bench_app", probe["claims"]))}
     curs = {k: c.cursor() for k, (c, _) in kinds.items()}
 
     def one(kind):
-        conn, claims = kinds[kind]
+        conn, identity = kinds[kind]
         cur = curs[kind]
         with conn.pipeline():
             cur.execute("BEGIN")
-            if claims:
-                cur.execute(bench.CLAIMS_SQL, [claims], prepare=True)
+            if identity:
+                cur.execute(bench.IDENTITY_SQL, list(identity), prepare=True)
             cur.execute(sql, params, prepare=True)
             cur.execute("COMMIT")
 
@@ -208,21 +209,33 @@ def measure_insert(d, probe, batches, batch, rng):
     return statistics.median(tput["baseline"]), statistics.median(tput["rls"])
 
 
+OPEN_INDEX = ("CREATE INDEX IF NOT EXISTS conversations_open_idx ON support.conversations (workspace_id, status)"
+              " WHERE status IN ('active', 'escalated', 'claimed')")
+
+
 def policy_experiment(args, dbs, rng, log):
     d = dbs["main"]
     rows = []
-    configs = [("current", None, False), ("current + dependency statistics", None, True)]
-    configs += [(name, expr, True) for name, expr in SHAPES.items() if expr != CURRENT]
-    configs += [("current + dependency statistics (again)", None, True)]
-    for name, expr, stats in configs:
-        owner = d["owner"]
+    # (name, policy expression, dependency statistics on messages, partial index of open conversations)
+    configs = [("current (as shipped)", None, False, False),
+               ("+ dependency statistics (messages: conversation_id → workspace_id)", None, True, False),
+               ("+ dependency statistics + partial index of open conversations", None, True, True)]
+    configs += [(f"{name} (+ both)", expr, True, True) for name, expr in SHAPES.items() if expr != CURRENT]
+    configs += [("current policy + both (again, drift check)", None, True, True)]
+    for name, expr, stats, open_index in configs:
+        owner = d["conn"]
         if stats:
             owner.execute(STATS)
         else:
             owner.execute("DROP STATISTICS IF EXISTS support.conversation_messages_conversation_workspace")
+        if open_index:
+            owner.execute(OPEN_INDEX)
+        else:
+            owner.execute("DROP INDEX IF EXISTS support.conversations_open_idx")
         owner.execute("ANALYZE support.conversation_messages")
+        owner.execute("ANALYZE support.conversations")
         set_policies(owner, expr or CURRENT)
-        row = {"config": name, "policy": expr or CURRENT, "dependency_statistics": stats}
+        row = {"config": name, "policy": expr or CURRENT, "dependency_statistics": stats, "open_index": open_index}
         for qname in ("Q1", "Q2", "Q3", "Q4"):
             q = bench.QUERIES[qname]
             b, r, sb, sr = measure_pair(d, d["probes"], q["baseline"], q["rls"].format(s="support"), q["params"],
@@ -235,7 +248,7 @@ def policy_experiment(args, dbs, rng, log):
             + "; server-side " + ", ".join(f"{q} {row[q]['server_ratio']:.2f}" for q in ("Q1", "Q2", "Q3", "Q4")
                                            if row[q]["server_ratio"]))
         rows.append(row)
-    set_policies(d["owner"], CURRENT)
+    set_policies(d["conn"], CURRENT)
     return rows
 
 
@@ -279,8 +292,9 @@ def q2_experiment(args, dbs, rng, log):
 
 
 def claim_experiment(args, dbs, log):
-    """claim_next_conversation (Rust, statements parsed and planned on every
-    call) vs the same function in PL/pgSQL (plans cached) vs the plain UPDATE."""
+    """claim_next_conversation (Rust, as built) vs the same function in
+    PL/pgSQL (plans cached; two statements, or one on the success path) vs the
+    plain UPDATE."""
     d = dbs["main"]
     owner = d["owner"]
     users, workspaces = owner.execute("SELECT users, workspaces FROM bench.params").fetchone()
@@ -308,7 +322,7 @@ def claim_experiment(args, dbs, log):
             owner.execute("UPDATE support.conversations SET status = 'escalated', claimed_by = NULL, claimed_at = NULL"
                           " WHERE workspace_id = %s AND status = 'claimed'", [queue])
         owner.execute("VACUUM support.conversations")
-        user = "bench_app" if k.startswith("rls") else "postgres"
+        user = "postgres"  # the scripts set their role themselves
         out = subprocess.run([args.pgbench, "-h", args.host, "-p", str(args.port), "-U", user, "-n", "-M", "prepared",
                               "-c", "8", "-j", "8", "-t", str(per_client), "-D", f"ws={queue}", "-f", paths[k], "bench"],
                              capture_output=True, text=True)
@@ -338,15 +352,15 @@ def helper_experiment(args, dbs, log, calls=50000, repeats=3):
     per-statement price of the policy's initPlan), in a PL/pgSQL loop as the
     member role, best of `repeats`."""
     d = dbs["main"]
-    conn = d["app"]
+    conn = d["conn"]
     claims = d["probes"][0]["claims"]
     out = {}
     for name, stmt in HELPERS.items():
         best = None
         for _ in range(repeats):
             with conn.transaction():
-                conn.execute(bench.CLAIMS_SQL, [claims])
-                conn.execute("DO $$ BEGIN " + stmt.replace("PERFORM", "PERFORM", 1) + "; END $$")  # warm
+                conn.execute(bench.IDENTITY_SQL, ["bench_app", claims])
+                conn.execute("DO $$ BEGIN " + stmt + "; END $$")  # warm
                 t0 = time.perf_counter()
                 conn.execute(f"DO $$ BEGIN FOR i IN 1..{calls} LOOP {stmt}; END LOOP; END $$")
                 dt = (time.perf_counter() - t0) / calls * 1e6
@@ -363,7 +377,7 @@ def write(args, out, log):
     with open(path, "w") as f:
         json.dump(out, f, indent=1, default=str)
     lines = ["# Getting there: policy shapes, helpers, statistics, indexes (measured)", "",
-             f"Full-scale database of the benchmark ({out['facts']['conversations']:,} conversations, "
+             f"The benchmark database ({out['facts']['conversations']:,} conversations, "
              f"{out['facts']['conversation_messages']:,} messages), {out['finished_at']}. Ratio = RLS p50 ÷ baseline p50 "
              "(Q1–Q4; each side in its better plan-cache mode, as in latest.md) or RLS ÷ baseline throughput (Q5), "
              "baseline and RLS interleaved; configurations measured one "
@@ -399,7 +413,7 @@ def write(args, out, log):
               "| variant | claims/s | ÷ baseline |", "|---|---|---|"]
     names = {"baseline": "plain UPDATE by the table owner (baseline)",
              "baseline_identity": "same UPDATE in the RLS path's transaction shape (BEGIN; set_config; UPDATE; END)",
-             "rls_rust": "support.claim_next_conversation (Rust, SQL re-planned each call)",
+             "rls_rust": "support.claim_next_conversation (Rust, as built from this work tree)",
              "rls_plpgsql": "the same function in PL/pgSQL (plans cached)",
              "rls_plpgsql_one": "PL/pgSQL, plans cached, one statement when a row is claimed (role check inside the UPDATE)"}
     for k in ("baseline", "baseline_identity", "rls_rust", "rls_plpgsql", "rls_plpgsql_one"):
@@ -429,11 +443,10 @@ def main():
     rng = random.Random(bench.SEED)
     dbs = {}
     for label, db in (("main", "bench"), ("growth", "bench_growth")):
-        owner, app = bench.connect(args, db, "postgres"), bench.connect(args, db, "bench_app")
-        dbs[label] = {"owner": owner, "app": app, "probes": bench.load_probes(owner),
-                      "owner_replan": bench.connect(args, db, "bench_owner_replan"),
-                      "app_replan": bench.connect(args, db, "bench_app_replan")}
-        owner.execute(SETUP)
+        conn = bench.connect(args, db, "postgres")
+        dbs[label] = {"conn": conn, "owner": conn, "probes": bench.load_probes(conn),
+                      "conn_replan": bench.connect(args, db, "bench_owner_replan")}
+        conn.execute(SETUP)
     out = {"finished_at": None, "facts": bench.db_facts(dbs["main"]["owner"])}
     only = args.only.split(",")
     if "policies" in only:

@@ -55,11 +55,17 @@ chown postgres: "$DIR"
 # time is noise for OLTP queries), no autovacuum during the measurements
 # (the harness runs VACUUM ANALYZE itself), pg_stat_statements for the
 # server-side times. Unix socket only, in $DIR.
+# BENCH_AUTO_EXPLAIN=5ms logs the plan of every statement slower than that to
+# $DIR/server.log (diagnosis; use with BENCH_KEEP=1).
+EXTRA_OPTS=""
+if [ -n "${BENCH_AUTO_EXPLAIN:-}" ]; then
+    EXTRA_OPTS="-c session_preload_libraries=auto_explain -c auto_explain.log_min_duration=$BENCH_AUTO_EXPLAIN"
+fi
 runuser -u postgres -- "$BIN/initdb" -D "$DIR/data" -U postgres -A trust --no-sync -E UTF8 --locale=C.UTF-8 >"$DIR/initdb.log"
 runuser -u postgres -- "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -o "-p $PORT -k $DIR -c listen_addresses='' \
  -c fsync=off -c max_connections=100 -c shared_buffers=4GB -c maintenance_work_mem=1GB -c max_wal_size=16GB \
  -c checkpoint_timeout=1h -c wal_level=minimal -c max_wal_senders=0 -c jit=off -c autovacuum=off \
- -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=top" start >/dev/null
+ -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=top $EXTRA_OPTS" start >/dev/null
 echo "bench: scale $SCALE, cluster in $DIR port $PORT"
 
 pg() { runuser -u postgres -- "$SYS_BIN/$1" -h "$DIR" -p "$PORT" "${@:2}"; }
