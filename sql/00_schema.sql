@@ -105,6 +105,10 @@ CREATE INDEX conversations_workspace_status_idx ON support.conversations (worksp
 -- stops at the first row (claim_next_conversation, queue listings).
 CREATE INDEX conversations_queue_idx ON support.conversations (workspace_id, escalated_at, id)
     WHERE status = 'escalated';
+-- The inbox: newest conversations of a workspace. "Newest 50 across my
+-- workspaces" reads at most 50 per workspace through it (see the README's
+-- inbox query), so its cost does not grow with the data.
+CREATE INDEX conversations_inbox_idx ON support.conversations (workspace_id, created_at DESC, id);
 -- Columns used by ON DELETE SET NULL actions: deleting a user never scans the table.
 CREATE INDEX conversations_bot_user_idx ON support.conversations (bot_user_id) WHERE bot_user_id IS NOT NULL;
 CREATE INDEX conversations_claimed_by_idx ON support.conversations (claimed_by) WHERE claimed_by IS NOT NULL;

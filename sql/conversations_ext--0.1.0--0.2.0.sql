@@ -18,9 +18,13 @@ COMMENT ON COLUMN support.conversations.first_agent_reply_at IS
     'Time of the first message with role agent after the conversation was first escalated (set by trigger).';
 COMMENT ON COLUMN support.conversations.reopen_count IS 'How many times a resolved conversation was reopened.';
 
--- The agent queue index.
+-- The agent queue index, and the inbox index.
 CREATE INDEX conversations_queue_idx ON support.conversations (workspace_id, escalated_at, id)
     WHERE status = 'escalated';
+-- The inbox: newest conversations of a workspace. "Newest 50 across my
+-- workspaces" reads at most 50 per workspace through it (see the README's
+-- inbox query), so its cost does not grow with the data.
+CREATE INDEX conversations_inbox_idx ON support.conversations (workspace_id, created_at DESC, id);
 
 -- Audit trail: every state and ownership change of a conversation, written by
 -- the database (triggers) whatever caused it. Append-only for everyone but the
