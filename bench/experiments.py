@@ -252,6 +252,37 @@ def policy_experiment(args, dbs, rng, log):
     return rows
 
 
+def q4_experiment(args, dbs, rng, log):
+    """Q4 on the statistics the benchmark run left (no new ANALYZE), before and
+    after adding the partial index of open conversations; with the RLS plan."""
+    d = dbs["main"]
+    q = bench.QUERIES["Q4"]
+    conn = d["conn"]
+
+    def rls_plan():
+        with conn.transaction():
+            conn.execute(bench.IDENTITY_SQL, ["bench_app", d["probes"][0]["claims"]])
+            conn.execute("PREPARE exp_q4 AS " + q["rls"].format(s="support"))
+            for _ in range(6):
+                conn.execute("EXECUTE exp_q4")
+            plan = [r[0] for r in conn.execute("EXPLAIN (ANALYZE, COSTS OFF) EXECUTE exp_q4").fetchall()]
+            conn.execute("DEALLOCATE exp_q4")
+        return plan
+
+    rows = []
+    conn.execute("DROP INDEX IF EXISTS support.conversations_open_idx")
+    for with_index in (False, True):
+        if with_index:
+            conn.execute(OPEN_INDEX)
+        b, r, sb, sr = measure_pair(d, d["probes"], q["baseline"], q["rls"].format(s="support"), q["params"],
+                                    args.rounds, rng)
+        row = {"open_index": with_index, "baseline_ms": b, "rls_ms": r, "ratio": r / b,
+               "server_ratio": (sr / sb) if sb and sr else None, "rls_plan": rls_plan()}
+        log(f"Q4 open index={with_index}: baseline {b:.3f} ms, RLS {r:.3f} ms, ratio {r / b:.2f}")
+        rows.append(row)
+    return rows
+
+
 Q2_LATERAL_RLS = ("SELECT c.id, c.workspace_id, c.subject, c.status, c.created_at"
                   " FROM unnest((SELECT support.member_workspaces())) AS w(id)"
                   " CROSS JOIN LATERAL (SELECT x.id, x.workspace_id, x.subject, x.status, x.created_at"
@@ -377,6 +408,7 @@ def write(args, out, log):
     with open(path, "w") as f:
         json.dump(out, f, indent=1, default=str)
     lines = ["# Getting there: policy shapes, helpers, statistics, indexes (measured)", "",
+             "Run by `bench/experiments.py` against the cluster a `BENCH_KEEP=1 make bench` left running.", "",
              f"The benchmark database ({out['facts']['conversations']:,} conversations, "
              f"{out['facts']['conversation_messages']:,} messages), {out['finished_at']}. Ratio = RLS p50 ÷ baseline p50 "
              "(Q1–Q4; each side in its better plan-cache mode, as in latest.md) or RLS ÷ baseline throughput (Q5), "
@@ -399,6 +431,15 @@ def write(args, out, log):
         lines.append(f"| {row['config']} | " + " | ".join(
             f"{row[q]['baseline_ms']:.3f} / {row[q]['rls_ms']:.3f}" for q in ("Q1", "Q2", "Q3", "Q4"))
             + f" | {row['Q5']['baseline_per_s']:,.0f} / {row['Q5']['rls_per_s']:,.0f} |")
+    lines += ["", "## Q4 and the partial index of open conversations (statistics as the benchmark left them)", "",
+              "| index | baseline p50 | RLS p50 | ratio | server-side ratio |", "|---|---|---|---|---|"]
+    for row in out["q4"]:
+        sr = "–" if row["server_ratio"] is None else f"{row['server_ratio']:.2f}"
+        lines.append(f"| {'+ conversations_open_idx' if row['open_index'] else 'as shipped'} | {row['baseline_ms']:.3f} ms | "
+                     f"{row['rls_ms']:.3f} ms | {row['ratio']:.2f} | {sr} |")
+    for row in out["q4"]:
+        lines += ["", f"RLS plan, {'with' if row['open_index'] else 'without'} the partial index "
+                      "(generic plan, after 6 executions):", "", "```"] + row["rls_plan"] + ["```"]
     lines += ["", "## Q2 (inbox) shapes and index, full vs 1/100 scale", "",
               "| index | query shape | baseline p50 | RLS p50 | ratio | RLS growth (full ÷ 1/100) |", "|---|---|---|---|---|---|"]
     for row in out["q2"]:
@@ -433,7 +474,7 @@ def main():
     ap.add_argument("--q6-tx", type=int, default=600)
     ap.add_argument("--pgbench", default="/usr/lib/postgresql/15/bin/pgbench")
     ap.add_argument("--tmp", default="bench/tmp")
-    ap.add_argument("--only", default="policies,q2,claims,helpers")
+    ap.add_argument("--only", default="q4,policies,q2,claims,helpers")
     args = ap.parse_args()
     started = time.time()
 
@@ -449,6 +490,8 @@ def main():
         conn.execute(SETUP)
     out = {"finished_at": None, "facts": bench.db_facts(dbs["main"]["owner"])}
     only = args.only.split(",")
+    if "q4" in only:  # first: the others re-ANALYZE
+        out["q4"] = q4_experiment(args, dbs, rng, log)
     if "policies" in only:
         out["policies"] = policy_experiment(args, dbs, rng, log)
     if "q2" in only:
@@ -458,7 +501,7 @@ def main():
     if "helpers" in only:
         out["helpers"] = helper_experiment(args, dbs, log)
     out["finished_at"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    if set(only) >= {"policies", "q2", "claims", "helpers"}:
+    if set(only) >= {"q4", "policies", "q2", "claims", "helpers"}:
         write(args, out, log)
     else:
         print(json.dumps(out, indent=1, default=str))
