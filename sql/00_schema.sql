@@ -109,6 +109,12 @@ CREATE INDEX conversations_queue_idx ON support.conversations (workspace_id, esc
 -- workspaces" reads at most 50 per workspace through it (see the README's
 -- inbox query), so its cost does not grow with the data.
 CREATE INDEX conversations_inbox_idx ON support.conversations (workspace_id, created_at DESC, id);
+-- Open conversations per workspace and status (support dashboards: "how many
+-- active / escalated / claimed in my workspaces"). Partial, so a count over
+-- the open ones never depends on a generic plan's guess about the array of
+-- workspaces, and stays small as resolved conversations pile up.
+CREATE INDEX conversations_open_idx ON support.conversations (workspace_id, status)
+    WHERE status IN ('active', 'escalated', 'claimed');
 -- Columns used by ON DELETE SET NULL actions: deleting a user never scans the table.
 CREATE INDEX conversations_bot_user_idx ON support.conversations (bot_user_id) WHERE bot_user_id IS NOT NULL;
 CREATE INDEX conversations_claimed_by_idx ON support.conversations (claimed_by) WHERE claimed_by IS NOT NULL;

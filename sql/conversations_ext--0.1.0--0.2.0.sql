@@ -25,6 +25,12 @@ CREATE INDEX conversations_queue_idx ON support.conversations (workspace_id, esc
 -- workspaces" reads at most 50 per workspace through it (see the README's
 -- inbox query), so its cost does not grow with the data.
 CREATE INDEX conversations_inbox_idx ON support.conversations (workspace_id, created_at DESC, id);
+-- Open conversations per workspace and status (support dashboards: "how many
+-- active / escalated / claimed in my workspaces"). Partial, so a count over
+-- the open ones never depends on a generic plan's guess about the array of
+-- workspaces, and stays small as resolved conversations pile up.
+CREATE INDEX conversations_open_idx ON support.conversations (workspace_id, status)
+    WHERE status IN ('active', 'escalated', 'claimed');
 
 -- Audit trail: every state and ownership change of a conversation, written by
 -- the database (triggers) whatever caused it. Append-only for everyone but the
