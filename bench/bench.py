@@ -530,7 +530,8 @@ def write_markdown(path, report):
            f"{sc['facts']['conversations']:,} conversations, {sc['facts']['conversation_messages']:,} messages, "
            f"{sc['facts']['workspaces']:,} workspaces, {sc['facts']['users']:,} users "
            f"({sc['facts']['workspace_members']:,} memberships); PostgreSQL {report['postgres']['version_num']}, "
-           f"{report['machine']['cpus']} cores; {report['finished_at']}; command `{report['command']}`.",
+           f"{report['machine']['cpus']} cores; {report['finished_at']}; command `{report['command']}`; "
+           f"extension built from {report.get('git_commit') or 'unknown'}.",
            "",
            "Ratio = RLS ÷ baseline (p50, same run, interleaved). Q1–Q4: latency of the statement as a client sees "
            "it; Q5–Q6: throughput, ratio = RLS ÷ baseline throughput. Naive ratio = naive ÷ baseline. Server-side "
@@ -674,10 +675,13 @@ def main():
     results["Q5"] = measure_insert(args, dbs, rng, log)
     results["Q6"] = measure_claims(args, dbs, log)
 
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
-    except OSError:
-        commit = None
+    # run.sh records the build when it packages it (the tree may move on during the run).
+    commit = os.environ.get("BENCH_BUILD")
+    if not commit:
+        try:
+            commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+        except OSError:
+            commit = None
     report = {
         "scale_name": args.scale,
         "command": "make bench" + ("" if args.scale == "full" else f" BENCH_SCALE={args.scale}"),

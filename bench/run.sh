@@ -40,7 +40,13 @@ trap cleanup EXIT
 # concurrent `make install` or `cargo pgrx test` (which installs a debug build
 # into the system directories) can neither change nor crash what is measured.
 # (PostgreSQL finds its share/ and lib/ relative to its binary.)
-echo "bench: cargo pgrx package (release build)"
+# What is measured: the commit, and whether the extension's sources differ from it.
+BENCH_BUILD=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+if ! git diff --quiet HEAD -- src sql Cargo.toml Cargo.lock conversations_ext.control 2>/dev/null; then
+    BENCH_BUILD="$BENCH_BUILD + uncommitted changes to: $(git diff --name-only HEAD -- src sql Cargo.toml Cargo.lock conversations_ext.control | tr '\n' ' ')"
+fi
+export BENCH_BUILD
+echo "bench: cargo pgrx package (release build of $BENCH_BUILD)"
 cargo pgrx package --pg-config "$SYS_BIN/pg_config" >"$DIR/package.log" 2>&1 \
     || { tail -30 "$DIR/package.log" >&2; exit 1; }
 PKG=target/release/conversations_ext-pg15
