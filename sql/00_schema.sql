@@ -159,6 +159,13 @@ CREATE INDEX conversation_messages_transcript_idx
 CREATE INDEX conversation_messages_author_idx
     ON support.conversation_messages (author_id) WHERE author_id IS NOT NULL;
 
+-- A message's conversation determines its workspace: a workspace filter (the
+-- policy's or the application's) must not be estimated as a second,
+-- independent restriction (measured: the transcript plan otherwise drifts to a
+-- BitmapAnd over the primary key).
+CREATE STATISTICS support.conversation_messages_conversation_workspace (dependencies)
+    ON conversation_id, workspace_id FROM support.conversation_messages;
+
 COMMENT ON TABLE support.conversation_messages IS
     'Messages of a conversation. Visible and writable only by members of the conversation''s workspace (RLS).';
 COMMENT ON COLUMN support.conversation_messages.workspace_id IS

@@ -32,6 +32,13 @@ CREATE INDEX conversations_inbox_idx ON support.conversations (workspace_id, cre
 CREATE INDEX conversations_open_idx ON support.conversations (workspace_id, status)
     WHERE status IN ('active', 'escalated', 'claimed');
 
+-- A message's conversation determines its workspace: a workspace filter (the
+-- policy's or the application's) must not be estimated as a second,
+-- independent restriction (measured: the transcript plan otherwise drifts to a
+-- BitmapAnd over the primary key).
+CREATE STATISTICS support.conversation_messages_conversation_workspace (dependencies)
+    ON conversation_id, workspace_id FROM support.conversation_messages;
+
 -- Audit trail: every state and ownership change of a conversation, written by
 -- the database (triggers) whatever caused it. Append-only for everyone but the
 -- table owner; no foreign keys, so events outlive the conversations and users
