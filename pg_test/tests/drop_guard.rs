@@ -81,7 +81,15 @@ async fn only_a_superuser_may_allow_it() {
     assert_eq!(sqlstate(&r), "42501");
     let err = r.unwrap_err();
     let db = err.as_db_error().expect("a server error");
-    assert!(db.message().contains("must be owner of extension"), "{}", db.message());
-    assert!(db.detail().is_none(), "no backtrace or detail: {:?}", db.detail());
+    assert!(
+        db.message().contains("must be owner of extension"),
+        "{}",
+        db.message()
+    );
+    assert!(
+        db.detail().is_none(),
+        "no backtrace or detail: {:?}",
+        db.detail()
+    );
     drop(c);
 }
