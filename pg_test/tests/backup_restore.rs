@@ -95,15 +95,7 @@ async fn dump_and_restore_keeps_everything() {
     ]);
     assert_eq!((status, stderr.as_str()), (0, ""), "pg_dump");
 
-    let admin = connect("postgres").await;
-    admin
-        .batch_execute("DROP DATABASE IF EXISTS cx_backup_restored WITH (FORCE)")
-        .await
-        .unwrap();
-    admin
-        .batch_execute("CREATE DATABASE cx_backup_restored")
-        .await
-        .unwrap();
+    recreate_database("cx_backup_restored", "").await;
     let (status, stderr) = run_as_postgres(&[
         &pg_bin("pg_restore"),
         "-h",

@@ -36,30 +36,14 @@ async fn old_data_checksum(c: &tokio_postgres::Client) -> Vec<String> {
 
 #[tokio::test]
 async fn upgrade_from_0_1_0_keeps_data_and_matches_a_fresh_install() {
-    let admin = connect("postgres").await;
     for db in ["cx_upgrade_old", "cx_upgrade_fresh"] {
-        admin
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
-            .await
-            .unwrap();
-        admin
-            .batch_execute(&format!("CREATE DATABASE {db}"))
-            .await
-            .unwrap();
+        recreate_database(db, "").await;
     }
     let old = connect("cx_upgrade_old").await;
     old.batch_execute("CREATE EXTENSION conversations_ext VERSION '0.1.0'")
         .await
         .unwrap();
-    let version: String = old
-        .query_one(
-            "SELECT extversion FROM pg_extension WHERE extname = 'conversations_ext'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(version, "0.1.0");
+    assert_eq!(extension_version(&old).await.as_deref(), Some("0.1.0"));
 
     // Data written under 0.1.0, including a claim made by the 0.1.0 function.
     old.batch_execute(&format!(
@@ -82,15 +66,7 @@ async fn upgrade_from_0_1_0_keeps_data_and_matches_a_fresh_install() {
     old.batch_execute("ALTER EXTENSION conversations_ext UPDATE")
         .await
         .unwrap();
-    let version: String = old
-        .query_one(
-            "SELECT extversion FROM pg_extension WHERE extname = 'conversations_ext'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(version, "0.2.0");
+    assert_eq!(extension_version(&old).await.as_deref(), Some("0.2.0"));
     assert_eq!(
         old_data_checksum(&old).await,
         before,

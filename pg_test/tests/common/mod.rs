@@ -36,18 +36,36 @@ pub async fn connect_app(db: &str) -> Client {
     c
 }
 
-/// Drops and recreates database `db` with the extension, the application role
-/// and workspaces W1 (member U1 + `extra_w1_agents`) and W2 (member U2).
-pub async fn fresh_database(db: &str, extra_w1_agents: &[String]) -> Client {
+/// Drops and recreates an empty database `db` (`options`: e.g. an ENCODING
+/// clause) and returns the admin connection used.
+pub async fn recreate_database(db: &str, options: &str) -> Client {
     let admin = connect("postgres").await;
     admin
         .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
         .await
         .unwrap();
     admin
-        .batch_execute(&format!("CREATE DATABASE {db}"))
+        .batch_execute(&format!("CREATE DATABASE {db} {options}"))
         .await
         .unwrap();
+    admin
+}
+
+/// The installed version of conversations_ext in the connected database.
+pub async fn extension_version(c: &Client) -> Option<String> {
+    c.query_opt(
+        "SELECT extversion FROM pg_extension WHERE extname = 'conversations_ext'",
+        &[],
+    )
+    .await
+    .unwrap()
+    .map(|r| r.get(0))
+}
+
+/// Drops and recreates database `db` with the extension, the application role
+/// and workspaces W1 (member U1 + `extra_w1_agents`) and W2 (member U2).
+pub async fn fresh_database(db: &str, extra_w1_agents: &[String]) -> Client {
+    let admin = recreate_database(db, "").await;
     // Roles are cluster-wide: create the app role once (tests run in parallel).
     let _ = admin
         .batch_execute(&format!(
