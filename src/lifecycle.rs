@@ -20,17 +20,8 @@
 use pgrx::prelude::*;
 
 use crate::audit::PendingChange;
+use crate::plans::{UUID2, UUID3};
 use crate::{errors, identity, plans};
-
-const UUID2: &[pgrx::pg_sys::PgOid] = &[
-    pgrx::pg_sys::PgOid::BuiltIn(pgrx::pg_sys::BuiltinOid::UUIDOID),
-    pgrx::pg_sys::PgOid::BuiltIn(pgrx::pg_sys::BuiltinOid::UUIDOID),
-];
-const UUID3: &[pgrx::pg_sys::PgOid] = &[
-    pgrx::pg_sys::PgOid::BuiltIn(pgrx::pg_sys::BuiltinOid::UUIDOID),
-    pgrx::pg_sys::PgOid::BuiltIn(pgrx::pg_sys::BuiltinOid::UUIDOID),
-    pgrx::pg_sys::PgOid::BuiltIn(pgrx::pg_sys::BuiltinOid::UUIDOID),
-];
 
 /// Workspace roles that may own conversations (claim, be transferred to,
 /// release, resolve). `viewer` reads only.

@@ -13,7 +13,7 @@ pub(crate) fn workspaces_of(user: pgrx::Uuid) -> Vec<pgrx::Uuid> {
     plans::run(
         "SELECT m.workspace_id FROM support.workspace_members AS m \
           WHERE m.user_id OPERATOR(pg_catalog.=) $1",
-        &[pg_sys::UUIDOID.into()],
+        plans::UUID1,
         false,
         &[user.into()],
         |rows| {
@@ -51,7 +51,7 @@ pub(crate) fn is_member(workspace_id: pgrx::Uuid, user: pgrx::Uuid) -> bool {
     plans::run(
         "SELECT EXISTS (SELECT 1 FROM support.workspace_members AS m \
           WHERE m.workspace_id OPERATOR(pg_catalog.=) $1 AND m.user_id OPERATOR(pg_catalog.=) $2)",
-        &[pg_sys::UUIDOID.into(), pg_sys::UUIDOID.into()],
+        plans::UUID2,
         false,
         &[workspace_id.into(), user.into()],
         |mut rows| {

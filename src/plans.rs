@@ -11,6 +11,12 @@ use pgrx::pg_sys::PgOid;
 use pgrx::prelude::*;
 use pgrx::spi::{OwnedPreparedStatement, SpiTupleTable};
 
+const UUID: PgOid = PgOid::BuiltIn(pg_sys::BuiltinOid::UUIDOID);
+/// Parameter types of statements taking one, two or three uuids.
+pub(crate) const UUID1: &[PgOid] = &[UUID];
+pub(crate) const UUID2: &[PgOid] = &[UUID, UUID];
+pub(crate) const UUID3: &[PgOid] = &[UUID, UUID, UUID];
+
 thread_local! {
     static PLANS: RefCell<HashMap<String, OwnedPreparedStatement>> = RefCell::new(HashMap::new());
 }
