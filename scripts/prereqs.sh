@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PGRX_VERSION=0.18.1
-APT_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-contrib libclang-dev clang sudo)
+APT_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-contrib libclang-dev clang sudo pgbouncer python3-venv)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -15,6 +15,23 @@ if ((${#missing[@]})); then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq || true
     apt-get install -y -qq "${missing[@]}"
+fi
+
+# pgbouncer's Debian package enables a system service; the tests start their
+# own pgbouncer (scripts/pgbouncer.sh), so keep the system one off.
+if command -v systemctl >/dev/null && systemctl is-enabled pgbouncer >/dev/null 2>&1; then
+    systemctl disable pgbouncer >/dev/null 2>&1 || true
+fi
+
+# Python tier of pg_test (pg_test/orm): SQLAlchemy 2 + psycopg 3 in a venv.
+CX_VENV=${CX_VENV:-/var/cache/conversations_ext/venv}
+PY_PACKAGES=(SQLAlchemy==2.1.9 'psycopg[binary]==3.3.9')
+if ! "$CX_VENV/bin/python" -c 'import sqlalchemy, psycopg
+assert sqlalchemy.__version__ == "2.1.9" and psycopg.__version__ == "3.3.9"' 2>/dev/null; then
+    echo "prereqs: python venv $CX_VENV with ${PY_PACKAGES[*]}"
+    mkdir -p "$(dirname "$CX_VENV")"
+    [ -x "$CX_VENV/bin/python" ] || /usr/bin/python3 -m venv "$CX_VENV"
+    "$CX_VENV/bin/pip" install -q "${PY_PACKAGES[@]}"
 fi
 
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
