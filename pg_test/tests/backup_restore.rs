@@ -44,29 +44,37 @@ async fn dump_and_restore_keeps_everything() {
         ))
         .await
         .unwrap();
+    // Each lifecycle call in a transaction of its own, identity set locally.
     let app = connect_app(db).await;
-    app.batch_execute(&format!("SET support.user_id = '{U1}'"))
-        .await
-        .unwrap();
     for _ in 0..10 {
-        app.batch_execute(&format!("SELECT support.claim_next_conversation('{W1}')"))
-            .await
-            .unwrap();
-    }
-    app.batch_execute(&format!(
-        "INSERT INTO support.conversation_messages (conversation_id, role, author_id, content)
-              SELECT id, 'agent', '{U1}', 'on it' FROM support.conversations WHERE claimed_by = '{U1}';
-         SELECT support.release_conversation(id) FROM support.conversations WHERE subject = 'c1';
-         SELECT support.transfer_conversation(id, '{a2}') FROM support.conversations WHERE subject = 'c2';
-         SELECT support.resolve_conversation(id) FROM support.conversations WHERE subject = 'c3';
-         SELECT support.reopen_conversation(id) FROM support.conversations WHERE subject = 'c3';"
-    ))
-    .await
-    .unwrap();
-    app.batch_execute(&format!("SET support.user_id = '{U2}'"))
+        as_user_batch(
+            &app,
+            U1,
+            &format!("SELECT support.claim_next_conversation('{W1}')"),
+        )
         .await
         .unwrap();
-    app.batch_execute("SELECT support.escalate_conversation(id, 'needs a human') FROM support.conversations WHERE subject = 'w2 bot'")
+    }
+    for sql in [
+        format!(
+            "INSERT INTO support.conversation_messages (conversation_id, role, author_id, content)
+              SELECT id, 'agent', '{U1}', 'on it' FROM support.conversations WHERE claimed_by = '{U1}'"
+        ),
+        "SELECT support.release_conversation(id) FROM support.conversations WHERE subject = 'c1'"
+            .to_string(),
+        format!(
+            "SELECT support.transfer_conversation(id, '{a2}') FROM support.conversations WHERE subject = 'c2'"
+        ),
+        "SELECT support.resolve_conversation(id) FROM support.conversations WHERE subject = 'c3'"
+            .to_string(),
+        "SELECT support.reopen_conversation(id) FROM support.conversations WHERE subject = 'c3'"
+            .to_string(),
+    ] {
+        as_user_batch(&app, U1, &sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    as_user_batch(&app, U2, "SELECT support.escalate_conversation(id, 'needs a human') FROM support.conversations WHERE subject = 'w2 bot'")
         .await
         .unwrap();
     drop(app);
@@ -135,41 +143,27 @@ async fn dump_and_restore_keeps_everything() {
 
     // Isolation on the restored copy, with a positive control.
     let app = connect_app("cx_backup_restored").await;
-    app.batch_execute(&format!("SET support.user_id = '{U2}'"))
-        .await
-        .unwrap();
-    let w2: Vec<String> = app
-        .query(
-            "SELECT DISTINCT workspace_id::text FROM support.conversations",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let w2: Vec<String> = as_user(
+        &app,
+        U2,
+        "SELECT DISTINCT workspace_id::text FROM support.conversations",
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.get(0))
+    .collect();
     assert_eq!(w2, vec![W2.to_string()]);
-    let r = app
-        .execute(
-            &format!("INSERT INTO support.conversations (workspace_id) VALUES ('{W1}')"),
-            &[],
-        )
-        .await;
+    let r = as_user(
+        &app,
+        U2,
+        &format!("INSERT INTO support.conversations (workspace_id) VALUES ('{W1}')"),
+    )
+    .await;
     assert_eq!(sqlstate(&r), "42501");
-    app.batch_execute(&format!("SET support.user_id = '{U1}'"))
-        .await
-        .unwrap();
-    let w1: i64 = app
-        .query_one("SELECT count(*) FROM support.conversations", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let w1 = count_as(&app, U1, "SELECT count(*) FROM support.conversations").await;
     assert_eq!(w1, 30);
-    let events_w1: i64 = app
-        .query_one("SELECT count(*) FROM support.conversation_events", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let events_w1 = count_as(&app, U1, "SELECT count(*) FROM support.conversation_events").await;
     let events_all: i64 = restored
         .query_one("SELECT count(*) FROM support.conversation_events", &[])
         .await
@@ -180,14 +174,14 @@ async fn dump_and_restore_keeps_everything() {
         "U1 reads W1's events only ({events_w1} of {events_all})"
     );
     // Claims still work on the copy, and the key came along.
-    let next: Option<String> = app
-        .query_one(
-            &format!("SELECT id::text FROM support.claim_next_conversation('{W1}')"),
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let next: Option<String> = as_user_one(
+        &app,
+        U1,
+        &format!("SELECT id::text FROM support.claim_next_conversation('{W1}')"),
+    )
+    .await
+    .unwrap()
+    .get(0);
     assert!(next.is_some());
     let keys: i64 = restored
         .query_one("SELECT count(*) FROM support.jwt_keys", &[])

@@ -11,19 +11,16 @@ async fn two_agents_racing_exactly_one_wins() {
     let owner = fresh_database("cx_claim_race", std::slice::from_ref(&a2)).await;
     let ids = escalated_conversations(&owner, rounds).await;
     let agents = [U1.to_string(), a2.clone()];
+    // Each claim is a transaction of its own with a transaction-local identity.
     let mut clients = Vec::new();
-    for a in &agents {
-        let c = connect_app("cx_claim_race").await;
-        c.batch_execute(&format!("SET support.user_id = '{a}'"))
-            .await
-            .unwrap();
-        clients.push(c);
+    for _ in &agents {
+        clients.push(connect_app("cx_claim_race").await);
     }
     for id in &ids {
         let sql = format!("SELECT claimed_by::text FROM support.claim_conversation('{id}')");
         let (r1, r2) = tokio::join!(
-            clients[0].query_one(&sql, &[]),
-            clients[1].query_one(&sql, &[])
+            as_user_one(&clients[0], &agents[0], &sql),
+            as_user_one(&clients[1], &agents[1], &sql)
         );
         let states = [sqlstate(&r1), sqlstate(&r2)];
         let winners: Vec<usize> = (0..2).filter(|&i| states[i] == "00000").collect();

@@ -6,14 +6,13 @@ use common::*;
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
-async fn agents_with_identity(db: &str, ids: &[String]) -> Vec<tokio_postgres::Client> {
+/// One application-role connection per agent, with the agent's id: every
+/// operation runs in a transaction of its own with a transaction-local
+/// identity (a session-level one identifies nobody since 0.3.0).
+async fn agent_connections(db: &str, ids: &[String]) -> Vec<(String, tokio_postgres::Client)> {
     let mut clients = Vec::new();
     for id in ids {
-        let c = connect_app(db).await;
-        c.batch_execute(&format!("SET support.user_id = '{id}'"))
-            .await
-            .unwrap();
-        clients.push(c);
+        clients.push((id.clone(), connect_app(db).await));
     }
     clients
 }
@@ -24,18 +23,23 @@ async fn thirty_two_sessions_claim_one_conversation() {
     let agents: Vec<String> = (1..=32).map(agent_id).collect();
     let owner = fresh_database(db, &agents).await;
     let id = escalated_conversations(&owner, 1).await.remove(0);
-    let clients = agents_with_identity(db, &agents).await;
+    let clients = agent_connections(db, &agents).await;
     let started = Instant::now();
-    // Everyone waits on a barrier, then claims at once.
+    // Everyone opens a transaction as itself, waits on a barrier, then claims at once.
     let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(clients.len()));
     let tasks: Vec<_> = clients
         .into_iter()
-        .map(|c| {
+        .map(|(agent, c)| {
             let barrier = barrier.clone();
             let sql = format!("SELECT claimed_by::text FROM support.claim_conversation('{id}')");
             tokio::spawn(async move {
+                c.batch_execute(&format!("BEGIN; {}", set_local_user(&agent)))
+                    .await
+                    .unwrap();
                 barrier.wait().await;
                 let r = c.query_one(&sql, &[]).await;
+                let end = if r.is_ok() { "COMMIT" } else { "ROLLBACK" };
+                c.batch_execute(end).await.unwrap();
                 sqlstate(&r)
             })
         })
@@ -93,21 +97,16 @@ async fn eight_agents_drain_a_queue_of_two_thousand() {
         .await
         .into_iter()
         .collect();
-    let clients = agents_with_identity(db, &agents).await;
+    let clients = agent_connections(db, &agents).await;
     let started = Instant::now();
     let tasks: Vec<_> = clients
         .into_iter()
-        .map(|c| {
+        .map(|(agent, c)| {
             tokio::spawn(async move {
                 let mut claimed = Vec::new();
+                let sql = format!("SELECT id::text FROM support.claim_next_conversation('{W1}')");
                 loop {
-                    let row = c
-                        .query_one(
-                            &format!(
-                                "SELECT id::text FROM support.claim_next_conversation('{W1}')"
-                            ),
-                            &[],
-                        )
+                    let row = as_user_one(&c, &agent, &sql)
                         .await
                         .unwrap_or_else(|e| panic!("claim_next failed: {e} ({:?})", e.code()));
                     match row.get::<_, Option<String>>(0) {
@@ -172,12 +171,12 @@ async fn mixed_storm_keeps_every_invariant() {
     let agents: Vec<String> = (1..=sessions).map(agent_id).collect();
     let owner = fresh_database(db, &agents).await;
     let ids = escalated_conversations(&owner, 40).await;
-    let clients = agents_with_identity(db, &agents).await;
+    let clients = agent_connections(db, &agents).await;
     let started = Instant::now();
     let tasks: Vec<_> = clients
         .into_iter()
         .enumerate()
-        .map(|(i, c)| {
+        .map(|(i, (agent, c))| {
             let ids = ids.clone();
             let agents = agents.clone();
             tokio::spawn(async move {
@@ -197,7 +196,7 @@ async fn mixed_storm_keeps_every_invariant() {
                         5 => format!("SELECT support.reopen_conversation('{id}')"),
                         _ => format!("SELECT support.escalate_conversation('{id}', 'storm')"),
                     };
-                    let r = c.batch_execute(&sql).await;
+                    let r = as_user_batch(&c, &agent, &sql).await;
                     *outcomes.entry(sqlstate(&r)).or_default() += 1;
                 }
                 outcomes

@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{fresh_database, APP_ROLE, U1, U2, W1, W2};
+use common::{fresh_database, set_local_user, APP_ROLE, U1, U2, W1, W2};
 use harness::*;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Client;
@@ -1484,11 +1484,12 @@ async fn storm_session(
     let (c, _) = connect_as(&target, "postgres", KILL_DB, &name)
         .await
         .unwrap();
-    c.batch_execute(&format!(
-        "SET ROLE {APP_ROLE}; SET support.user_id = '{user}'"
-    ))
-    .await
-    .unwrap();
+    c.batch_execute(&format!("SET ROLE {APP_ROLE}"))
+        .await
+        .unwrap();
+    // Identity per transaction: each operation is one simple-protocol query
+    // `SET LOCAL ...; SELECT ...`, which runs as one implicit transaction.
+    let identity = set_local_user(&user);
     let mut rng = Rng::new(seed);
     for _ in 0..max_ops {
         if stop.load(Ordering::Relaxed) {
@@ -1529,7 +1530,7 @@ async fn storm_session(
                 format!("SELECT id FROM support.escalate_conversation('{id}', 'storm')"),
             ),
         };
-        match c.simple_query(&sql).await {
+        match c.simple_query(&format!("{identity}; {sql}")).await {
             Ok(m) => {
                 log.successes += 1;
                 *log.by_state.entry("00000".into()).or_default() += 1;
@@ -1558,15 +1559,14 @@ async fn victim_session(target: Target, user: String, stop: Arc<AtomicBool>) -> 
     let (c, _) = connect_as(&target, "postgres", KILL_DB, "cx-storm-victim")
         .await
         .unwrap();
-    c.batch_execute(&format!(
-        "SET ROLE {APP_ROLE}; SET support.user_id = '{user}'"
-    ))
-    .await
-    .unwrap();
+    c.batch_execute(&format!("SET ROLE {APP_ROLE}"))
+        .await
+        .unwrap();
+    let begin = format!("BEGIN; {}", set_local_user(&user));
     'outer: while !stop.load(Ordering::Relaxed) {
         log.in_flight.clear();
         log.commit_sent = false;
-        if let Err(e) = c.simple_query("BEGIN").await {
+        if let Err(e) = c.simple_query(&begin).await {
             log.end = format!("BEGIN: {}", db_error_state(&e));
             break;
         }

@@ -50,15 +50,20 @@ async fn verified_identity_is_transaction_scoped() {
     let planted = app
         .batch_execute("SET support.identity_mode = 'claims'")
         .await;
-    app.batch_execute(&format!("SET request.jwt.claims = '{{\"sub\":\"{U1}\"}}'"))
-        .await
-        .unwrap();
+    // Forged claims set inside the transaction (so that only verified mode,
+    // not their session scope, can be what ignores them).
+    app.batch_execute(&format!(
+        "BEGIN; SET LOCAL request.jwt.claims = '{{\"sub\":\"{U1}\"}}'"
+    ))
+    .await
+    .unwrap();
     assert_eq!(
         seen(&app).await,
         0,
         "forged claims in verified mode (planting returned {})",
         sqlstate(&planted)
     );
+    app.batch_execute("COMMIT").await.unwrap();
     let mode: String = app
         .query_one("SHOW support.identity_mode", &[])
         .await
