@@ -1,0 +1,267 @@
+//! The fixture of the permission tests: workspace W with human owners O and
+//! O2, admin A, agents G and G2, viewer V, bot B (kind bot, role agent) and a
+//! user N who is not a member yet; workspace X with its own owner, member,
+//! conversation and message (to see cross-tenant effects). In W: an active
+//! conversation (with messages), an escalated one (the only one waiting), one
+//! claimed by G2, a resolved one, and for each subject a conversation it holds
+//! and a message it wrote. Members are added through support.add_member by
+//! O, so member_events has rows; claims are set directly by the superuser.
+#![allow(dead_code)]
+
+use crate::common::{connect, recreate_database, APP_ROLE};
+use tokio_postgres::Client;
+
+pub const W: &str = "c1000000-0000-4000-8000-000000000001";
+pub const X: &str = "c2000000-0000-4000-8000-000000000002";
+
+pub const O: &str = "d0000000-0000-4000-8000-000000000001";
+pub const O2: &str = "d0000000-0000-4000-8000-000000000002";
+pub const A: &str = "d0000000-0000-4000-8000-000000000003";
+pub const G: &str = "d0000000-0000-4000-8000-000000000004";
+pub const G2: &str = "d0000000-0000-4000-8000-000000000005";
+pub const V: &str = "d0000000-0000-4000-8000-000000000006";
+pub const B: &str = "d0000000-0000-4000-8000-000000000007";
+pub const N: &str = "d0000000-0000-4000-8000-000000000008";
+pub const XO: &str = "d0000000-0000-4000-8000-000000000009";
+pub const XG: &str = "d0000000-0000-4000-8000-000000000010";
+
+pub const C_ACTIVE: &str = "e0000000-0000-4000-8000-000000000001";
+pub const C_ESCALATED: &str = "e0000000-0000-4000-8000-000000000002";
+pub const C_G2: &str = "e0000000-0000-4000-8000-000000000003";
+pub const C_RESOLVED: &str = "e0000000-0000-4000-8000-000000000004";
+pub const C_X: &str = "e0000000-0000-4000-8000-000000000021";
+
+pub const M_G2: &str = "f1000000-0000-4000-8000-000000000001";
+pub const M_CUSTOMER: &str = "f1000000-0000-4000-8000-000000000002";
+pub const M_X: &str = "f1000000-0000-4000-8000-000000000021";
+
+/// A column of the matrix, played by one user of W.
+#[derive(Clone, Copy, Debug)]
+pub struct Subject {
+    pub name: &'static str,
+    pub id: &'static str,
+    /// A conversation of W the subject holds (claimed_by = the subject).
+    pub own_conversation: &'static str,
+    /// A message in C_ACTIVE the subject wrote.
+    pub own_message: &'static str,
+}
+
+/// The five subjects, in the matrix's column order.
+pub const SUBJECTS: [Subject; 5] = [
+    Subject {
+        name: "owner",
+        id: O,
+        own_conversation: "e0000000-0000-4000-8000-000000000011",
+        own_message: "f1000000-0000-4000-8000-000000000011",
+    },
+    Subject {
+        name: "admin",
+        id: A,
+        own_conversation: "e0000000-0000-4000-8000-000000000012",
+        own_message: "f1000000-0000-4000-8000-000000000012",
+    },
+    Subject {
+        name: "agent",
+        id: G,
+        own_conversation: "e0000000-0000-4000-8000-000000000013",
+        own_message: "f1000000-0000-4000-8000-000000000013",
+    },
+    Subject {
+        name: "viewer",
+        id: V,
+        own_conversation: "e0000000-0000-4000-8000-000000000014",
+        own_message: "f1000000-0000-4000-8000-000000000014",
+    },
+    Subject {
+        name: "bot",
+        id: B,
+        own_conversation: "e0000000-0000-4000-8000-000000000015",
+        own_message: "f1000000-0000-4000-8000-000000000015",
+    },
+];
+
+/// `BEGIN` is the caller's; this acts as `user` for the rest of the transaction.
+pub fn act_as(user: &str) -> String {
+    format!("SET LOCAL ROLE {APP_ROLE}; SET LOCAL support.user_id = '{user}';")
+}
+
+/// Creates the application role if needed, then database `db` with the
+/// extension and no rows.
+pub async fn empty_database(db: &str) -> Client {
+    let admin = recreate_database(db, "").await;
+    let _ = admin
+        .batch_execute(&format!(
+            "DO $$ BEGIN CREATE ROLE {APP_ROLE} NOLOGIN; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+        ))
+        .await;
+    let c = connect(db).await;
+    c.batch_execute(&format!(
+        "CREATE EXTENSION conversations_ext; SELECT support.grant_usage('{APP_ROLE}');"
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("{db}: install the extension: {e}"));
+    c
+}
+
+/// Runs `sql` as the superuser; when refused, again with triggers off
+/// (session_replication_role = replica). Returns whether the fallback was used.
+async fn superuser_write(c: &Client, sql: &str) -> bool {
+    c.batch_execute("BEGIN").await.unwrap();
+    match c.batch_execute(sql).await {
+        Ok(()) => {
+            c.batch_execute("COMMIT").await.unwrap();
+            false
+        }
+        Err(_) => {
+            c.batch_execute("ROLLBACK; BEGIN; SET LOCAL session_replication_role = replica")
+                .await
+                .unwrap();
+            c.batch_execute(sql)
+                .await
+                .unwrap_or_else(|e| panic!("fixture: {sql}: {e}"));
+            c.batch_execute("COMMIT").await.unwrap();
+            true
+        }
+    }
+}
+
+/// Builds the fixture in a new database `db`; returns a superuser connection
+/// and notes on how it was set up.
+pub async fn build(db: &str) -> (Client, Vec<String>) {
+    let c = empty_database(db).await;
+    let mut notes = Vec::new();
+    c.batch_execute(&format!(
+        "INSERT INTO support.users (id, kind, display_name) VALUES
+           ('{O}', 'human', 'O'), ('{O2}', 'human', 'O2'), ('{A}', 'human', 'A'), ('{G}', 'human', 'G'),
+           ('{G2}', 'human', 'G2'), ('{V}', 'human', 'V'), ('{B}', 'bot', 'B'), ('{N}', 'human', 'N'),
+           ('{XO}', 'human', 'XO'), ('{XG}', 'human', 'XG');
+         INSERT INTO support.workspaces (id, name) VALUES ('{W}', 'W'), ('{X}', 'X');
+         INSERT INTO support.workspace_members (workspace_id, user_id, role) VALUES ('{W}', '{O}', 'owner'), ('{X}', '{XO}', 'owner');
+         INSERT INTO support.jwt_keys (kid, alg, key) VALUES ('perm-k1', 'HS256', repeat('k', 40));"
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("fixture: users and workspaces: {e}"));
+    // Members through the application, as the owners.
+    let adds: Vec<(&str, &str, &str, &str)> = vec![
+        (W, O, O2, "owner"),
+        (W, O, A, "admin"),
+        (W, O, G, "agent"),
+        (W, O, G2, "agent"),
+        (W, O, V, "viewer"),
+        (W, O, B, "agent"),
+        (X, XO, XG, "agent"),
+    ];
+    for (ws, by, user, role) in adds {
+        c.batch_execute(&format!(
+            "BEGIN; {} SELECT support.add_member('{ws}', '{user}', '{role}'); COMMIT;",
+            act_as(by)
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("fixture: add_member({ws}, {user}, {role}) as {by}: {e}"));
+    }
+    // Conversations and messages, by the superuser.
+    let mut sql = format!(
+        "INSERT INTO support.conversations (id, workspace_id, status, subject, bot_user_id) VALUES
+           ('{C_ACTIVE}', '{W}', 'active', 'active one', '{B}'),
+           ('{C_ESCALATED}', '{W}', 'escalated', 'waiting one', NULL),
+           ('{C_G2}', '{W}', 'escalated', 'held by G2', NULL),
+           ('{C_RESOLVED}', '{W}', 'active', 'resolved one', NULL),
+           ('{C_X}', '{X}', 'escalated', 'other tenant', NULL);
+         UPDATE support.conversations SET escalated_at = now() - interval '1 hour' WHERE status = 'escalated';
+         UPDATE support.conversations SET status = 'resolved', resolved_at = now() WHERE id = '{C_RESOLVED}';
+         UPDATE support.conversations SET status = 'claimed', claimed_by = '{G2}', claimed_at = now() WHERE id = '{C_G2}';
+         INSERT INTO support.conversation_messages (id, workspace_id, conversation_id, role, author_id, content) VALUES
+           ('{M_G2}', '{W}', '{C_ACTIVE}', 'agent', '{G2}', 'written by G2'),
+           ('{M_CUSTOMER}', '{W}', '{C_ACTIVE}', 'customer', '{B}', 'relayed by B'),
+           ('{M_X}', '{X}', '{C_X}', 'agent', '{XG}', 'other tenant''s message');"
+    );
+    for s in SUBJECTS {
+        sql.push_str(&format!(
+            "INSERT INTO support.conversations (id, workspace_id, status, escalated_at, subject)
+               VALUES ('{}', '{W}', 'escalated', now() - interval '2 hours', 'held by {}');",
+            s.own_conversation, s.name
+        ));
+    }
+    c.batch_execute(&sql)
+        .await
+        .unwrap_or_else(|e| panic!("fixture: conversations: {e}"));
+    for s in SUBJECTS {
+        let role = if s.name == "bot" { "bot" } else { "agent" };
+        let claim = format!(
+            "UPDATE support.conversations SET status = 'claimed', claimed_by = '{}', claimed_at = now() WHERE id = '{}'",
+            s.id, s.own_conversation
+        );
+        if superuser_write(&c, &claim).await {
+            notes.push(format!(
+                "the superuser's claim for {} was refused: set with triggers off",
+                s.name
+            ));
+        }
+        let message = format!(
+            "INSERT INTO support.conversation_messages (id, workspace_id, conversation_id, role, author_id, content)
+               VALUES ('{}', '{W}', '{C_ACTIVE}', '{role}', '{}', 'written by {}')",
+            s.own_message, s.id, s.name
+        );
+        if superuser_write(&c, &message).await {
+            notes.push(format!(
+                "the superuser's message by {} was refused: inserted with triggers off",
+                s.name
+            ));
+        }
+    }
+    // The fixture is what the tests say it is.
+    let waiting: i64 = c
+        .query_one(
+            &format!("SELECT count(*) FROM support.conversations WHERE workspace_id = '{W}' AND status = 'escalated'"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(waiting, 1, "fixture: one conversation waiting in W");
+    for s in SUBJECTS {
+        let holder: Option<String> = c
+            .query_one(
+                &format!(
+                    "SELECT claimed_by::text FROM support.conversations WHERE id = '{}'",
+                    s.own_conversation
+                ),
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(
+            holder.as_deref(),
+            Some(s.id),
+            "fixture: {} holds its conversation",
+            s.name
+        );
+    }
+    (c, notes)
+}
+
+/// SQL giving one md5 over every row of every table of schema `support`
+/// (found in the catalog, so a table added later is covered), with their names.
+pub async fn checksum_sql(c: &Client) -> (String, Vec<String>) {
+    let tables: Vec<String> = c
+        .query(
+            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE n.nspname = 'support' AND c.relkind IN ('r', 'p') ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let parts: Vec<String> = tables
+        .iter()
+        .map(|t| format!("SELECT '{t} ' || t::text AS r FROM support.{t} t"))
+        .collect();
+    let sql = format!(
+        "SELECT md5(coalesce(string_agg(r, E'\\n' ORDER BY r), '')) FROM ({}) AS q",
+        parts.join(" UNION ALL ")
+    );
+    (sql, tables)
+}

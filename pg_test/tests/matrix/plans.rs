@@ -1,0 +1,346 @@
+//! The action-id -> SQL mapping of the permission test: for each action of
+//! docs/permissions.tsv, what the subject runs, any set-up the superuser does
+//! first, and the SQL that shows the specific effect of an allowed action.
+#![allow(dead_code)]
+
+use crate::fixture::*;
+
+/// How the test performs one action and recognises its effect.
+pub struct Plan {
+    /// Run as the superuser before the "before" checksum.
+    pub setup: String,
+    /// Run as the subject.
+    pub sql: String,
+    /// As the superuser after an allowed action: true when the specific
+    /// effect is visible. `{new}` is replaced by the first column the action
+    /// returned. None: a read (compared with the superuser's view instead).
+    pub effect: Option<String>,
+    /// For reads: the superuser's query for exactly the rows of W.
+    pub read_truth: Option<String>,
+}
+
+/// Every action this test knows: must be exactly the TSV's.
+pub const KNOWN: [&str; 41] = [
+    "read.users",
+    "read.workspaces",
+    "read.workspace_members",
+    "read.conversations",
+    "read.conversation_messages",
+    "read.conversation_events",
+    "read.member_events",
+    "conversation.create",
+    "conversation.edit_subject",
+    "conversation.edit_channel",
+    "conversation.delete",
+    "message.post_customer",
+    "message.post_bot",
+    "message.post_agent",
+    "message.post_system",
+    "message.post_as_other",
+    "message.edit_own",
+    "message.edit_other",
+    "message.delete",
+    "lifecycle.escalate",
+    "lifecycle.claim",
+    "lifecycle.claim_next",
+    "lifecycle.release_own",
+    "lifecycle.release_other",
+    "lifecycle.transfer_own",
+    "lifecycle.transfer_other",
+    "lifecycle.transfer_to_viewer",
+    "lifecycle.transfer_to_bot",
+    "lifecycle.resolve_own",
+    "lifecycle.resolve_other",
+    "lifecycle.resolve_active",
+    "lifecycle.reopen",
+    "members.add_agent",
+    "members.add_owner",
+    "members.demote_agent",
+    "members.promote_to_owner",
+    "members.demote_owner",
+    "members.remove_agent",
+    "members.remove_owner",
+    "members.demote_last_owner",
+    "members.remove_last_owner",
+];
+
+/// A read: the subject's rows of `table` must be exactly the superuser's rows
+/// matching `w_filter` (the rows of W), and there must be some.
+fn read(table: &str, w_filter: &str) -> Plan {
+    let agg = "SELECT coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), ''), count(*)";
+    Plan {
+        setup: String::new(),
+        sql: format!("{agg} FROM support.{table} t"),
+        effect: None,
+        read_truth: Some(format!("{agg} FROM support.{table} t WHERE {w_filter}")),
+    }
+}
+
+fn act(sql: String, effect: String) -> Plan {
+    Plan {
+        setup: String::new(),
+        sql,
+        effect: Some(effect),
+        read_truth: None,
+    }
+}
+
+/// A conversation event of `kind` on `conv` by the subject, with `extra` conditions.
+fn event(s: &Subject, conv: &str, kind: &str, extra: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM support.conversation_events e WHERE e.conversation_id = '{conv}' \
+           AND e.workspace_id = '{W}' AND e.kind = '{kind}' AND e.actor_id = '{}' {extra})",
+        s.id
+    )
+}
+
+/// A member event of `kind` about `user` by the subject.
+fn member_event(s: &Subject, user: &str, kind: &str, extra: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM support.member_events e WHERE e.workspace_id = '{W}' AND e.user_id = '{user}' \
+           AND e.kind = '{kind}' AND e.actor_id = '{}' {extra})",
+        s.id
+    )
+}
+
+fn conv_is(conv: &str, cond: &str) -> String {
+    format!("EXISTS (SELECT 1 FROM support.conversations c WHERE c.id = '{conv}' AND {cond})")
+}
+
+fn role_is(user: &str, cond: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM support.workspace_members m WHERE m.workspace_id = '{W}' \
+           AND m.user_id = '{user}' AND {cond})"
+    )
+}
+
+/// A lifecycle call returning the conversation's id.
+fn lifecycle(call: String, effect: String) -> Plan {
+    act(format!("SELECT x.id::text FROM {call} AS x"), effect)
+}
+
+/// A membership call returning the member's user id.
+fn membership(call: String, effect: String) -> Plan {
+    act(format!("SELECT x.user_id::text FROM {call} AS x"), effect)
+}
+
+/// What `action` is, as `s` performs it.
+pub fn plan(action: &str, s: &Subject) -> Option<Plan> {
+    let me = s.id;
+    let own = s.own_conversation;
+    let msg_role = if s.name == "bot" { "bot" } else { "agent" };
+    let post = |role: &str| {
+        act(
+            format!(
+                "INSERT INTO support.conversation_messages (conversation_id, role, content) \
+                 VALUES ('{C_ACTIVE}', '{role}', 'perm-posted') RETURNING id::text"
+            ),
+            format!(
+                "EXISTS (SELECT 1 FROM support.conversation_messages m WHERE m.id = '{{new}}' \
+                   AND m.workspace_id = '{W}' AND m.conversation_id = '{C_ACTIVE}' AND m.role = '{role}' \
+                   AND m.author_id = '{me}' AND m.content = 'perm-posted')"
+            ),
+        )
+    };
+    let unassigned = format!(
+        "{} AND EXISTS (SELECT 1 FROM support.conversation_events e WHERE e.conversation_id = '{C_G2}' \
+           AND e.kind = 'unassigned' AND e.from_owner = '{G2}' AND e.to_status = 'escalated')",
+        conv_is(C_G2, "c.status = 'escalated' AND c.claimed_by IS NULL")
+    );
+    Some(match action {
+        "read.users" => read(
+            "users",
+            &format!("t.id IN (SELECT user_id FROM support.workspace_members WHERE workspace_id = '{W}')"),
+        ),
+        "read.workspaces" => read("workspaces", &format!("t.id = '{W}'")),
+        "read.workspace_members" => read("workspace_members", &format!("t.workspace_id = '{W}'")),
+        "read.conversations" => read("conversations", &format!("t.workspace_id = '{W}'")),
+        "read.conversation_messages" => read("conversation_messages", &format!("t.workspace_id = '{W}'")),
+        "read.conversation_events" => read("conversation_events", &format!("t.workspace_id = '{W}'")),
+        "read.member_events" => read("member_events", &format!("t.workspace_id = '{W}'")),
+        "conversation.create" => act(
+            format!("INSERT INTO support.conversations (workspace_id, subject) VALUES ('{W}', 'perm-new') RETURNING id::text"),
+            format!(
+                "EXISTS (SELECT 1 FROM support.conversations c WHERE c.id = '{{new}}' AND c.workspace_id = '{W}' \
+                   AND c.subject = 'perm-new' AND c.status = 'active') AND {}",
+                event(s, "{new}", "created", "AND e.to_status = 'active'")
+            ),
+        ),
+        "conversation.edit_subject" => act(
+            format!("UPDATE support.conversations SET subject = 'perm-edited' WHERE id = '{C_ACTIVE}' RETURNING id::text"),
+            conv_is(C_ACTIVE, "c.subject = 'perm-edited'"),
+        ),
+        "conversation.edit_channel" => act(
+            format!("UPDATE support.conversations SET channel = 'email' WHERE id = '{C_ACTIVE}' RETURNING id::text"),
+            conv_is(C_ACTIVE, "c.channel = 'email'"),
+        ),
+        "conversation.delete" => act(
+            format!("DELETE FROM support.conversations WHERE id = '{C_ACTIVE}' RETURNING id::text"),
+            format!(
+                "NOT EXISTS (SELECT 1 FROM support.conversations WHERE id = '{C_ACTIVE}') \
+                 AND NOT EXISTS (SELECT 1 FROM support.conversation_messages WHERE conversation_id = '{C_ACTIVE}') \
+                 AND {} AND NOT EXISTS (SELECT 1 FROM support.conversation_events e \
+                   WHERE e.conversation_id = '{C_ACTIVE}' AND e.kind = 'message_deleted')",
+                event(s, C_ACTIVE, "deleted", "AND e.from_status = 'active'")
+            ),
+        ),
+        "message.post_customer" => post("customer"),
+        "message.post_bot" => post("bot"),
+        "message.post_agent" => post("agent"),
+        "message.post_system" => post("system"),
+        "message.post_as_other" => act(
+            format!(
+                "INSERT INTO support.conversation_messages (conversation_id, role, author_id, content) \
+                 VALUES ('{C_ACTIVE}', '{msg_role}', '{G2}', 'perm-forged') RETURNING id::text"
+            ),
+            "EXISTS (SELECT 1 FROM support.conversation_messages m WHERE m.id = '{new}')".into(),
+        ),
+        "message.edit_own" => act(
+            format!(
+                "UPDATE support.conversation_messages SET content = 'perm-edited' WHERE id = '{}' RETURNING id::text",
+                s.own_message
+            ),
+            format!(
+                "EXISTS (SELECT 1 FROM support.conversation_messages m WHERE m.id = '{}' AND m.content = 'perm-edited') AND {}",
+                s.own_message,
+                event(s, C_ACTIVE, "message_edited", &format!("AND e.message_id = '{}'", s.own_message))
+            ),
+        ),
+        "message.edit_other" => act(
+            format!("UPDATE support.conversation_messages SET content = 'perm-edited' WHERE id = '{M_G2}' RETURNING id::text"),
+            format!("EXISTS (SELECT 1 FROM support.conversation_messages m WHERE m.id = '{M_G2}' AND m.content = 'perm-edited')"),
+        ),
+        "message.delete" => act(
+            format!("DELETE FROM support.conversation_messages WHERE id = '{M_G2}' RETURNING id::text"),
+            format!(
+                "NOT EXISTS (SELECT 1 FROM support.conversation_messages WHERE id = '{M_G2}') AND {}",
+                event(s, C_ACTIVE, "message_deleted", &format!("AND e.message_id = '{M_G2}'"))
+            ),
+        ),
+        "lifecycle.escalate" => lifecycle(
+            format!("support.escalate_conversation('{C_ACTIVE}', 'perm-reason')"),
+            format!(
+                "{} AND {}",
+                conv_is(C_ACTIVE, "c.status = 'escalated' AND c.escalated_at IS NOT NULL"),
+                event(s, C_ACTIVE, "escalated", "AND e.reason = 'perm-reason' AND e.from_status = 'active'")
+            ),
+        ),
+        "lifecycle.claim" | "lifecycle.claim_next" => lifecycle(
+            if action == "lifecycle.claim" {
+                format!("support.claim_conversation('{C_ESCALATED}')")
+            } else {
+                format!("support.claim_next_conversation('{W}')")
+            },
+            format!(
+                "'{{new}}' = '{C_ESCALATED}' AND {} AND {}",
+                conv_is(C_ESCALATED, &format!("c.status = 'claimed' AND c.claimed_by = '{me}'")),
+                event(s, C_ESCALATED, "claimed", &format!("AND e.to_owner = '{me}' AND e.from_status = 'escalated'"))
+            ),
+        ),
+        "lifecycle.release_own" | "lifecycle.release_other" => {
+            let (conv, holder) = if action.ends_with("own") { (own, me) } else { (C_G2, G2) };
+            lifecycle(
+                format!("support.release_conversation('{conv}')"),
+                format!(
+                    "{} AND {}",
+                    conv_is(conv, "c.status = 'escalated' AND c.claimed_by IS NULL"),
+                    event(s, conv, "released", &format!("AND e.from_owner = '{holder}' AND e.to_owner IS NULL"))
+                ),
+            )
+        }
+        "lifecycle.transfer_own"
+        | "lifecycle.transfer_other"
+        | "lifecycle.transfer_to_viewer"
+        | "lifecycle.transfer_to_bot" => {
+            let (conv, holder, to) = match action {
+                "lifecycle.transfer_own" => (own, me, G2),
+                "lifecycle.transfer_other" => (C_G2, G2, O2),
+                "lifecycle.transfer_to_viewer" => (own, me, V),
+                _ => (own, me, B),
+            };
+            lifecycle(
+                format!("support.transfer_conversation('{conv}', '{to}')"),
+                format!(
+                    "{} AND {}",
+                    conv_is(conv, &format!("c.status = 'claimed' AND c.claimed_by = '{to}'")),
+                    event(s, conv, "transferred", &format!("AND e.from_owner = '{holder}' AND e.to_owner = '{to}'"))
+                ),
+            )
+        }
+        "lifecycle.resolve_own" | "lifecycle.resolve_other" | "lifecycle.resolve_active" => {
+            let (conv, from) = match action {
+                "lifecycle.resolve_own" => (own, "claimed"),
+                "lifecycle.resolve_other" => (C_G2, "claimed"),
+                _ => (C_ACTIVE, "active"),
+            };
+            lifecycle(
+                format!("support.resolve_conversation('{conv}')"),
+                format!(
+                    "{} AND {}",
+                    conv_is(conv, "c.status = 'resolved' AND c.claimed_by IS NULL AND c.resolved_at IS NOT NULL"),
+                    event(s, conv, "resolved", &format!("AND e.from_status = '{from}'"))
+                ),
+            )
+        }
+        "lifecycle.reopen" => lifecycle(
+            format!("support.reopen_conversation('{C_RESOLVED}')"),
+            format!(
+                "{} AND {}",
+                conv_is(C_RESOLVED, "c.status = 'escalated' AND c.reopen_count = 1"),
+                event(s, C_RESOLVED, "reopened", "AND e.from_status = 'resolved'")
+            ),
+        ),
+        "members.add_agent" | "members.add_owner" => {
+            let role = if action.ends_with("agent") { "agent" } else { "owner" };
+            membership(
+                format!("support.add_member('{W}', '{N}', '{role}')"),
+                format!(
+                    "{} AND {}",
+                    role_is(N, &format!("m.role = '{role}'")),
+                    member_event(s, N, "added", &format!("AND e.to_role = '{role}'"))
+                ),
+            )
+        }
+        "members.demote_agent" | "members.promote_to_owner" | "members.demote_owner" => {
+            let (user, from, to) = match action {
+                "members.demote_agent" => (G2, "agent", "viewer"),
+                "members.promote_to_owner" => (G2, "agent", "owner"),
+                _ => (O2, "owner", "admin"),
+            };
+            let mut effect = format!(
+                "{} AND {}",
+                role_is(user, &format!("m.role = '{to}'")),
+                member_event(s, user, "role_changed", &format!("AND e.from_role = '{from}' AND e.to_role = '{to}'"))
+            );
+            if to == "viewer" {
+                effect = format!("{effect} AND {unassigned}");
+            }
+            membership(format!("support.set_member_role('{W}', '{user}', '{to}')"), effect)
+        }
+        "members.remove_agent" | "members.remove_owner" => {
+            let (user, from) = if action.ends_with("agent") { (G2, "agent") } else { (O2, "owner") };
+            let mut effect = format!(
+                "NOT {} AND {}",
+                role_is(user, "true"),
+                member_event(s, user, "removed", &format!("AND e.from_role = '{from}'"))
+            );
+            if user == G2 {
+                effect = format!("{effect} AND {unassigned}");
+            }
+            membership(format!("support.remove_member('{W}', '{user}')"), effect)
+        }
+        "members.demote_last_owner" | "members.remove_last_owner" => {
+            let call = if action.contains("demote") {
+                format!("support.set_member_role('{W}', '{O}', 'admin')")
+            } else {
+                format!("support.remove_member('{W}', '{O}')")
+            };
+            let mut p = membership(call, format!("NOT {}", role_is(O, "m.role = 'owner'")));
+            p.setup = format!(
+                "UPDATE support.workspace_members SET role = 'admin' WHERE workspace_id = '{W}' AND user_id = '{O2}'"
+            );
+            p
+        }
+        _ => return None,
+    })
+}

@@ -1,0 +1,269 @@
+//! Issue 8: one permission matrix as the single source of truth.
+//!
+//! Every cell of docs/permissions.tsv (action x subject) is performed as a
+//! real role over a real connection: in a transaction on the fixture of
+//! tests/matrix/fixture.rs, the subject acts through the application role
+//! with a transaction-local identity, the outcome (ok or SQLSTATE) must be the
+//! cell's, a refusal must leave the whole database unchanged (md5 over every
+//! row of every support table, as the superuser), and an allowed action must
+//! change it with its specific effect visible (rows, events with the subject
+//! as actor, author_id). Everything is rolled back, so every cell starts from
+//! the same state. Also: docs/permissions.md holds exactly the table that
+//! scripts/permissions_table.sh generates from the TSV.
+
+mod common;
+#[path = "matrix/fixture.rs"]
+mod fixture;
+mod matrix;
+#[path = "matrix/plans.rs"]
+mod plans;
+
+use std::collections::BTreeSet;
+
+use fixture::*;
+use matrix::Matrix;
+use plans::{plan, KNOWN};
+use tokio_postgres::{Client, SimpleQueryMessage};
+
+const DB: &str = "cx_permissions";
+
+/// The first column of the first row, and the number of rows returned or affected.
+fn first_and_rows(messages: &[SimpleQueryMessage]) -> (Option<String>, Option<String>, u64) {
+    let mut first = None;
+    let mut second = None;
+    let mut rows = 0;
+    for m in messages {
+        match m {
+            SimpleQueryMessage::Row(r) => {
+                if rows == 0 {
+                    first = r.get(0).map(str::to_string);
+                    second = r.try_get(1).ok().flatten().map(str::to_string);
+                }
+                rows += 1;
+            }
+            SimpleQueryMessage::CommandComplete(n) => rows = rows.max(*n),
+            _ => {}
+        }
+    }
+    (first, second, rows)
+}
+
+async fn one_value(c: &Client, sql: &str) -> String {
+    let m = c
+        .simple_query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    first_and_rows(&m).0.unwrap_or_default()
+}
+
+#[derive(Default)]
+struct Tally {
+    cells: usize,
+    allowed: usize,
+    refused: usize,
+    disagreements: Vec<String>,
+}
+
+/// Performs one cell; returns None when it is as written, else what differed.
+async fn run_cell(
+    c: &Client,
+    checksum: &str,
+    action: &str,
+    s: &Subject,
+    cell: &str,
+) -> Option<String> {
+    let p = plan(action, s).expect("known action");
+    c.batch_execute("BEGIN").await.unwrap();
+    if !p.setup.is_empty() {
+        c.batch_execute(&p.setup)
+            .await
+            .unwrap_or_else(|e| panic!("{action}: set-up: {e}"));
+    }
+    let before = one_value(c, checksum).await;
+    c.batch_execute(&format!("{} SAVEPOINT cell;", act_as(s.id)))
+        .await
+        .unwrap();
+    let result = c.simple_query(&p.sql).await;
+    let (state, returned, message) = match &result {
+        Ok(m) => ("ok".to_string(), Some(first_and_rows(m)), String::new()),
+        Err(e) => {
+            c.batch_execute("ROLLBACK TO SAVEPOINT cell").await.unwrap();
+            let db = e.as_db_error();
+            let code = e
+                .code()
+                .map(|c| c.code().to_string())
+                .unwrap_or_else(|| "??".into());
+            (
+                code,
+                None,
+                db.map(|d| d.message().to_string())
+                    .unwrap_or_else(|| e.to_string()),
+            )
+        }
+    };
+    c.batch_execute("RESET ROLE").await.unwrap();
+    let after = one_value(c, checksum).await;
+    let mut problem = None;
+    if state != cell {
+        let got = match &returned {
+            Some((_, _, rows)) => format!("ok ({rows} rows)"),
+            None => format!("{state} ({message})"),
+        };
+        problem = Some(format!("matrix says {cell}, the server said {got}"));
+    } else if cell != "ok" {
+        if before != after {
+            problem = Some("refused, but the database changed".into());
+        }
+    } else if let Some(truth) = &p.read_truth {
+        let (rows, count, _) = returned.unwrap();
+        let m = c.simple_query(truth).await.unwrap();
+        let (w_rows, w_count, _) = first_and_rows(&m);
+        if rows != w_rows || count.as_deref() == Some("0") {
+            problem = Some(format!(
+                "read {} rows, the superuser sees {} rows in W (must be equal and > 0)",
+                count.unwrap_or_default(),
+                w_count.unwrap_or_default()
+            ));
+        } else if before != after {
+            problem = Some("a read changed the database".into());
+        }
+    } else {
+        let (new, _, _) = returned.unwrap();
+        let effect = p
+            .effect
+            .unwrap()
+            .replace("{new}", new.as_deref().unwrap_or(""));
+        let visible = one_value(c, &format!("SELECT ({effect})::text")).await;
+        if before == after {
+            problem = Some("allowed, but the database did not change".into());
+        } else if visible != "true" {
+            problem = Some(format!("allowed, but its effect is not visible: {effect}"));
+        }
+    }
+    c.batch_execute("ROLLBACK").await.unwrap();
+    problem
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_cell_of_the_permission_matrix_as_written() {
+    let m = Matrix::load();
+    let in_tsv: BTreeSet<&str> = m.actions.iter().map(|a| a.id.as_str()).collect();
+    let known: BTreeSet<&str> = KNOWN.iter().copied().collect();
+    let unknown: Vec<&&str> = in_tsv.difference(&known).collect();
+    let missing: Vec<&&str> = known.difference(&in_tsv).collect();
+    assert!(
+        unknown.is_empty(),
+        "docs/permissions.tsv has actions this test does not know: {unknown:?}"
+    );
+    assert!(
+        missing.is_empty(),
+        "this test knows actions docs/permissions.tsv lacks: {missing:?}"
+    );
+    for a in KNOWN {
+        assert!(plan(a, &SUBJECTS[0]).is_some(), "no plan for {a}");
+    }
+    let (c, notes) = build(DB).await;
+    for n in &notes {
+        println!("permission matrix: fixture: {n}");
+    }
+    let (checksum, tables) = checksum_sql(&c).await;
+    for t in [
+        "jwt_keys",
+        "member_events",
+        "conversation_events",
+        "workspace_members",
+    ] {
+        assert!(
+            tables.iter().any(|x| x == t),
+            "checksum covers {t}: {tables:?}"
+        );
+    }
+    println!(
+        "permission matrix: checksum over {} tables: {tables:?}",
+        tables.len()
+    );
+    // Each subject is the column it plays.
+    for s in SUBJECTS {
+        let role = one_value(
+            &c,
+            &format!(
+                "BEGIN; {} SELECT support.workspace_role('{W}'); ",
+                act_as(s.id)
+            ),
+        )
+        .await;
+        c.batch_execute("ROLLBACK").await.unwrap();
+        assert_eq!(
+            role, s.name,
+            "support.workspace_role(W) as the {} subject",
+            s.name
+        );
+    }
+    let mut t = Tally::default();
+    for a in &m.actions {
+        for (i, s) in SUBJECTS.iter().enumerate() {
+            assert_eq!(matrix::SUBJECTS[i], s.name);
+            let cell = a.cells[i].as_str();
+            t.cells += 1;
+            match run_cell(&c, &checksum, &a.id, s, cell).await {
+                None if cell == "ok" => t.allowed += 1,
+                None => t.refused += 1,
+                Some(p) => {
+                    let line = format!("{} x {}: {p}", a.id, s.name);
+                    eprintln!("DISAGREEMENT: {line}");
+                    t.disagreements.push(line);
+                }
+            }
+        }
+    }
+    println!(
+        "permission matrix: {} actions x {} subjects = {} cells: {} as written ({} allowed with their effect, \
+         {} refused with the database unchanged), {} disagreements",
+        m.actions.len(),
+        SUBJECTS.len(),
+        t.cells,
+        t.allowed + t.refused,
+        t.allowed,
+        t.refused,
+        t.disagreements.len()
+    );
+    assert!(
+        t.disagreements.is_empty(),
+        "cells not as written:\n{}",
+        t.disagreements.join("\n")
+    );
+}
+
+#[test]
+fn docs_permissions_md_holds_the_generated_table() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = std::process::Command::new("bash")
+        .arg(root.join("scripts/permissions_table.sh"))
+        .output()
+        .expect("run scripts/permissions_table.sh");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let generated = String::from_utf8(out.stdout).unwrap();
+    let md =
+        std::fs::read_to_string(root.join("docs/permissions.md")).expect("docs/permissions.md");
+    let (_, rest) = md
+        .split_once("<!-- permissions:begin -->\n")
+        .expect("docs/permissions.md has <!-- permissions:begin -->");
+    let (table, _) = rest
+        .split_once("<!-- permissions:end -->")
+        .expect("docs/permissions.md has <!-- permissions:end -->");
+    assert_eq!(
+        table, generated,
+        "docs/permissions.md is not the generated table: run scripts/permissions_table.sh --write"
+    );
+    // One table row per action of the matrix.
+    let m = Matrix::load();
+    assert_eq!(table.lines().count(), m.actions.len() + 2);
+    println!(
+        "docs/permissions.md: the generated table, {} actions",
+        m.actions.len()
+    );
+}

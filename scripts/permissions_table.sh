@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Prints docs/permissions.tsv (or the file given) as a Markdown table: the
+# table between <!-- permissions:begin --> and <!-- permissions:end --> in
+# docs/permissions.md. pg_test/tests/permissions.rs checks that they agree.
+#   scripts/permissions_table.sh                 # print the table
+#   scripts/permissions_table.sh --write         # refresh docs/permissions.md in place
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tsv=docs/permissions.tsv
+write=0
+for arg in "$@"; do
+    case "$arg" in
+        --write) write=1 ;;
+        *) tsv=$arg ;;
+    esac
+done
+
+table() {
+    awk -F'\t' '
+        /^#/ || NF == 0 { next }
+        !header {
+            header = 1
+            printf "| action | owner | admin | agent | viewer | bot | what |\n"
+            printf "|---|:-:|:-:|:-:|:-:|:-:|---|\n"
+            next
+        }
+        {
+            if (NF != 7) { printf "line %d: %d fields, expected 7\n", NR, NF > "/dev/stderr"; exit 1 }
+            what = $7
+            gsub(/\|/, "\\|", what)
+            printf "| `%s` |", $1
+            for (i = 2; i <= 6; i++) printf " %s |", ($i == "ok" ? "ok" : "`" $i "`")
+            printf " %s |\n", what
+        }
+    ' "$tsv"
+}
+
+if [ "$write" = 0 ]; then
+    table
+    exit 0
+fi
+md=docs/permissions.md
+tmp=$(mktemp)
+generated=$(mktemp)
+trap 'rm -f "$tmp" "$generated"' EXIT
+table >"$generated"
+awk -v gen="$generated" '
+    /<!-- permissions:begin -->/ { print; while ((getline line < gen) > 0) print line; skip = 1; next }
+    /<!-- permissions:end -->/ { skip = 0 }
+    !skip { print }
+' "$md" >"$tmp"
+cat "$tmp" >"$md"
