@@ -1,21 +1,90 @@
-//! Identity is transaction-scoped when set with SET LOCAL (as PostgREST does):
-//! a pooled connection's next transaction starts as nobody, and an anonymous
-//! request never inherits a stale session-level support.user_id.
+//! Identity is transaction-scoped: only an identity setting made inside the
+//! current transaction counts (SET LOCAL or set_config(..., true), as
+//! PostgREST does, or even a plain SET made in this transaction). A pooled
+//! connection's next transaction starts as nobody; a value left by a
+//! session-level SET in an earlier transaction, by ALTER DATABASE/ROLE ...
+//! SET or by connection options identifies nobody, and a function that needs
+//! a user then says to use SET LOCAL. Every refusal has a positive control.
 
 mod common;
 use common::*;
+use tokio_postgres::Client;
 
-#[tokio::test]
-async fn identity_does_not_survive_the_transaction() {
-    let owner = fresh_database("cx_identity_scope", &[]).await;
+/// An application role that logs in itself (for ALTER ROLE ... SET).
+const LOGIN_ROLE: &str = "cx_identity_login";
+const COUNT: &str = "SELECT count(*) FROM support.conversations";
+
+/// The three identity settings, each with a value naming `user`.
+fn settings(user: &str) -> [(&'static str, String); 3] {
+    [
+        ("support.user_id", user.to_string()),
+        ("request.jwt.claim.sub", user.to_string()),
+        ("request.jwt.claims", format!("{{\"sub\":\"{user}\"}}")),
+    ]
+}
+
+async fn who(c: &Client) -> Option<String> {
+    c.query_one("SELECT support.current_user_id()::text", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+async fn seen(c: &Client) -> i64 {
+    c.query_one(COUNT, &[]).await.unwrap().get(0)
+}
+
+/// A database with one conversation in W1 (escalated, so that U1 can claim
+/// it) and one in W2; returns the id of the W1 one.
+async fn setup(db: &str) -> String {
+    let owner = fresh_database(db, &[]).await;
     owner
         .batch_execute(&format!(
-            "INSERT INTO support.conversations (workspace_id, subject) VALUES ('{W1}', 'one')"
+            "INSERT INTO support.conversations (workspace_id, subject) VALUES ('{W2}', 'two')"
         ))
         .await
         .unwrap();
+    escalated_conversations(&owner, 1).await.remove(0)
+}
+
+/// As nobody in an explicit transaction (rolled back): current_user_id() is
+/// NULL, no rows, and claim_conversation fails 28000 saying to use SET LOCAL.
+async fn assert_nobody_in_transaction(app: &Client, id: &str, what: &str) {
+    app.batch_execute("BEGIN").await.unwrap();
+    assert_eq!(who(app).await, None, "{what}: current_user_id()");
+    assert_eq!(seen(app).await, 0, "{what}: rows seen");
+    let r = app
+        .query_one(&format!("SELECT support.claim_conversation('{id}')"), &[])
+        .await;
+    assert_eq!(sqlstate(&r), "28000", "{what}: claim_conversation");
+    let message = error_message(&r);
+    assert!(
+        message.contains("SET LOCAL"),
+        "{what}: the 28000 message must say to use SET LOCAL: {message:?}"
+    );
+    app.batch_execute("ROLLBACK").await.unwrap();
+}
+
+/// Positive control: `name = value` set for this transaction only identifies
+/// `user` (current_user_id, rows, a claim that succeeds), rolled back.
+async fn assert_local_identifies(app: &Client, id: &str, name: &str, value: &str, user: &str) {
+    app.query("BEGIN", &[]).await.unwrap();
+    app.query("SELECT set_config($1, $2, true)", &[&name, &value])
+        .await
+        .unwrap();
+    assert_eq!(who(app).await.as_deref(), Some(user), "{name} set locally");
+    assert_eq!(seen(app).await, 1, "{name} set locally: rows seen");
+    let r = app
+        .query_one(&format!("SELECT support.claim_conversation('{id}')"), &[])
+        .await;
+    assert_eq!(sqlstate(&r), "00000", "{name} set locally: claim");
+    app.batch_execute("ROLLBACK").await.unwrap();
+}
+
+#[tokio::test]
+async fn identity_does_not_survive_the_transaction() {
+    setup("cx_identity_scope").await;
     let app = connect_app("cx_identity_scope").await;
-    let count = "SELECT count(*) FROM support.conversations";
 
     // Transaction 1: PostgREST-style identity.
     app.batch_execute("BEGIN").await.unwrap();
@@ -24,19 +93,16 @@ async fn identity_does_not_survive_the_transaction() {
     ))
     .await
     .unwrap();
-    let seen: i64 = app.query_one(count, &[]).await.unwrap().get(0);
-    assert_eq!(seen, 1, "positive control: U1 sees W1's conversation");
+    assert_eq!(
+        seen(&app).await,
+        1,
+        "positive control: U1 sees W1's conversation"
+    );
     app.batch_execute("COMMIT").await.unwrap();
 
     // Transaction 2 on the same connection: nobody.
-    let seen: i64 = app.query_one(count, &[]).await.unwrap().get(0);
-    assert_eq!(seen, 0);
-    let who: Option<String> = app
-        .query_one("SELECT support.current_user_id()::text", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(who, None);
+    assert_eq!(seen(&app).await, 0);
+    assert_eq!(who(&app).await, None);
 
     // Rolled-back transaction: same.
     app.batch_execute(&format!(
@@ -44,26 +110,259 @@ async fn identity_does_not_survive_the_transaction() {
     ))
     .await
     .unwrap();
-    let seen: i64 = app.query_one(count, &[]).await.unwrap().get(0);
-    assert_eq!(seen, 0);
+    assert_eq!(seen(&app).await, 0);
 
-    // A stale session-level support.user_id on a pooled connection, then an
+    // A session-level support.user_id made in this transaction counts for it
+    // (positive control), and is left on the pooled connection; then an
     // anonymous PostgREST request (claims without sub): nobody.
-    app.batch_execute(&format!("SET support.user_id = '{U1}'"))
+    app.batch_execute(&format!("BEGIN; SET support.user_id = '{U1}'"))
         .await
         .unwrap();
-    let seen: i64 = app.query_one(count, &[]).await.unwrap().get(0);
     assert_eq!(
-        seen, 1,
-        "positive control: the session setting identifies U1"
+        seen(&app).await,
+        1,
+        "positive control: the setting made in this transaction identifies U1"
     );
+    app.batch_execute("COMMIT").await.unwrap();
     app.batch_execute("BEGIN; SET LOCAL request.jwt.claims = '{\"role\":\"anon\"}'")
         .await
         .unwrap();
-    let seen: i64 = app.query_one(count, &[]).await.unwrap().get(0);
     assert_eq!(
-        seen, 0,
+        seen(&app).await,
+        0,
         "anonymous request must not fall through to support.user_id"
     );
     app.batch_execute("COMMIT").await.unwrap();
+}
+
+#[tokio::test]
+async fn a_session_setting_from_an_earlier_transaction_identifies_nobody() {
+    let db = "cx_identity_stale";
+    let id = setup(db).await;
+    let mut checked = 0;
+    for (name, value) in settings(U1) {
+        let app = connect_app(db).await;
+        assert_local_identifies(&app, &id, name, &value, U1).await;
+
+        // Session-level SET in autocommit (its own transaction), then later
+        // transactions: autocommit statements and an explicit one.
+        app.query("SELECT set_config($1, $2, false)", &[&name, &value])
+            .await
+            .unwrap();
+        let shown: String = app
+            .query_one(&format!("SHOW {name}"), &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(shown, value, "positive control: the session value is there");
+        assert_eq!(
+            who(&app).await,
+            None,
+            "stale session {name}: current_user_id()"
+        );
+        assert_eq!(seen(&app).await, 0, "stale session {name}: rows seen");
+        assert_nobody_in_transaction(&app, &id, &format!("stale session {name}")).await;
+
+        // Set with plain SET inside a transaction: counts there (positive
+        // control), and is stale in the next one.
+        app.batch_execute("BEGIN").await.unwrap();
+        app.query("SELECT set_config($1, $2, false)", &[&name, &value])
+            .await
+            .unwrap();
+        assert_eq!(
+            who(&app).await.as_deref(),
+            Some(U1),
+            "{name} SET in this transaction"
+        );
+        assert_eq!(seen(&app).await, 1, "{name} SET in this transaction: rows");
+        app.batch_execute("COMMIT").await.unwrap();
+        assert_nobody_in_transaction(
+            &app,
+            &id,
+            &format!("{name} SET in the previous transaction"),
+        )
+        .await;
+        // A fresh local value on top of the stale one counts.
+        assert_local_identifies(&app, &id, name, &value, U1).await;
+        checked += 1;
+    }
+    println!(
+        "identity scope: {checked} settings; a session value from an earlier transaction identifies nobody (28000 mentions SET LOCAL), one set in the same transaction counts"
+    );
+}
+
+#[tokio::test]
+async fn empty_claims_over_a_stale_user_id_give_nobody() {
+    let db = "cx_identity_empty_claims";
+    let id = setup(db).await;
+    let app = connect_app(db).await;
+    // Positive control: an empty claims value counts as not set, so a fresh
+    // support.user_id decides.
+    app.batch_execute(&format!(
+        "BEGIN; SET LOCAL support.user_id = '{U1}'; SELECT set_config('request.jwt.claims', '', true)"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        who(&app).await.as_deref(),
+        Some(U1),
+        "empty claims over a fresh user_id"
+    );
+    app.batch_execute("ROLLBACK").await.unwrap();
+    // Over a stale session-level support.user_id: nobody.
+    app.batch_execute(&format!("SET support.user_id = '{U1}'"))
+        .await
+        .unwrap();
+    app.batch_execute("BEGIN; SELECT set_config('request.jwt.claims', '', true)")
+        .await
+        .unwrap();
+    assert_eq!(who(&app).await, None, "empty claims over a stale user_id");
+    assert_eq!(seen(&app).await, 0);
+    app.batch_execute("ROLLBACK").await.unwrap();
+    assert_nobody_in_transaction(&app, &id, "stale support.user_id").await;
+}
+
+#[tokio::test]
+async fn stale_session_claims_do_not_outrank_a_fresh_user_id() {
+    let db = "cx_identity_precedence";
+    setup(db).await;
+    let app = connect_app(db).await;
+    let claims_u2 = format!("{{\"sub\":\"{U2}\"}}");
+    // Positive control: fresh claims outrank a fresh support.user_id.
+    app.query("BEGIN", &[]).await.unwrap();
+    app.query(
+        "SELECT set_config('request.jwt.claims', $1, true), set_config('support.user_id', $2, true)",
+        &[&claims_u2, &U1],
+    )
+    .await
+    .unwrap();
+    assert_eq!(who(&app).await.as_deref(), Some(U2), "fresh claims first");
+    app.batch_execute("ROLLBACK").await.unwrap();
+    // Stale session claims naming U2, fresh SET LOCAL support.user_id = U1: U1.
+    app.query(
+        "SELECT set_config('request.jwt.claims', $1, false)",
+        &[&claims_u2],
+    )
+    .await
+    .unwrap();
+    app.batch_execute(&format!("BEGIN; {}", set_local_user(U1)))
+        .await
+        .unwrap();
+    assert_eq!(
+        who(&app).await.as_deref(),
+        Some(U1),
+        "the fresh user_id decides"
+    );
+    let workspaces: Vec<String> = app
+        .query(
+            "SELECT DISTINCT workspace_id::text FROM support.conversations",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(workspaces, vec![W1.to_string()], "U1's rows, not U2's");
+    app.batch_execute("COMMIT").await.unwrap();
+    // Stale session request.jwt.claim.sub naming U2 likewise.
+    app.batch_execute(&format!(
+        "RESET request.jwt.claims; SET request.jwt.claim.sub = '{U2}'; BEGIN; {}",
+        set_local_user(U1)
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        who(&app).await.as_deref(),
+        Some(U1),
+        "the fresh user_id decides over claim.sub"
+    );
+    app.batch_execute("COMMIT").await.unwrap();
+}
+
+#[tokio::test]
+async fn database_role_and_connection_defaults_identify_nobody() {
+    let db = "cx_identity_defaults";
+    let id = setup(db).await;
+    let admin = connect(db).await;
+    // Roles are cluster-wide: create the login role once (tests run in parallel).
+    let _ = admin
+        .batch_execute(&format!(
+            "DO $$ BEGIN CREATE ROLE {LOGIN_ROLE} LOGIN; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+        ))
+        .await;
+    admin
+        .batch_execute(&format!("SELECT support.grant_usage('{LOGIN_ROLE}')"))
+        .await
+        .unwrap();
+    for (name, value) in settings(U1) {
+        // ALTER DATABASE ... SET.
+        admin
+            .batch_execute(&format!(
+                "ALTER DATABASE {db} SET {name} = '{}'",
+                value.replace('\'', "''")
+            ))
+            .await
+            .unwrap();
+        let app = connect_app(db).await;
+        let shown: String = app
+            .query_one(&format!("SHOW {name}"), &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(
+            shown, value,
+            "positive control: the database default applies"
+        );
+        assert_nobody_in_transaction(&app, &id, &format!("ALTER DATABASE SET {name}")).await;
+        assert_local_identifies(&app, &id, "support.user_id", U1, U1).await;
+        admin
+            .batch_execute(&format!("ALTER DATABASE {db} RESET {name}"))
+            .await
+            .unwrap();
+
+        // ALTER ROLE ... IN DATABASE ... SET, for a role that logs in (SET
+        // ROLE does not apply role defaults; a login does). Scoped to this
+        // database: roles are cluster-wide.
+        admin
+            .batch_execute(&format!(
+                "ALTER ROLE {LOGIN_ROLE} IN DATABASE {db} SET {name} = '{}'",
+                value.replace('\'', "''")
+            ))
+            .await
+            .unwrap();
+        let app = connect_with(db, &format!("user={LOGIN_ROLE}")).await;
+        let shown: String = app
+            .query_one(&format!("SHOW {name}"), &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(shown, value, "positive control: the role default applies");
+        assert_nobody_in_transaction(&app, &id, &format!("ALTER ROLE SET {name}")).await;
+        assert_local_identifies(&app, &id, "support.user_id", U1, U1).await;
+        admin
+            .batch_execute(&format!(
+                "ALTER ROLE {LOGIN_ROLE} IN DATABASE {db} RESET {name}"
+            ))
+            .await
+            .unwrap();
+
+        // Connection options (-c name=value).
+        let app = connect_with(db, &format!("options='-c {name}={value}'")).await;
+        app.batch_execute(&format!("SET ROLE {APP_ROLE}"))
+            .await
+            .unwrap();
+        let shown: String = app
+            .query_one(&format!("SHOW {name}"), &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(
+            shown, value,
+            "positive control: the connection option applies"
+        );
+        assert_nobody_in_transaction(&app, &id, &format!("connection option {name}")).await;
+        assert_local_identifies(&app, &id, "support.user_id", U1, U1).await;
+    }
+    println!("identity scope: ALTER DATABASE SET, ALTER ROLE SET and connection options (-c) identify nobody, for all three settings");
 }

@@ -27,6 +27,18 @@ pub async fn connect(db: &str) -> Client {
     client
 }
 
+/// A new connection to `db` as the superuser, with `extra` appended to the
+/// connection string (e.g. `options='-c name=value'`).
+pub async fn connect_with(db: &str, extra: &str) -> Client {
+    let (client, connection) = tokio_postgres::connect(&format!("{} {extra}", conninfo(db)), NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("connect to {db} ({extra}): {e}"));
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}
+
 /// A new connection acting as the application role (RLS applies).
 pub async fn connect_app(db: &str) -> Client {
     let c = connect(db).await;
