@@ -40,7 +40,7 @@ async fn dump_and_restore_keeps_everything() {
              INSERT INTO support.conversations (workspace_id, status, subject) VALUES ('{W2}', 'active', 'w2 bot');
              INSERT INTO support.conversation_messages (conversation_id, role, content)
                   SELECT id, 'customer', 'hello ' || subject FROM support.conversations;
-             INSERT INTO support.jwt_keys (kid, alg, key) VALUES ('k1', 'HS256', 'backup-secret');"
+             INSERT INTO support.jwt_keys (kid, alg, key) VALUES ('k1', 'HS256', 'backup-secret, at least 32 bytes for HS256');"
         ))
         .await
         .unwrap();

@@ -16,5 +16,9 @@ async fn a_non_utf8_database_is_refused_up_front() {
     assert_eq!(extension_version(&c).await, None);
     // Positive control: a UTF8 database takes it.
     let ok = fresh_database("cx_utf8", &[]).await;
-    assert_eq!(extension_version(&ok).await.as_deref(), Some("0.2.0"));
+    let version = default_version(&ok).await;
+    assert_eq!(
+        extension_version(&ok).await.as_deref(),
+        Some(version.as_str())
+    );
 }

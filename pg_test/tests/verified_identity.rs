@@ -18,7 +18,7 @@ fn token(sub: &str) -> String {
     encode(
         &header,
         &serde_json::json!({"sub": sub, "exp": exp}),
-        &EncodingKey::from_secret(b"pg-test-secret"),
+        &EncodingKey::from_secret(b"pg-test-secret, at least 32 bytes for HS256"),
     )
     .unwrap()
 }
@@ -36,7 +36,7 @@ async fn verified_identity_is_transaction_scoped() {
     let owner = fresh_database(db, &[]).await;
     owner
         .batch_execute(&format!(
-            "INSERT INTO support.jwt_keys (kid, alg, key) VALUES ('k1', 'HS256', 'pg-test-secret');
+            "INSERT INTO support.jwt_keys (kid, alg, key) VALUES ('k1', 'HS256', 'pg-test-secret, at least 32 bytes for HS256');
              INSERT INTO support.conversations (workspace_id, subject) VALUES ('{W1}', 'one');
              ALTER DATABASE {db} SET support.identity_mode = 'verified';"
         ))
