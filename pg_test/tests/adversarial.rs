@@ -10,7 +10,11 @@
 //! - every cross-workspace write path is rejected (or affects 0 rows), the
 //!   database is byte-for-byte unchanged, and the error for another
 //!   workspace's id equals the error for an id that does not exist;
-//! and the attacks a hostile tenant would try: a search_path hijack with
+//! - every write on the user's own workspaces (conversations, messages,
+//!   lifecycle calls) is allowed or refused exactly as docs/permissions.tsv
+//!   says for the user's role there (the model reads its role rules from it).
+//!
+//! And the attacks a hostile tenant would try: a search_path hijack with
 //! objects planted in public and pg_temp, existence oracles (errors, lock
 //! waits), non-LEAKPROOF functions, operators, casts and planner estimators
 //! in WHERE clauses, and views, functions and settings that try to get round
@@ -21,6 +25,7 @@
 
 mod common;
 mod harness;
+mod matrix;
 mod support_model;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -255,6 +260,36 @@ async fn run_op(c: &Client, identity: &Identity, op: &Op) -> Expect {
     }
 }
 
+/// Ends the transaction of a write whose outcome the matrix predicts
+/// (`verdict`, "00000": allowed): commits an allowed write and returns its
+/// row; a refused one must have failed with exactly that SQLSTATE.
+async fn as_the_matrix_says(
+    app: &Client,
+    result: Result<tokio_postgres::Row, tokio_postgres::Error>,
+    verdict: &str,
+    what: &str,
+) -> Option<tokio_postgres::Row> {
+    match result {
+        Ok(row) => {
+            app.batch_execute("COMMIT").await.unwrap();
+            assert_eq!(
+                verdict, "00000",
+                "{what}: the server allowed it, docs/permissions.tsv says {verdict}"
+            );
+            Some(row)
+        }
+        Err(e) => {
+            app.batch_execute("ROLLBACK").await.unwrap();
+            let state = e.code().map(|c| c.code().to_string()).unwrap_or_default();
+            assert_eq!(
+                state, verdict,
+                "{what}: the server said {e}, docs/permissions.tsv says {verdict}"
+            );
+            None
+        }
+    }
+}
+
 // ---------------------------------------------------------------- world
 
 struct World {
@@ -401,7 +436,7 @@ async fn generate_directory(owner: &Client, w: &mut World, rng: &mut Rng, scale:
             .model
             .members_of(ws)
             .iter()
-            .filter(|(_, r)| r.can_own())
+            .filter(|(u, _)| w.model.can_claim(ws, u))
             .count()
             < 2
         {
@@ -426,6 +461,20 @@ fn random_member(model: &Model, rng: &mut Rng, ws: &str) -> Option<String> {
     (!m.is_empty()).then(|| m[rng.below(m.len())].0.clone())
 }
 
+/// A member of `ws` to attempt `action`: mostly one the matrix allows, else any.
+fn deleter(model: &Model, rng: &mut Rng, ws: &str, action: &str) -> Option<String> {
+    let allowed: Vec<String> = model
+        .members_of(ws)
+        .into_iter()
+        .map(|(u, _)| u)
+        .filter(|u| model.may(ws, u, action))
+        .collect();
+    if !allowed.is_empty() && rng.chance(75) {
+        return Some(rng.pick(&allowed).clone());
+    }
+    random_member(model, rng, ws)
+}
+
 /// Conversations and messages, written by members through the application role.
 async fn generate_content(app: &Client, w: &mut World, rng: &mut Rng, scale: usize) {
     let all_ws: Vec<String> = w.model.workspaces.keys().cloned().collect();
@@ -435,6 +484,10 @@ async fn generate_content(app: &Client, w: &mut World, rng: &mut Rng, scale: usi
             let Some(creator) = random_member(&w.model, rng, ws) else {
                 continue;
             };
+            let verdict = w
+                .model
+                .verdict(ws, &creator, "conversation.create")
+                .unwrap();
             let status = if rng.chance(60) {
                 "active"
             } else {
@@ -459,9 +512,17 @@ async fn generate_content(app: &Client, w: &mut World, rng: &mut Rng, scale: usi
                      VALUES ($1::text::uuid, $2::text::uuid, $3::text, $4::text, $5::text) RETURNING id::text",
                     &[ws, &bot, &channel, &status, &subject],
                 )
-                .await
-                .unwrap_or_else(|e| panic!("{creator} opens a conversation in {ws} ({}): {e}", w.phase));
-            app.batch_execute("COMMIT").await.unwrap();
+                .await;
+            let Some(row) = as_the_matrix_says(
+                app,
+                row,
+                verdict,
+                &format!("{creator} opens a conversation in {ws} ({})", w.phase),
+            )
+            .await
+            else {
+                continue;
+            };
             let id: String = row.get(0);
             w.model
                 .insert_conversation(&creator, &id, ws, status, bot, channel, &subject);
@@ -478,12 +539,32 @@ async fn generate_content(app: &Client, w: &mut World, rng: &mut Rng, scale: usi
             let Some(writer) = random_member(&w.model, rng, ws) else {
                 continue;
             };
-            let role = *rng.pick(&MESSAGE_ROLES);
-            let author = match rng.below(3) {
-                0 => Some(writer.clone()),
-                1 => None,
+            // Mostly a role the writer may post (matrix), sometimes any.
+            let fitting: Vec<&str> = MESSAGE_ROLES
+                .iter()
+                .copied()
+                .filter(|r| w.model.may(ws, &writer, &format!("message.post_{r}")))
+                .collect();
+            let role = if !fitting.is_empty() && rng.chance(75) {
+                *rng.pick(&fitting)
+            } else {
+                *rng.pick(&MESSAGE_ROLES)
+            };
+            let author = match rng.below(8) {
+                0..=2 => Some(writer.clone()),
+                3..=6 => None,
                 _ => random_member(&w.model, rng, ws),
             };
+            let forged = author.as_deref().is_some_and(|a| a != writer);
+            let verdict = [
+                forged.then_some("message.post_as_other"),
+                Some(&*format!("message.post_{role}")),
+            ]
+            .into_iter()
+            .flatten()
+            .map(|a| w.model.verdict(ws, &writer, a).unwrap())
+            .find(|v| *v != "00000")
+            .unwrap_or("00000");
             let content = format!("content-{}", rng.hex(20));
             let with_ws = rng.chance(50);
             let identity = Identity::of(&writer, n);
@@ -503,11 +584,15 @@ async fn generate_content(app: &Client, w: &mut World, rng: &mut Rng, scale: usi
                     &[cid, &role, &author, &content],
                 )
                 .await
-            }
-            .unwrap_or_else(|e| panic!("{writer} posts in {cid} ({}): {e}", w.phase));
-            app.batch_execute("COMMIT").await.unwrap();
+            };
+            let what = format!("{writer} posts a {role} message in {cid} ({})", w.phase);
+            let Some(row) = as_the_matrix_says(app, row, verdict, &what).await else {
+                continue;
+            };
             let id: String = row.get(0);
-            w.model.insert_message(&id, cid, role, author, &content);
+            // author_id is always the caller (filled in when omitted).
+            w.model
+                .insert_message(&id, cid, role, Some(writer.clone()), &content);
         }
     }
 }
@@ -590,7 +675,7 @@ async fn deletion_phase(
     for _ in 0..2 {
         let live: Vec<Conversation> = w.model.live_conversations().cloned().collect();
         let c = rng.pick(&live).clone();
-        let Some(member) = random_member(&w.model, rng, &c.workspace) else {
+        let Some(member) = deleter(&w.model, rng, &c.workspace, "conversation.delete") else {
             continue;
         };
         let identity = Identity::Claims(member.clone());
@@ -603,6 +688,21 @@ async fn deletion_phase(
             ),
         )
         .await;
+        let verdict = w
+            .model
+            .verdict(&c.workspace, &member, "conversation.delete")
+            .unwrap();
+        if verdict != "00000" {
+            assert_eq!(
+                o.state,
+                verdict,
+                "member {member} deletes {} ({}): {}",
+                c.id,
+                w.phase,
+                o.describe()
+            );
+            continue;
+        }
         assert_eq!(
             o.describe(),
             "00000 (1 rows)",
@@ -618,25 +718,39 @@ async fn deletion_phase(
             break;
         }
         let m = rng.pick(&live).clone();
-        let Some(member) = random_member(&w.model, rng, &m.workspace) else {
+        let Some(member) = deleter(&w.model, rng, &m.workspace, "message.delete") else {
             continue;
         };
         let o = attempt_as(
             app,
-            &Identity::UserId(member),
+            &Identity::UserId(member.clone()),
             &format!(
                 "DELETE FROM support.conversation_messages WHERE id OPERATOR(pg_catalog.=) '{}'::uuid",
                 m.id
             ),
         )
         .await;
+        let verdict = w
+            .model
+            .verdict(&m.workspace, &member, "message.delete")
+            .unwrap();
+        if verdict != "00000" {
+            assert_eq!(
+                o.state,
+                verdict,
+                "member {member} deletes message {}: {}",
+                m.id,
+                o.describe()
+            );
+            continue;
+        }
         assert_eq!(
             o.describe(),
             "00000 (1 rows)",
             "member deletes message {}",
             m.id
         );
-        w.model.delete_message(&m.id);
+        w.model.delete_message(Some(&member), &m.id);
     }
     // The DBA removes two memberships, preferring owners of claimed conversations.
     for _ in 0..2 {
@@ -651,11 +765,21 @@ async fn deletion_phase(
             let keys: Vec<(String, String)> = w.model.members.keys().cloned().collect();
             rng.pick(&keys).clone()
         };
+        // Never the last owner (the DBA could not remove them either).
+        let owners = w
+            .model
+            .members_of(&ws)
+            .iter()
+            .filter(|(_, r)| *r == Role::Owner)
+            .count();
+        if w.model.role(&ws, &user) == Some(Role::Owner) && owners <= 1 {
+            continue;
+        }
         // Keep two owners-to-be per workspace.
         if w.model
             .members_of(&ws)
             .iter()
-            .filter(|(_, r)| r.can_own())
+            .filter(|(u, _)| w.model.can_claim(&ws, u))
             .count()
             <= 2
         {
@@ -1356,6 +1480,118 @@ fn templates(me: &str, own: Option<&Own>) -> Vec<Template> {
     v
 }
 
+/// The matrix action a positive-control template performs on the user's own
+/// rows (None: a read, allowed to every member).
+fn positive_action(label: &str, own: &Own, me: &str, m: &Model) -> Option<&'static str> {
+    Some(match label {
+        "UPDATE another workspace's conversation" => "conversation.edit_subject",
+        "UPDATE another workspace's conversation (bot)" => "conversation.edit_subject",
+        "UPDATE every conversation of another workspace" => "conversation.edit_channel",
+        "DELETE another workspace's conversation" => "conversation.delete",
+        "message into another workspace's conversation (workspace from the parent)" => {
+            "message.post_customer"
+        }
+        "message into another workspace's conversation (with its workspace_id)" => {
+            "message.post_agent"
+        }
+        "INSERT a conversation into another workspace"
+        | "INSERT an escalated conversation into another workspace" => "conversation.create",
+        "UPDATE another workspace's message" => {
+            let author = own
+                .msg
+                .as_ref()
+                .and_then(|id| m.messages.get(id))
+                .and_then(|x| x.author.clone());
+            if author.as_deref() == Some(me) {
+                "message.edit_own"
+            } else {
+                "message.edit_other"
+            }
+        }
+        "DELETE another workspace's message" => "message.delete",
+        _ => return None,
+    })
+}
+
+/// Writes on the user's own workspaces, for every workspace the user is in:
+/// each must be allowed or refused exactly as docs/permissions.tsv says for
+/// the user's role there (viewers write nothing, only bots post customer
+/// messages, only owners and admins delete, only the author edits). Always
+/// rolled back.
+async fn matrix_writes(app: &Client, w: &World, identity: &Identity, report: &mut Report) {
+    let Some(me) = identity.user() else {
+        return;
+    };
+    let m = &w.model;
+    for ws in m.workspaces_of(Some(me)) {
+        let Some(conv) = m.live_conversations().find(|c| c.workspace == ws) else {
+            continue;
+        };
+        let cid = &conv.id;
+        let mut probes: Vec<(&str, String)> = vec![
+            ("conversation.create", format!("INSERT INTO support.conversations (workspace_id, subject) VALUES ('{ws}', 'matrix probe') RETURNING id")),
+            ("conversation.edit_subject", format!("UPDATE support.conversations SET subject = 'matrix probe' WHERE id = '{cid}'")),
+            ("conversation.edit_channel", format!("UPDATE support.conversations SET channel = 'voice' WHERE id = '{cid}'")),
+            ("conversation.delete", format!("DELETE FROM support.conversations WHERE id = '{cid}'")),
+        ];
+        for role in MESSAGE_ROLES {
+            probes.push((
+                match role {
+                    "customer" => "message.post_customer",
+                    "bot" => "message.post_bot",
+                    "agent" => "message.post_agent",
+                    _ => "message.post_system",
+                },
+                format!("INSERT INTO support.conversation_messages (conversation_id, role, content) VALUES ('{cid}', '{role}', 'matrix probe') RETURNING id"),
+            ));
+        }
+        if let Some(other) = m
+            .members_of(&ws)
+            .into_iter()
+            .map(|(u, _)| u)
+            .find(|u| u != me)
+        {
+            probes.push(("message.post_as_other", format!("INSERT INTO support.conversation_messages (conversation_id, role, author_id, content) VALUES ('{cid}', 'agent', '{other}', 'matrix probe') RETURNING id")));
+        }
+        if let Some(msg) = m.live_messages().find(|x| x.workspace == ws) {
+            let edit = if msg.author.as_deref() == Some(me) {
+                "message.edit_own"
+            } else {
+                "message.edit_other"
+            };
+            probes.push((edit, format!("UPDATE support.conversation_messages SET content = 'matrix probe' WHERE id = '{}'", msg.id)));
+            probes.push((
+                "message.delete",
+                format!(
+                    "DELETE FROM support.conversation_messages WHERE id = '{}'",
+                    msg.id
+                ),
+            ));
+        }
+        for (action, sql) in probes {
+            let verdict = m.verdict(&ws, me, action).unwrap();
+            let o = try_as(app, identity, "", &sql).await;
+            report.case("matrix writes");
+            let label = format!(
+                "{}: {action} in my workspace {ws} as {}",
+                identity.label(),
+                m.subject(&ws, me).unwrap()
+            );
+            if verdict == "00000" && !(o.state == "00000" && o.rows >= 1) {
+                report.fail(format!(
+                    "{label}: docs/permissions.tsv allows it, the server said {}",
+                    o.describe()
+                ));
+            } else if verdict != "00000" && o.state != verdict {
+                report.leak(format!(
+                    "{label}: docs/permissions.tsv says {verdict}, the server said {}",
+                    o.describe()
+                ));
+            }
+        }
+    }
+}
+
 /// Runs every template for one identity against a sample of other
 /// workspaces' rows; returns the number of attempts.
 #[allow(clippy::too_many_arguments)]
@@ -1492,6 +1728,21 @@ async fn write_paths(
                         continue;
                     }
                     let p = try_as(app, identity, "", &mine_binding.render(&t.sql)).await;
+                    // On my own rows the matrix decides: a refusal it lists
+                    // must be exactly that refusal.
+                    let verdict = positive_action(t.label, o, me, m)
+                        .and_then(|a| m.verdict(&o.ws, me, a))
+                        .unwrap_or("00000");
+                    if verdict != "00000" {
+                        report.case("matrix refusals");
+                        if p.state != verdict {
+                            report.leak(format!(
+                                "{label}: on my own row docs/permissions.tsv says {verdict}, the server said {}",
+                                p.describe()
+                            ));
+                        }
+                        continue;
+                    }
                     report.case("positive controls");
                     let ok = match t.refusal {
                         Refusal::Error => p.state == "00000",
@@ -2135,6 +2386,16 @@ async fn hostile_tenants_see_and_change_only_their_own_workspaces() {
     // Self-test: CX_ADV_INJECT=<sql> runs as the superuser here, e.g. a
     // permissive policy or an unpinned trigger, to show the suite catches it.
     if let Ok(inject) = std::env::var("CX_ADV_INJECT") {
+        // Named injections; anything else is SQL.
+        let inject = match inject.as_str() {
+            // Viewers become agents behind the model's back: the server lets
+            // them write while docs/permissions.tsv (the model) says 42501.
+            "viewer-may-write" => {
+                "UPDATE support.workspace_members SET role = 'agent' WHERE role = 'viewer'"
+                    .to_string()
+            }
+            _ => inject,
+        };
         println!("adversarial: injecting a weakness: {inject}");
         owner.batch_execute(&inject).await.unwrap();
     }
@@ -2180,6 +2441,17 @@ async fn hostile_tenants_see_and_change_only_their_own_workspaces() {
         report.by_area.get("database unchanged").copied().unwrap_or(0),
         report.by_area.get("foreign id = missing id").copied().unwrap_or(0),
         report.by_area.get("positive controls").copied().unwrap_or(0),
+    );
+
+    // Writes on one's own workspaces, as docs/permissions.tsv says.
+    for identity in &identities {
+        matrix_writes(&app, &w, identity, &mut report).await;
+    }
+    assert_eq!(checksum(&owner).await, baseline);
+    println!(
+        "adversarial: matrix writes: {} writes on the users' own workspaces and {} refusals of positive controls as docs/permissions.tsv says",
+        report.by_area.get("matrix writes").copied().unwrap_or(0),
+        report.by_area.get("matrix refusals").copied().unwrap_or(0),
     );
 
     // (b) existence oracles through lock waits.
@@ -2257,8 +2529,14 @@ async fn hostile_tenants_see_and_change_only_their_own_workspaces() {
     lifecycle_phase(&app, &mut w, &mut rng, 60 * scale, &mut report).await;
     let mut u_in = None;
     for c in w.model.live_conversations() {
-        if let Some(m) = w.model.members_of(&c.workspace).first() {
-            u_in = Some((m.0.clone(), c.id.clone()));
+        // A member the matrix lets edit the channel.
+        if let Some(m) = w
+            .model
+            .members_of(&c.workspace)
+            .into_iter()
+            .find(|(u, _)| w.model.may(&c.workspace, u, "conversation.edit_channel"))
+        {
+            u_in = Some((m.0, c.id.clone()));
             break;
         }
     }

@@ -2,10 +2,21 @@
 //! independent of the extension's code: who belongs to which workspace with
 //! which role, every conversation, message and audit event, the lifecycle
 //! state machine (the SQLSTATE each call must give and the event it must
-//! write), and what each end user may see.
+//! write), and what each end user may see. Who may do what is not restated
+//! here: it is read from docs/permissions.tsv (tests/matrix), the same file
+//! the permission test checks cell by cell.
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
+
+use crate::matrix::{subject_of, Matrix};
+
+/// docs/permissions.tsv, read once.
+pub fn matrix() -> &'static Matrix {
+    static M: OnceLock<Matrix> = OnceLock::new();
+    M.get_or_init(Matrix::load)
+}
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Role {
@@ -24,10 +35,6 @@ impl Role {
             Role::Agent => "agent",
             Role::Viewer => "viewer",
         }
-    }
-    /// May own conversations (claim, be transferred to, release, resolve).
-    pub fn can_own(self) -> bool {
-        self != Role::Viewer
     }
 }
 
@@ -187,6 +194,31 @@ impl Model {
             .copied()
     }
 
+    /// The matrix column `user` plays in `workspace` (None: not a member).
+    pub fn subject(&self, workspace: &str, user: &str) -> Option<&'static str> {
+        let role = self.role(workspace, user)?;
+        let kind = self.users.get(user).map(|u| u.kind).unwrap_or("human");
+        Some(subject_of(kind, role.as_str()))
+    }
+
+    /// Whether the matrix lets `user` do `action` in `workspace` (members only).
+    pub fn may(&self, workspace: &str, user: &str, action: &str) -> bool {
+        self.subject(workspace, user)
+            .is_some_and(|s| matrix().allows(action, s))
+    }
+
+    /// The SQLSTATE the matrix gives `user` for `action` in `workspace`
+    /// ("00000": allowed); None when `user` is not a member.
+    pub fn verdict(&self, workspace: &str, user: &str, action: &str) -> Option<&'static str> {
+        self.subject(workspace, user)
+            .map(|s| matrix().sqlstate(action, s))
+    }
+
+    /// May claim conversations of `workspace` (matrix: lifecycle.claim).
+    pub fn can_claim(&self, workspace: &str, user: &str) -> bool {
+        self.may(workspace, user, "lifecycle.claim")
+    }
+
     /// The workspaces `user` belongs to (none for nobody).
     pub fn workspaces_of(&self, user: Option<&str>) -> BTreeSet<String> {
         match user {
@@ -314,9 +346,23 @@ impl Model {
         }
     }
 
-    pub fn delete_message(&mut self, id: &str) {
+    /// A member deleted a message: a `message_deleted` event.
+    pub fn delete_message(&mut self, actor: Option<&str>, id: &str) {
         self.next_tick();
-        self.messages.get_mut(id).expect("known message").deleted = true;
+        let m = self.messages.get_mut(id).expect("known message");
+        m.deleted = true;
+        let event = Event {
+            workspace: m.workspace.clone(),
+            conversation: m.conversation.clone(),
+            kind: "message_deleted".into(),
+            from_status: None,
+            to_status: None,
+            from_owner: None,
+            to_owner: None,
+            actor: actor.map(str::to_string),
+            reason: None,
+        };
+        self.events.push(event);
     }
 
     /// The DBA removed a membership: the foreign-key actions unassign the
@@ -411,8 +457,33 @@ impl Model {
         }
     }
 
+    /// The matrix's answer for a call on conversation `c` by `u`: the
+    /// function's gate first (42501 unless one of `actions` allows the
+    /// subject), as the README orders the checks: not found, role, state,
+    /// then whose claim it is.
+    fn gate(&self, c: &Conversation, u: &str, actions: &[&str]) -> Option<Expect> {
+        let allowed = actions.iter().any(|a| self.may(&c.workspace, u, a));
+        (!allowed).then(|| Expect::err("42501"))
+    }
+
+    /// The cell for an action on a claimed conversation: `own` when `u`
+    /// holds it, else `other` (a supervisor action).
+    fn whose(&self, c: &Conversation, u: &str, own: &str, other: &str) -> Option<Expect> {
+        let action = if c.claimed_by.as_deref() == Some(u) {
+            own
+        } else {
+            other
+        };
+        match self.verdict(&c.workspace, u, action) {
+            Some("00000") => None,
+            Some(state) => Some(Expect::err(state)),
+            None => Some(Expect::err("P0002")),
+        }
+    }
+
     /// Applies one lifecycle call by `actor` (None: nobody) to the model and
-    /// says what the database must answer (README: lifecycle and errors).
+    /// says what the database must answer (README: lifecycle and errors;
+    /// docs/permissions.tsv: who may).
     pub fn lifecycle(&mut self, actor: Option<&str>, op: &Op) -> Expect {
         let tick = self.next_tick();
         let Some(u) = actor else {
@@ -423,6 +494,9 @@ impl Model {
                 let Some((c, _)) = self.visible_with_role(id, u) else {
                     return Expect::err("P0002");
                 };
+                if let Some(e) = self.gate(&c, u, &["lifecycle.escalate"]) {
+                    return e;
+                }
                 if c.status != "active" {
                     return Expect::err("55000");
                 }
@@ -438,11 +512,14 @@ impl Model {
                 )
             }
             Op::Claim(id) => {
-                let Some((c, role)) = self.visible_with_role(id, u) else {
+                let Some((c, _)) = self.visible_with_role(id, u) else {
                     return Expect::err("P0002");
                 };
-                if c.status == "escalated" && role.can_own() {
-                    return self.transition(
+                if let Some(e) = self.gate(&c, u, &["lifecycle.claim"]) {
+                    return e;
+                }
+                match (c.status, c.claimed_by.as_deref()) {
+                    ("escalated", _) => self.transition(
                         id,
                         "claimed",
                         "claimed",
@@ -451,23 +528,18 @@ impl Model {
                         None,
                         None,
                         false,
-                    );
-                }
-                if !role.can_own() {
-                    return Expect::err("42501");
-                }
-                match (c.status, c.claimed_by.as_deref()) {
+                    ),
                     ("claimed", Some(owner)) if owner == u => self.unchanged(id),
                     ("claimed", _) => Expect::err("55006"),
                     _ => Expect::err("55000"),
                 }
             }
             Op::ClaimNext(ws) => {
-                let Some(role) = self.role(ws, u) else {
+                let Some(verdict) = self.verdict(ws, u, "lifecycle.claim_next") else {
                     return Expect::err("P0002");
                 };
-                if !role.can_own() {
-                    return Expect::err("42501");
+                if verdict != "00000" {
+                    return Expect::err(verdict);
                 }
                 let next = self
                     .live_conversations()
@@ -492,34 +564,50 @@ impl Model {
                 }
             }
             Op::Release(id) => {
-                let Some((c, role)) = self.visible_with_role(id, u) else {
+                let Some((c, _)) = self.visible_with_role(id, u) else {
                     return Expect::err("P0002");
                 };
+                let (own, other) = ("lifecycle.release_own", "lifecycle.release_other");
+                if let Some(e) = self.gate(&c, u, &[own, other]) {
+                    return e;
+                }
                 if c.status != "claimed" {
                     return Expect::err("55000");
                 }
-                if c.claimed_by.as_deref() != Some(u) || !role.can_own() {
-                    return Expect::err("42501");
+                if let Some(e) = self.whose(&c, u, own, other) {
+                    return e;
                 }
                 self.transition(id, "released", "escalated", None, u, None, None, false)
             }
             Op::Transfer(id, to) => {
-                let Some((c, role)) = self.visible_with_role(id, u) else {
+                let Some((c, _)) = self.visible_with_role(id, u) else {
                     return Expect::err("P0002");
                 };
+                let (own, other) = ("lifecycle.transfer_own", "lifecycle.transfer_other");
+                if let Some(e) = self.gate(&c, u, &[own, other]) {
+                    return e;
+                }
                 if c.status != "claimed" {
                     return Expect::err("55000");
                 }
-                if c.claimed_by.as_deref() != Some(u) || !role.can_own() {
-                    return Expect::err("42501");
+                if let Some(e) = self.whose(&c, u, own, other) {
+                    return e;
                 }
-                let Some(target_role) = self.role(&c.workspace, to) else {
+                let Some(target) = self.subject(&c.workspace, to) else {
                     return Expect::err("22023");
                 };
-                if !target_role.can_own() {
-                    return Expect::err("42501");
+                let to_whom = match target {
+                    "viewer" => Some("lifecycle.transfer_to_viewer"),
+                    "bot" => Some("lifecycle.transfer_to_bot"),
+                    _ => None,
+                };
+                if let Some(action) = to_whom {
+                    let verdict = self.verdict(&c.workspace, u, action).unwrap_or("P0002");
+                    if verdict != "00000" {
+                        return Expect::err(verdict);
+                    }
                 }
-                if to == u {
+                if c.claimed_by.as_deref() == Some(to.as_str()) {
                     return self.unchanged(id);
                 }
                 self.transition(
@@ -534,17 +622,24 @@ impl Model {
                 )
             }
             Op::Resolve(id) => {
-                let Some((c, role)) = self.visible_with_role(id, u) else {
+                let Some((c, _)) = self.visible_with_role(id, u) else {
                     return Expect::err("P0002");
                 };
-                match c.status {
-                    "claimed" if c.claimed_by.as_deref() != Some(u) => return Expect::err("42501"),
-                    "claimed" | "active" => {
-                        if !role.can_own() {
-                            return Expect::err("42501");
-                        }
-                    }
-                    _ => return Expect::err("55000"),
+                let (own, other, active) = (
+                    "lifecycle.resolve_own",
+                    "lifecycle.resolve_other",
+                    "lifecycle.resolve_active",
+                );
+                if let Some(e) = self.gate(&c, u, &[own, other, active]) {
+                    return e;
+                }
+                let refusal = match c.status {
+                    "claimed" => self.whose(&c, u, own, other),
+                    "active" => self.whose(&c, u, active, active),
+                    _ => Some(Expect::err("55000")),
+                };
+                if let Some(e) = refusal {
+                    return e;
                 }
                 self.transition(id, "resolved", "resolved", None, u, None, None, false)
             }
@@ -552,6 +647,9 @@ impl Model {
                 let Some((c, _)) = self.visible_with_role(id, u) else {
                     return Expect::err("P0002");
                 };
+                if let Some(e) = self.gate(&c, u, &["lifecycle.reopen"]) {
+                    return e;
+                }
                 if c.status != "resolved" {
                     return Expect::err("55000");
                 }
