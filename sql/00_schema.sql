@@ -42,7 +42,8 @@ COMMENT ON TABLE support.workspaces IS
     'Tenants. Row-level security keys every tenant table on membership of a workspace.';
 
 -- Who belongs to which workspace. Presence of a row is what RLS checks;
--- `role` is never read by a policy (it gates lifecycle actions only).
+-- `role` is never read by a policy (it gates writes and actions: see
+-- docs/permissions.tsv).
 CREATE TABLE support.workspace_members (
     workspace_id uuid        NOT NULL,
     user_id      uuid        NOT NULL,
@@ -61,7 +62,7 @@ CREATE INDEX workspace_members_user_idx ON support.workspace_members (user_id, w
 COMMENT ON TABLE support.workspace_members IS
     'Membership of users in workspaces. A row here is what grants visibility of the workspace''s conversations.';
 COMMENT ON COLUMN support.workspace_members.role IS
-    'owner | admin | agent | viewer. Not used by any RLS policy (visibility is presence-only).';
+    'owner | admin | agent | viewer. Not used by any RLS policy (visibility is presence-only); decides what a member may write and do (docs/permissions.md).';
 
 -- Conversations.
 CREATE TABLE support.conversations (
@@ -172,7 +173,7 @@ COMMENT ON COLUMN support.conversation_messages.workspace_id IS
     'Workspace of the parent conversation; filled from the parent when omitted on INSERT.';
 COMMENT ON COLUMN support.conversation_messages.role IS 'customer | bot | agent | system';
 COMMENT ON COLUMN support.conversation_messages.author_id IS
-    'Authoring member of the workspace (NULL for customers, or once the author leaves).';
+    'The member who wrote the row: for application roles always the calling user (for customer messages, the bot that relayed them). NULL once the author leaves the workspace.';
 
 -- Audit trail: every state and ownership change of a conversation, written by
 -- the database (triggers) whatever caused it. Append-only for everyone but the
@@ -190,10 +191,11 @@ CREATE TABLE support.conversation_events (
     to_owner        uuid,
     reason          text,
     created_at      timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    message_id      uuid,
     CONSTRAINT conversation_events_pkey PRIMARY KEY (workspace_id, id),
     CONSTRAINT conversation_events_kind_valid CHECK (kind IN (
         'created', 'escalated', 'claimed', 'released', 'transferred', 'resolved',
-        'reopened', 'unassigned', 'changed', 'deleted'))
+        'reopened', 'unassigned', 'changed', 'deleted', 'message_edited', 'message_deleted'))
 );
 CREATE INDEX conversation_events_conversation_idx
     ON support.conversation_events (conversation_id, created_at);
@@ -202,9 +204,32 @@ COMMENT ON TABLE support.conversation_events IS
 COMMENT ON COLUMN support.conversation_events.actor_id IS
     'support.current_user_id() of the statement that caused the change (NULL: the DBA or a foreign-key action without an end user).';
 COMMENT ON COLUMN support.conversation_events.kind IS
-    'created | escalated | claimed | released | transferred | resolved | reopened | unassigned (owner removed) | changed (other direct edit by the table owner) | deleted';
+    'created | escalated | claimed | released | transferred | resolved | reopened | unassigned (owner removed or demoted) | changed (other direct edit by the table owner) | deleted | message_edited | message_deleted';
+COMMENT ON COLUMN support.conversation_events.message_id IS
+    'The message a message_edited or message_deleted event is about (never its content).';
 COMMENT ON COLUMN support.conversation_events.created_at IS
     'clock_timestamp() of the change: per conversation, events order as the changes happened (changes to one row are serialised by its lock).';
+
+-- Audit trail of membership: every member added, every role change, every
+-- removal, whoever made it (the membership functions, or the DBA directly).
+-- Append-only like conversation_events; no foreign keys.
+CREATE TABLE support.member_events (
+    workspace_id uuid        NOT NULL,
+    id           uuid        NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
+    user_id      uuid        NOT NULL,
+    actor_id     uuid,
+    kind         text        NOT NULL,
+    from_role    text,
+    to_role      text,
+    created_at   timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    CONSTRAINT member_events_pkey PRIMARY KEY (workspace_id, id),
+    CONSTRAINT member_events_kind_valid CHECK (kind IN ('added', 'role_changed', 'removed'))
+);
+CREATE INDEX member_events_user_idx ON support.member_events (user_id, created_at);
+COMMENT ON TABLE support.member_events IS
+    'Append-only audit of membership changes (added, role_changed, removed), written by a trigger; members read their workspace''s rows.';
+COMMENT ON COLUMN support.member_events.actor_id IS
+    'support.current_user_id() of the statement that made the change (NULL: the DBA without an end user).';
 
 -- Keys that support.authenticate() verifies tokens with. Readable and writable
 -- only by the table owner (no privilege for anyone else, RLS on with no
@@ -237,3 +262,4 @@ SELECT pg_catalog.pg_extension_config_dump('support.conversations', '');
 SELECT pg_catalog.pg_extension_config_dump('support.conversation_messages', '');
 SELECT pg_catalog.pg_extension_config_dump('support.conversation_events', '');
 SELECT pg_catalog.pg_extension_config_dump('support.jwt_keys', '');
+SELECT pg_catalog.pg_extension_config_dump('support.member_events', '');

@@ -1,5 +1,10 @@
 -- conversations_ext: row-level security.
 --
+-- Visibility is presence-only: every member of a workspace reads its rows. What
+-- a member may write depends on their role (docs/permissions.tsv); that is
+-- enforced by the triggers (sql/20_triggers.sql) and the functions, so that a
+-- refusal names the rule and no policy reads `role`.
+--
 -- Shape: `workspace_id = ANY ((SELECT support.member_workspaces())::uuid[])`. The
 -- sub-select does not depend on the row, so the planner runs it once per
 -- statement (an initPlan) and the predicate becomes an index condition on
@@ -16,6 +21,7 @@ ALTER TABLE support.workspace_members     ENABLE ROW LEVEL SECURITY;
 ALTER TABLE support.conversations         ENABLE ROW LEVEL SECURITY;
 ALTER TABLE support.conversation_messages ENABLE ROW LEVEL SECURITY;
 ALTER TABLE support.conversation_events   ENABLE ROW LEVEL SECURITY;
+ALTER TABLE support.member_events         ENABLE ROW LEVEL SECURITY;
 -- jwt_keys: RLS on and no policy at all: nobody but the owner reads a key.
 ALTER TABLE support.jwt_keys              ENABLE ROW LEVEL SECURITY;
 
@@ -32,7 +38,8 @@ CREATE POLICY users_select_member ON support.users FOR SELECT
 CREATE POLICY workspaces_select_member ON support.workspaces FOR SELECT
     USING (id OPERATOR(pg_catalog.=) ANY ((SELECT support.member_workspaces())::uuid[]));
 
--- workspace_members: the memberships of your workspaces. Read-only.
+-- workspace_members: the memberships of your workspaces. Read-only (changed
+-- through support.add_member / set_member_role / remove_member).
 CREATE POLICY workspace_members_select_member ON support.workspace_members FOR SELECT
     USING (workspace_id OPERATOR(pg_catalog.=) ANY ((SELECT support.member_workspaces())::uuid[]));
 
@@ -69,4 +76,9 @@ CREATE POLICY conversation_messages_delete_member ON support.conversation_messag
 -- conversation_events: members read their workspace's audit trail. No write
 -- policy (and no write privilege): only the extension's triggers append.
 CREATE POLICY conversation_events_select_member ON support.conversation_events FOR SELECT
+    USING (workspace_id OPERATOR(pg_catalog.=) ANY ((SELECT support.member_workspaces())::uuid[]));
+
+-- member_events: members read their workspace's membership audit trail. No
+-- write policy (and no write privilege): only the extension's trigger appends.
+CREATE POLICY member_events_select_member ON support.member_events FOR SELECT
     USING (workspace_id OPERATOR(pg_catalog.=) ANY ((SELECT support.member_workspaces())::uuid[]));

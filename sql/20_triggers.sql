@@ -3,23 +3,43 @@
 -- caller's search_path, so an unpinned name could resolve to a tenant's object.
 --
 -- "Subject to RLS" below means pg_catalog.row_security_active() is true for the
--- table: an application role. The table owner (the extension's functions, which
--- are SECURITY DEFINER, foreign-key actions, pg_restore) is not, and its writes
--- are taken as they are: restores keep their timestamps.
+-- table: an application role writing directly. The table owner (the
+-- extension's functions, which are SECURITY DEFINER, foreign-key actions, the
+-- DBA, pg_restore) is not, and its writes are taken as they are.
 --
--- Restore mode: pg_dump scripts and pg_restore run with row_security = off. A
--- role subject to RLS cannot write at all with row_security = off (its
--- statements fail), so "row_security is off" is only ever true for privileged
--- bulk loads; then the triggers take rows exactly as given and record no
--- events (the dump carries the original events).
+-- What a member may write depends on their workspace role and user kind
+-- (support.workspace_role(): owner, admin, agent, viewer or bot). The rules are
+-- the permission matrix, docs/permissions.tsv; the triggers below enforce the
+-- part of it that concerns plain INSERT/UPDATE/DELETE. A member who is not in
+-- the row's workspace never reaches a role check: row-level security hides the
+-- row or refuses it first, exactly as for a row that does not exist.
+--
+-- Restore mode: support.restoring() is true only while a role that bypasses
+-- row-level security (superuser, BYPASSRLS, the tables' owner) has
+-- row_security = off, which is what pg_dump scripts and pg_restore do. Then the
+-- triggers take rows exactly as given and record no events (the dump carries
+-- the original events). An application role cannot reach restore mode: setting
+-- row_security = off does not make it bypass anything.
 
 -- conversations, BEFORE INSERT.
 CREATE FUNCTION support.conversations_before_insert() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    member_role text;
+    bad_column text;
 BEGIN
     IF pg_catalog.row_security_active('support.conversations'::pg_catalog.regclass) THEN
+        member_role := support.workspace_role(NEW.workspace_id);
+        IF member_role IS NULL THEN
+            RETURN NEW;  -- not a member: the WITH CHECK policy refuses the row (42501)
+        END IF;
+        IF member_role OPERATOR(pg_catalog.=) 'viewer' THEN
+            RAISE EXCEPTION 'workspace role viewer cannot create conversations'
+                USING ERRCODE = '42501',
+                      HINT = 'A viewer reads only. See docs/permissions.md.';
+        END IF;
         -- An application role opens a conversation either with a bot (active)
         -- or straight into the agent queue (escalated, wait clock = now).
         IF NEW.status NOT IN ('active', 'escalated') THEN
@@ -30,10 +50,21 @@ BEGIN
                 USING ERRCODE = '42501',
                       HINT = 'Use support.claim_conversation() to claim it afterwards.';
         END IF;
-        NEW.claimed_by   := NULL;
-        NEW.claimed_at   := NULL;
-        NEW.resolved_at  := NULL;
-        NEW.first_agent_reply_at := NULL;
+        -- Lifecycle columns are the database's. An explicit NULL (what an ORM
+        -- sends for every column it has no value for) is not a violation.
+        bad_column := CASE
+            WHEN NEW.claimed_by IS NOT NULL THEN 'claimed_by'
+            WHEN NEW.claimed_at IS NOT NULL THEN 'claimed_at'
+            WHEN NEW.escalated_at IS NOT NULL THEN 'escalated_at'
+            WHEN NEW.resolved_at IS NOT NULL THEN 'resolved_at'
+            WHEN NEW.first_agent_reply_at IS NOT NULL THEN 'first_agent_reply_at'
+        END;
+        IF bad_column IS NOT NULL THEN
+            RAISE EXCEPTION 'column % of support.conversations is set by the lifecycle functions: leave it out or NULL', bad_column
+                USING ERRCODE = '42501',
+                      COLUMN = bad_column,
+                      HINT = 'Use support.claim_conversation() and the other lifecycle functions after the INSERT.';
+        END IF;
         NEW.reopen_count := 0;
         NEW.escalated_at := CASE WHEN NEW.status = 'escalated' THEN pg_catalog.now() END;
     END IF;
@@ -41,7 +72,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION support.conversations_before_insert() IS
-    'Trigger: for application roles, a new conversation starts active or escalated with server-set lifecycle timestamps.';
+    'Trigger: for application roles, a viewer cannot create conversations; a new conversation starts active or escalated; lifecycle columns may be NULL, never set.';
 
 CREATE TRIGGER conversations_before_insert
     BEFORE INSERT ON support.conversations
@@ -52,6 +83,8 @@ CREATE FUNCTION support.conversations_before_update() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    bad_column text;
 BEGIN
     IF NEW.workspace_id IS DISTINCT FROM OLD.workspace_id THEN
         RAISE EXCEPTION 'conversation % cannot move to another workspace', OLD.id
@@ -63,20 +96,32 @@ BEGIN
             USING ERRCODE = '0A000';
     END IF;
 
-    IF pg_catalog.row_security_active('support.conversations'::pg_catalog.regclass)
-       AND (NEW.status, NEW.claimed_by, NEW.claimed_at, NEW.escalated_at, NEW.resolved_at,
-            NEW.first_agent_reply_at, NEW.reopen_count)
-           IS DISTINCT FROM
-           (OLD.status, OLD.claimed_by, OLD.claimed_at, OLD.escalated_at, OLD.resolved_at,
-            OLD.first_agent_reply_at, OLD.reopen_count)
-    THEN
+    IF pg_catalog.row_security_active('support.conversations'::pg_catalog.regclass) THEN
+        -- The row is visible (RLS let the UPDATE reach it), so the refusal
+        -- reveals nothing.
+        IF support.workspace_role(OLD.workspace_id) OPERATOR(pg_catalog.=) 'viewer' THEN
+            RAISE EXCEPTION 'workspace role viewer cannot edit conversations'
+                USING ERRCODE = '42501',
+                      HINT = 'A viewer reads only. See docs/permissions.md.';
+        END IF;
         IF NEW.status NOT IN ('active', 'escalated', 'claimed', 'resolved') THEN
             RETURN NEW;  -- let the CHECK constraint report the typo (23514)
         END IF;
-        RAISE EXCEPTION 'the lifecycle of conversation % is changed only through the support.* functions', OLD.id
-            USING ERRCODE = '42501',
-                  DETAIL = 'status, claimed_by, claimed_at, escalated_at, resolved_at, first_agent_reply_at and reopen_count cannot be written directly.',
-                  HINT = 'Use support.escalate_conversation(), claim_conversation(), claim_next_conversation(), release_conversation(), transfer_conversation(), resolve_conversation() or reopen_conversation().';
+        bad_column := CASE
+            WHEN NEW.status IS DISTINCT FROM OLD.status THEN 'status'
+            WHEN NEW.claimed_by IS DISTINCT FROM OLD.claimed_by THEN 'claimed_by'
+            WHEN NEW.claimed_at IS DISTINCT FROM OLD.claimed_at THEN 'claimed_at'
+            WHEN NEW.escalated_at IS DISTINCT FROM OLD.escalated_at THEN 'escalated_at'
+            WHEN NEW.resolved_at IS DISTINCT FROM OLD.resolved_at THEN 'resolved_at'
+            WHEN NEW.first_agent_reply_at IS DISTINCT FROM OLD.first_agent_reply_at THEN 'first_agent_reply_at'
+            WHEN NEW.reopen_count IS DISTINCT FROM OLD.reopen_count THEN 'reopen_count'
+        END;
+        IF bad_column IS NOT NULL THEN
+            RAISE EXCEPTION 'the lifecycle of conversation % is changed only through the support.* functions (column %)', OLD.id, bad_column
+                USING ERRCODE = '42501',
+                      COLUMN = bad_column,
+                      HINT = 'Use support.escalate_conversation(), claim_conversation(), claim_next_conversation(), release_conversation(), transfer_conversation(), resolve_conversation() or reopen_conversation().';
+        END IF;
     END IF;
 
     -- The owner went away (the foreign-key action set claimed_by NULL because
@@ -91,19 +136,50 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION support.conversations_before_update() IS
-    'Trigger: workspace_id is immutable; lifecycle columns are not writable by application roles; an owner removed by the foreign-key action sends the conversation back to escalated; maintains updated_at.';
+    'Trigger: workspace_id is immutable; a viewer cannot edit; lifecycle columns are not writable by application roles; an owner removed by the foreign-key action sends the conversation back to escalated; maintains updated_at.';
 
 CREATE TRIGGER conversations_before_update
     BEFORE UPDATE ON support.conversations
     FOR EACH ROW EXECUTE FUNCTION support.conversations_before_update();
 
--- conversation_messages, BEFORE INSERT: fill workspace_id from the parent.
+-- conversations, BEFORE DELETE: only owners and admins delete conversations
+-- (the deletion is audited by conversations_audit).
+CREATE FUNCTION support.conversations_before_delete() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    member_role text;
+BEGIN
+    IF pg_catalog.row_security_active('support.conversations'::pg_catalog.regclass) THEN
+        member_role := support.workspace_role(OLD.workspace_id);
+        IF member_role IS DISTINCT FROM 'owner' AND member_role IS DISTINCT FROM 'admin' THEN
+            RAISE EXCEPTION 'workspace role % cannot delete conversations', COALESCE(member_role, 'none')
+                USING ERRCODE = '42501',
+                      HINT = 'Only an owner or admin of the workspace deletes conversations.';
+        END IF;
+    END IF;
+    RETURN OLD;
+END
+$$;
+COMMENT ON FUNCTION support.conversations_before_delete() IS
+    'Trigger: for application roles, only owners and admins delete conversations.';
+
+CREATE TRIGGER conversations_before_delete
+    BEFORE DELETE ON support.conversations
+    FOR EACH ROW EXECUTE FUNCTION support.conversations_before_delete();
+
+-- conversation_messages, BEFORE INSERT: fill workspace_id from the parent,
+-- then, for application roles, who may post what and as whom.
 -- The parent is looked up with the caller's rights (RLS applies), so a
 -- conversation of another workspace is "not found" exactly like a missing one.
 CREATE FUNCTION support.conversation_messages_before_insert() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    member_role text;
+    caller uuid;
 BEGIN
     IF NEW.workspace_id IS NULL AND NEW.conversation_id IS NOT NULL THEN
         SELECT c.workspace_id INTO NEW.workspace_id
@@ -114,21 +190,110 @@ BEGIN
                 USING ERRCODE = '23503';
         END IF;
     END IF;
+
+    IF pg_catalog.row_security_active('support.conversation_messages'::pg_catalog.regclass) THEN
+        member_role := support.workspace_role(NEW.workspace_id);
+        IF member_role IS NULL THEN
+            RETURN NEW;  -- not a member: the WITH CHECK policy refuses the row (42501)
+        END IF;
+        IF member_role OPERATOR(pg_catalog.=) 'viewer' THEN
+            RAISE EXCEPTION 'workspace role viewer cannot post messages'
+                USING ERRCODE = '42501',
+                      HINT = 'A viewer reads only. See docs/permissions.md.';
+        END IF;
+        -- Authorship is the caller: filled in when omitted, refused when forged.
+        caller := support.current_user_id();
+        IF NEW.author_id IS NULL THEN
+            NEW.author_id := caller;
+        ELSIF NEW.author_id IS DISTINCT FROM caller THEN
+            RAISE EXCEPTION 'author_id must be the calling user'
+                USING ERRCODE = '42501',
+                      COLUMN = 'author_id',
+                      HINT = 'Leave author_id out: it is filled in with support.current_user_id().';
+        END IF;
+        IF NEW.role OPERATOR(pg_catalog.=) 'agent' AND member_role NOT IN ('owner', 'admin', 'agent') THEN
+            RAISE EXCEPTION 'workspace role % cannot post agent messages', member_role
+                USING ERRCODE = '42501',
+                      HINT = 'Agent messages come from human members with role agent, admin or owner.';
+        ELSIF NEW.role IN ('bot', 'customer') AND member_role OPERATOR(pg_catalog.<>) 'bot' THEN
+            RAISE EXCEPTION 'workspace role % cannot post % messages', member_role, NEW.role
+                USING ERRCODE = '42501',
+                      HINT = 'Bot and customer messages come from members of kind bot (a bot relays the customer''s words).';
+        ELSIF NEW.role OPERATOR(pg_catalog.=) 'system' THEN
+            RAISE EXCEPTION 'system messages come only from the extension or the table owner'
+                USING ERRCODE = '42501';
+        END IF;
+    END IF;
     RETURN NEW;
 END
 $$;
 COMMENT ON FUNCTION support.conversation_messages_before_insert() IS
-    'Trigger: fills workspace_id from the parent conversation when omitted (parent looked up under the caller''s RLS).';
+    'Trigger: fills workspace_id from the parent conversation when omitted (parent looked up under the caller''s RLS); for application roles, author_id is the caller and the message role must suit the caller''s workspace role.';
 
 CREATE TRIGGER conversation_messages_before_insert
     BEFORE INSERT ON support.conversation_messages
     FOR EACH ROW EXECUTE FUNCTION support.conversation_messages_before_insert();
 
+-- conversation_messages, BEFORE UPDATE: only the author edits a message.
+CREATE FUNCTION support.conversation_messages_before_update() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF pg_catalog.row_security_active('support.conversation_messages'::pg_catalog.regclass) THEN
+        IF support.workspace_role(OLD.workspace_id) OPERATOR(pg_catalog.=) 'viewer' THEN
+            RAISE EXCEPTION 'workspace role viewer cannot edit messages'
+                USING ERRCODE = '42501',
+                      HINT = 'A viewer reads only. See docs/permissions.md.';
+        END IF;
+        IF OLD.author_id IS NULL OR OLD.author_id IS DISTINCT FROM support.current_user_id() THEN
+            RAISE EXCEPTION 'only its author edits a message'
+                USING ERRCODE = '42501';
+        END IF;
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION support.conversation_messages_before_update() IS
+    'Trigger: for application roles, only the author of a message edits it (never a viewer).';
+
+CREATE TRIGGER conversation_messages_before_update
+    BEFORE UPDATE ON support.conversation_messages
+    FOR EACH ROW EXECUTE FUNCTION support.conversation_messages_before_update();
+
+-- conversation_messages, BEFORE DELETE: only owners and admins delete messages.
+CREATE FUNCTION support.conversation_messages_before_delete() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    member_role text;
+BEGIN
+    IF pg_catalog.row_security_active('support.conversation_messages'::pg_catalog.regclass) THEN
+        member_role := support.workspace_role(OLD.workspace_id);
+        IF member_role IS DISTINCT FROM 'owner' AND member_role IS DISTINCT FROM 'admin' THEN
+            RAISE EXCEPTION 'workspace role % cannot delete messages', COALESCE(member_role, 'none')
+                USING ERRCODE = '42501',
+                      HINT = 'Only an owner or admin of the workspace deletes messages.';
+        END IF;
+    END IF;
+    RETURN OLD;
+END
+$$;
+COMMENT ON FUNCTION support.conversation_messages_before_delete() IS
+    'Trigger: for application roles, only owners and admins delete messages.';
+
+CREATE TRIGGER conversation_messages_before_delete
+    BEFORE DELETE ON support.conversation_messages
+    FOR EACH ROW EXECUTE FUNCTION support.conversation_messages_before_delete();
+
 -- conversations, AFTER INSERT/UPDATE/DELETE: the audit trail. SECURITY DEFINER
 -- (application roles have no privilege on conversation_events). The kind comes
 -- from the lifecycle function that made the change (support.lifecycle_pending,
 -- backend memory no setting can reach) or, for any other path, from the change
--- itself: an owner removed by the foreign-key action is 'unassigned'.
+-- itself: an owner removed by the foreign-key action is 'unassigned'. A change
+-- made by a lifecycle function is always recorded, whatever the caller's
+-- settings; only restore mode (support.restoring()) skips the others.
 CREATE FUNCTION support.conversations_audit() RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -138,15 +303,18 @@ DECLARE
     pending text[];
     event_kind text;
 BEGIN
-    IF pg_catalog.current_setting('row_security') OPERATOR(pg_catalog.=) 'off' THEN
-        RETURN NULL;  -- restore mode: the dump carries the original events
-    END IF;
     IF TG_OP = 'INSERT' THEN
+        IF support.restoring() THEN
+            RETURN NULL;  -- restore mode: the dump carries the original events
+        END IF;
         INSERT INTO support.conversation_events
                (workspace_id, conversation_id, actor_id, kind, to_status, to_owner)
         VALUES (NEW.workspace_id, NEW.id, support.current_user_id(), 'created', NEW.status, NEW.claimed_by);
         RETURN NULL;
     ELSIF TG_OP = 'DELETE' THEN
+        IF support.restoring() THEN
+            RETURN NULL;
+        END IF;
         INSERT INTO support.conversation_events
                (workspace_id, conversation_id, actor_id, kind, from_status, from_owner)
         VALUES (OLD.workspace_id, OLD.id, support.current_user_id(), 'deleted', OLD.status, OLD.claimed_by);
@@ -157,6 +325,9 @@ BEGIN
         RETURN NULL;  -- not a state or ownership change
     END IF;
     pending := support.lifecycle_pending(NEW.id);
+    IF pending IS NULL AND support.restoring() THEN
+        RETURN NULL;
+    END IF;
     event_kind := CASE
         WHEN pending IS NOT NULL THEN pending[1]
         WHEN OLD.status = 'claimed' AND NEW.status = 'escalated' AND NEW.claimed_by IS NULL THEN 'unassigned'
@@ -181,9 +352,46 @@ CREATE TRIGGER conversations_audit
     AFTER INSERT OR UPDATE OR DELETE ON support.conversations
     FOR EACH ROW EXECUTE FUNCTION support.conversations_audit();
 
--- conversation_messages, AFTER INSERT: the first agent reply after escalation
--- stamps first_agent_reply_at. SECURITY DEFINER: application roles cannot
--- write that column themselves.
+-- conversation_messages, AFTER UPDATE/DELETE: edits and deletions are events
+-- (which message, who, when; never the content). A message that goes because
+-- its conversation was deleted is covered by the conversation's 'deleted' event.
+CREATE FUNCTION support.conversation_messages_audit() RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF support.restoring() THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.content IS DISTINCT FROM OLD.content THEN
+            INSERT INTO support.conversation_events
+                   (workspace_id, conversation_id, actor_id, kind, message_id)
+            VALUES (NEW.workspace_id, NEW.conversation_id, support.current_user_id(), 'message_edited', NEW.id);
+        END IF;
+    ELSIF EXISTS (SELECT 1 FROM support.conversations AS c
+                   WHERE c.workspace_id OPERATOR(pg_catalog.=) OLD.workspace_id
+                     AND c.id OPERATOR(pg_catalog.=) OLD.conversation_id) THEN
+        INSERT INTO support.conversation_events
+               (workspace_id, conversation_id, actor_id, kind, message_id)
+        VALUES (OLD.workspace_id, OLD.conversation_id, support.current_user_id(), 'message_deleted', OLD.id);
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION support.conversation_messages_audit() IS
+    'Trigger: appends message_edited / message_deleted events (message id, actor, time; never the content).';
+
+CREATE TRIGGER conversation_messages_audit
+    AFTER UPDATE OR DELETE ON support.conversation_messages
+    FOR EACH ROW EXECUTE FUNCTION support.conversation_messages_audit();
+
+-- conversation_messages, AFTER INSERT: the first real agent reply after
+-- escalation stamps first_agent_reply_at. "Real": role agent, written by a
+-- human member with role agent, admin or owner (for application roles the
+-- insert trigger guarantees it; for the table owner's own inserts it is
+-- checked here). SECURITY DEFINER: application roles cannot write that column.
 CREATE FUNCTION support.conversation_messages_first_reply() RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -191,7 +399,15 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF NEW.role OPERATOR(pg_catalog.=) 'agent'
-       AND pg_catalog.current_setting('row_security') OPERATOR(pg_catalog.<>) 'off' THEN
+       AND NEW.author_id IS NOT NULL
+       AND NOT support.restoring()
+       AND EXISTS (SELECT 1
+                     FROM support.workspace_members AS m
+                     JOIN support.users AS u ON u.id OPERATOR(pg_catalog.=) m.user_id
+                    WHERE m.workspace_id OPERATOR(pg_catalog.=) NEW.workspace_id
+                      AND m.user_id OPERATOR(pg_catalog.=) NEW.author_id
+                      AND m.role IN ('owner', 'admin', 'agent')
+                      AND u.kind OPERATOR(pg_catalog.=) 'human') THEN
         UPDATE support.conversations AS c
            SET first_agent_reply_at = NEW.created_at
          WHERE c.workspace_id OPERATOR(pg_catalog.=) NEW.workspace_id
@@ -204,8 +420,70 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION support.conversation_messages_first_reply() IS
-    'Trigger: the first message with role agent after escalation sets conversations.first_agent_reply_at.';
+    'Trigger: the first message with role agent by a human agent, admin or owner after escalation sets conversations.first_agent_reply_at.';
 
 CREATE TRIGGER conversation_messages_first_reply
     AFTER INSERT ON support.conversation_messages
     FOR EACH ROW EXECUTE FUNCTION support.conversation_messages_first_reply();
+
+-- workspace_members, AFTER INSERT/UPDATE/DELETE: the membership audit trail,
+-- and a member demoted below agent gives up their claims (back to the queue,
+-- each with an 'unassigned' event). Removal needs nothing here: the foreign
+-- key's ON DELETE SET NULL (claimed_by) does it. Every path is covered: the
+-- membership functions and the DBA's direct statements alike.
+CREATE FUNCTION support.workspace_members_audit() RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.role OPERATOR(pg_catalog.=) 'viewer'
+       AND OLD.role OPERATOR(pg_catalog.<>) 'viewer' THEN
+        UPDATE support.conversations AS c
+           SET status = 'escalated', claimed_by = NULL, claimed_at = NULL
+         WHERE c.workspace_id OPERATOR(pg_catalog.=) NEW.workspace_id
+           AND c.claimed_by OPERATOR(pg_catalog.=) NEW.user_id
+           AND c.status OPERATOR(pg_catalog.=) 'claimed';
+    END IF;
+    IF support.restoring() THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO support.member_events (workspace_id, user_id, actor_id, kind, to_role)
+        VALUES (NEW.workspace_id, NEW.user_id, support.current_user_id(), 'added', NEW.role);
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO support.member_events (workspace_id, user_id, actor_id, kind, from_role)
+        VALUES (OLD.workspace_id, OLD.user_id, support.current_user_id(), 'removed', OLD.role);
+    ELSIF NEW.role IS DISTINCT FROM OLD.role THEN
+        INSERT INTO support.member_events (workspace_id, user_id, actor_id, kind, from_role, to_role)
+        VALUES (NEW.workspace_id, NEW.user_id, support.current_user_id(), 'role_changed', OLD.role, NEW.role);
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION support.workspace_members_audit() IS
+    'Trigger: appends to support.member_events every membership added, changed or removed; a member demoted to viewer gives up their claims (unassigned).';
+
+CREATE TRIGGER workspace_members_audit
+    AFTER INSERT OR UPDATE OR DELETE ON support.workspace_members
+    FOR EACH ROW EXECUTE FUNCTION support.workspace_members_audit();
+
+-- jwt_keys, BEFORE INSERT/UPDATE: a key that could never verify a token, or
+-- that is too weak to trust, is refused when it is stored (22023), not at
+-- first use: HMAC secrets of at least 32/48/64 bytes (HS256/384/512, RFC 7518
+-- section 3.2), public keys that parse as what alg says.
+CREATE FUNCTION support.jwt_keys_check() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM support.check_jwt_key(NEW.kid, NEW.alg, NEW.key);
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION support.jwt_keys_check() IS
+    'Trigger: refuses (22023) a support.jwt_keys row whose key is too short for its HMAC algorithm or does not parse as its public-key algorithm.';
+
+CREATE TRIGGER jwt_keys_check
+    BEFORE INSERT OR UPDATE OF alg, key ON support.jwt_keys
+    FOR EACH ROW EXECUTE FUNCTION support.jwt_keys_check();

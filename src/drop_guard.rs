@@ -1,10 +1,11 @@
-//! `DROP EXTENSION conversations_ext` drops every table with all tenant data.
-//! An event trigger on `ddl_command_start` refuses it while any `support`
-//! table holds rows, unless `support.allow_drop_with_data` (superuser only) is
-//! on. It is written against the C event-trigger API because only the parse
-//! tree says which extensions a DROP EXTENSION names (the query text does not,
-//! e.g. under dynamic SQL), and a `sql_drop` trigger of the extension itself
-//! does not fire once the extension is gone.
+//! `DROP EXTENSION conversations_ext` drops every table with all tenant data,
+//! and so do `DROP SCHEMA support CASCADE` and a `DROP TABLE` of one of its
+//! tables. An event trigger on `ddl_command_start` refuses them while any
+//! `support` table holds rows, unless `support.allow_drop_with_data`
+//! (superuser only) is on. It is written against the C event-trigger API
+//! because only the parse tree says what a DROP names (the query text does
+//! not, e.g. under dynamic SQL), and a `sql_drop` trigger of the extension
+//! itself does not fire once the extension is gone.
 
 use std::ffi::CStr;
 
@@ -20,23 +21,53 @@ pub extern "C" fn pg_finfo_conversations_ext_drop_guard() -> &'static pg_sys::Pg
     &V1
 }
 
-/// Does this DROP statement name our extension?
+/// The text of a `String` node, if `node` is one.
+unsafe fn string_node(node: *mut pg_sys::Node) -> Option<&'static [u8]> {
+    if node.is_null() || (*node).type_ != pg_sys::NodeTag::T_String {
+        return None;
+    }
+    let sval = (*(node as *mut pg_sys::String)).sval;
+    (!sval.is_null()).then(|| CStr::from_ptr(sval).to_bytes())
+}
+
+/// Is the table a (possibly qualified) name list resolves to in schema support?
+unsafe fn names_support_table(names: *mut pg_sys::Node) -> bool {
+    if names.is_null() || (*names).type_ != pg_sys::NodeTag::T_List {
+        return false;
+    }
+    let support = pg_sys::get_namespace_oid(c"support".as_ptr(), true);
+    if support == pg_sys::InvalidOid {
+        return false;
+    }
+    let range_var = pg_sys::makeRangeVarFromNameList(names as *mut pg_sys::List);
+    let relid = pg_sys::RangeVarGetRelidExtended(
+        range_var,
+        pg_sys::NoLock as _,
+        pg_sys::RVROption::RVR_MISSING_OK as _,
+        None,
+        std::ptr::null_mut(),
+    );
+    relid != pg_sys::InvalidOid && pg_sys::get_rel_namespace(relid) == support
+}
+
+/// Would this DROP statement drop our tables: DROP EXTENSION
+/// conversations_ext, DROP SCHEMA support, or DROP TABLE of a support table?
 unsafe fn drops_us(tree: *mut pg_sys::Node) -> bool {
     if tree.is_null() || (*tree).type_ != pg_sys::NodeTag::T_DropStmt {
         return false;
     }
     let stmt = tree as *mut pg_sys::DropStmt;
-    if (*stmt).removeType != pg_sys::ObjectType::OBJECT_EXTENSION {
-        return false;
-    }
     let names = PgList::<pg_sys::Node>::from_pg((*stmt).objects);
-    let found = names.iter_ptr().any(|node| {
-        !node.is_null()
-            && (*node).type_ == pg_sys::NodeTag::T_String
-            && !(*(node as *mut pg_sys::String)).sval.is_null()
-            && CStr::from_ptr((*(node as *mut pg_sys::String)).sval).to_bytes()
-                == b"conversations_ext"
-    });
+    let found = match (*stmt).removeType {
+        pg_sys::ObjectType::OBJECT_EXTENSION => names
+            .iter_ptr()
+            .any(|node| string_node(node) == Some(b"conversations_ext")),
+        pg_sys::ObjectType::OBJECT_SCHEMA => names
+            .iter_ptr()
+            .any(|node| string_node(node) == Some(b"support")),
+        pg_sys::ObjectType::OBJECT_TABLE => names.iter_ptr().any(|node| names_support_table(node)),
+        _ => false,
+    };
     found
 }
 
@@ -89,7 +120,8 @@ fn may_drop() -> bool {
     .unwrap_or(false)
 }
 
-/// The event trigger function (`support.drop_guard()`).
+/// The event trigger function (`support.drop_guard()`): DROP EXTENSION,
+/// DROP SCHEMA and DROP TABLE reach it.
 ///
 /// # Safety
 /// Called by PostgreSQL's fmgr as an event trigger.

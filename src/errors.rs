@@ -14,12 +14,21 @@ fn raise(code: PgSqlErrorCode, message: String, hint: Option<&str>) -> ! {
     unreachable!("ERROR does not return")
 }
 
-/// 28000: the function needs an end user and none is set.
-pub fn no_identity() -> ! {
+/// 28000: the function needs an end user and none is set. `ignored` names an
+/// identity setting that holds a value an earlier transaction left.
+pub fn no_identity(ignored: Option<&str>) -> ! {
+    let message = match ignored {
+        None => "no current user: this function needs an end-user identity".to_owned(),
+        Some(setting) => format!(
+            "no current user: {setting} was not set in this transaction (a session-level value is ignored)"
+        ),
+    };
     raise(
         PgSqlErrorCode::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
-        "no current user: this function needs an end-user identity".into(),
-        Some("Set request.jwt.claims (PostgREST), request.jwt.claim.sub, or support.user_id for the transaction."),
+        message,
+        Some(
+            "Set the identity inside the transaction: SET LOCAL support.user_id = '<uuid>', set_config('request.jwt.claims', '<json>', true), or support.authenticate(token).",
+        ),
     )
 }
 
@@ -74,16 +83,25 @@ pub fn role_cannot(role: &str, action: &str) -> ! {
     raise(
         PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
         format!("workspace role {role} cannot {action} conversations"),
-        Some("Needs workspace role agent, admin or owner."),
+        Some("See docs/permissions.md for who may do what."),
     )
 }
 
-/// 42501: only the owner of a claimed conversation may do this.
+/// 42501: only the owner of a claimed conversation, or a supervisor, may do this.
 pub fn not_owner(id: pgrx::Uuid, action: &str) -> ! {
     raise(
         PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
-        format!("conversation {id} is claimed by another agent: only its owner can {action} it"),
+        format!("conversation {id} is claimed by another agent: only its owner or an admin or owner of the workspace can {action} it"),
         None,
+    )
+}
+
+/// 42501: a transfer to a member who cannot own conversations (a viewer or a bot).
+pub fn target_cannot_own(user: pgrx::Uuid, role: &str) -> ! {
+    raise(
+        PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+        format!("user {user} (workspace role {role}) cannot own conversations"),
+        Some("Transfer to a human agent, admin or owner of the workspace."),
     )
 }
 
@@ -96,16 +114,25 @@ pub fn target_not_member(user: pgrx::Uuid) -> ! {
     )
 }
 
-/// 28000: support.authenticate() refused the token.
-pub fn token_rejected(why: String) -> ! {
+/// 28000: support.authenticate() refused the token. The client learns only
+/// that it is invalid; the reason goes to the server log (LOG_SERVER_ONLY is
+/// never sent to a client, whatever its client_min_messages).
+pub fn token_rejected(why: &str) -> ! {
+    ErrorReport::new(
+        PgSqlErrorCode::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+        format!("support.authenticate refused a token: {why}"),
+        "conversations_ext",
+    )
+    .report(PgLogLevel::LOG_SERVER_ONLY);
     raise(
         PgSqlErrorCode::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
-        format!("invalid token: {why}"),
+        "invalid token".into(),
         None,
     )
 }
 
-/// 22023: a row of support.jwt_keys is not usable (a DBA configuration error).
+/// 22023: a key stored in support.jwt_keys is not usable (a DBA error, told
+/// to the DBA who stores it).
 pub fn bad_key(kid: &str, why: String) -> ! {
     raise(
         PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
@@ -118,10 +145,11 @@ pub fn bad_key(kid: &str, why: String) -> ! {
 pub fn drop_would_lose_data(tables: &str) -> ! {
     raise(
         PgSqlErrorCode::ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST,
-        format!("cannot drop extension conversations_ext: its tables hold data ({tables})"),
+        format!("cannot drop conversations_ext's tables: they hold data ({tables})"),
         Some(
-            "DROP EXTENSION deletes every support table with all tenant data. Take a backup, then \
-             in the same transaction: SET LOCAL support.allow_drop_with_data = on (superuser only).",
+            "DROP EXTENSION conversations_ext, DROP SCHEMA support and DROP TABLE of a support table delete \
+             tenant data. Take a backup, then in the same transaction: SET LOCAL support.allow_drop_with_data = on \
+             (superuser only).",
         ),
     )
 }

@@ -10,9 +10,17 @@
 //! 2. `request.jwt.claim.sub` (older PostgREST).
 //! 3. `support.user_id` (applications that `SET LOCAL support.user_id`).
 //!
+//! **Only what the current transaction set counts.** A value left by a
+//! session-level `SET` in an earlier transaction, by `ALTER ROLE/DATABASE …
+//! SET` or by connection options is ignored, never acted on: behind a
+//! transaction-mode pool (PgBouncer) such a value belongs to whichever client
+//! used the server connection before. A function that needs a user then says
+//! so (28000, naming the ignored setting).
+//!
 //! Settings are read through the C API (`GetConfigOption`), so nothing the
 //! caller puts on its `search_path` can steer the lookup.
 
+use std::cmp::Ordering;
 use std::ffi::CStr;
 
 use pgrx::prelude::*;
@@ -24,18 +32,71 @@ const CLAIMS: &CStr = c"request.jwt.claims";
 const CLAIM_SUB: &CStr = c"request.jwt.claim.sub";
 const USER_ID: &CStr = c"support.user_id";
 
-/// The value of a setting, or None when it is undefined or empty.
-fn setting(name: &CStr) -> Option<String> {
+/// An identity setting as the current transaction sees it.
+enum Setting {
+    /// Undefined or empty.
+    Unset,
+    /// Holds a value the current transaction did not set (ignored).
+    Stale,
+    /// Set (non-empty) by the current transaction.
+    Set(String),
+}
+
+/// The value of a setting, if the current transaction set it.
+fn setting(name: &CStr) -> Setting {
     // SAFETY: name is a valid C string; missing_ok = true returns NULL for an
     // undefined setting instead of raising; the result is copied at once.
     let value = unsafe { pg_sys::GetConfigOption(name.as_ptr(), true, false) };
     if value.is_null() {
-        return None;
+        return Setting::Unset;
     }
     // SAFETY: GetConfigOption returns a NUL-terminated string owned by guc.c.
     let value = unsafe { CStr::from_ptr(value) }.to_string_lossy();
     let value = value.trim();
-    (!value.is_empty()).then(|| value.to_owned())
+    if value.is_empty() {
+        Setting::Unset
+    } else if set_in_this_transaction(name) {
+        Setting::Set(value.to_owned())
+    } else {
+        Setting::Stale
+    }
+}
+
+/// guc.c's name order: ASCII case-insensitive, byte by byte.
+fn guc_name_order(a: &CStr, b: &CStr) -> Ordering {
+    let lower = |s: &CStr| {
+        s.to_bytes()
+            .iter()
+            .map(u8::to_ascii_lowercase)
+            .collect::<Vec<_>>()
+    };
+    lower(a).cmp(&lower(b))
+}
+
+/// Did the current transaction change this setting (`SET`, `SET LOCAL`,
+/// `set_config()`, a function's `SET` clause)? PostgreSQL keeps, for every
+/// setting changed inside the open transaction, a stack of the values to
+/// restore at its end (`config_generic.stack`, pushed by guc.c's
+/// `push_old_value`, popped by `AtEOXact_GUC`); a value that only survives
+/// from an earlier transaction or from the session's defaults has none.
+/// PostgreSQL 15 keeps `guc_variables` sorted by name (guc.c's `find_option`
+/// searches it the same way).
+fn set_in_this_transaction(name: &CStr) -> bool {
+    // SAFETY: guc.c's array of `GetNumConfigOptions()` pointers to live
+    // config_generic structs, each with a NUL-terminated name; read only,
+    // within this call, on the backend's own thread.
+    unsafe {
+        let vars = pg_sys::get_guc_variables();
+        let count = usize::try_from(pg_sys::GetNumConfigOptions()).unwrap_or(0);
+        if vars.is_null() || count == 0 {
+            return false;
+        }
+        let vars = std::slice::from_raw_parts(vars, count);
+        match vars.binary_search_by(|&var| guc_name_order(CStr::from_ptr((*var).name), name)) {
+            Ok(i) => !(*vars[i]).stack.is_null(),
+            Err(_) => false,
+        }
+    }
 }
 
 /// Parses a subject into a user id; an empty subject is nobody. Pure: the
@@ -88,29 +149,50 @@ fn truncate(s: &str) -> String {
     }
 }
 
-/// The current end user, resolved from the settings (see the module docs).
-pub(crate) fn current_user() -> Option<pgrx::Uuid> {
+/// The identity settings in precedence order, with how each names a user.
+type SubjectParser = fn(&str) -> Result<Option<pgrx::Uuid>, String>;
+const SOURCES: [(&CStr, &str, SubjectParser); 3] = [
+    (CLAIMS, "request.jwt.claims", subject_of_claims),
+    (CLAIM_SUB, "request.jwt.claim.sub", parse_subject),
+    (USER_ID, "support.user_id", parse_subject),
+];
+
+/// The current end user (see the module docs), and the first identity
+/// setting that was ignored because an earlier transaction left it.
+fn resolve() -> (Option<pgrx::Uuid>, Option<&'static str>) {
     if let Some(verified) = crate::verified::current() {
-        return Some(verified);
+        return (Some(verified), None);
     }
     if crate::verified::settings_ignored() {
-        return None;
+        return (None, None);
     }
-    let (source, parsed) = if let Some(claims) = setting(CLAIMS) {
-        ("request.jwt.claims", subject_of_claims(&claims))
-    } else if let Some(sub) = setting(CLAIM_SUB) {
-        ("request.jwt.claim.sub", parse_subject(&sub))
-    } else if let Some(id) = setting(USER_ID) {
-        ("support.user_id", parse_subject(&id))
-    } else {
-        return None;
-    };
-    parsed.unwrap_or_else(|why| errors::bad_identity(source, why))
+    let mut ignored = None;
+    for (name, label, parse) in SOURCES {
+        match setting(name) {
+            Setting::Set(value) => {
+                let user = parse(&value).unwrap_or_else(|why| errors::bad_identity(label, why));
+                return (user, None);
+            }
+            Setting::Stale => {
+                ignored.get_or_insert(label);
+            }
+            Setting::Unset => {}
+        }
+    }
+    (None, ignored)
+}
+
+/// The current end user, resolved from the settings (see the module docs).
+pub(crate) fn current_user() -> Option<pgrx::Uuid> {
+    resolve().0
 }
 
 /// The current end user, or the 28000 error when there is none.
 pub(crate) fn require_current_user() -> pgrx::Uuid {
-    current_user().unwrap_or_else(|| errors::no_identity())
+    match resolve() {
+        (Some(user), _) => user,
+        (None, ignored) => errors::no_identity(ignored),
+    }
 }
 
 /// `support.current_user_id()`: the calling end user, or NULL for nobody.

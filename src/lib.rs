@@ -46,13 +46,27 @@ extension_sql_file!(
 extension_sql_file!(
     "../sql/20_triggers.sql",
     name = "triggers",
-    requires = ["schema"]
+    requires = [
+        "schema",
+        identity::current_user_id,
+        membership::workspace_role,
+        audit::restoring,
+        audit::lifecycle_pending,
+        verified::check_jwt_key
+    ]
 );
 
 extension_sql_file!(
     "../sql/30_drop_guard.sql",
     name = "drop_guard",
     requires = ["schema"]
+);
+
+// Membership management (plain SQL functions over the triggers' rules).
+extension_sql_file!(
+    "../sql/40_membership.sql",
+    name = "membership",
+    requires = ["triggers", membership::workspace_role]
 );
 
 // Grants last, once every function exists.

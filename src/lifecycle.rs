@@ -21,15 +21,33 @@ use pgrx::prelude::*;
 
 use crate::audit::PendingChange;
 use crate::plans::{UUID2, UUID3};
-use crate::{errors, identity, plans};
+use crate::{errors, identity, membership, plans};
 
-/// Workspace roles that may own conversations (claim, be transferred to,
-/// release, resolve). `viewer` reads only.
-const OWNER_ROLES: [&str; 3] = ["agent", "admin", "owner"];
+/// Effective roles (see `membership::effective_role`) that own conversations:
+/// human members who claim, are transferred to, and release, transfer or
+/// resolve their own claims.
+const AGENT_ROLES: &[&str] = &["agent", "admin", "owner"];
+/// Effective roles that also act on another member's claim (supervisor
+/// actions: release, transfer, resolve).
+const SUPERVISOR_ROLES: &[&str] = &["admin", "owner"];
+/// Effective roles that hand conversations over and close or reopen them
+/// without owning them: agents and bots (a bot escalates, resolves the
+/// conversations it solved, and reopens).
+const HANDOFF_ROLES: &[&str] = &["agent", "admin", "owner", "bot"];
 
-fn require_owner_role(role: &str, action: &str) {
-    if !OWNER_ROLES.contains(&role) {
+/// 42501 unless `role` is one of `allowed`.
+fn require_role(role: &str, allowed: &[&str], action: &str) {
+    if !allowed.contains(&role) {
         errors::role_cannot(role, action);
+    }
+}
+
+/// For an action on a claimed conversation: its owner (an agent) may, and so
+/// may a supervisor of the workspace; anyone else gets 42501.
+fn require_owner_or_supervisor(id: pgrx::Uuid, locked: &Locked, user: pgrx::Uuid, action: &str) {
+    require_role(&locked.role, AGENT_ROLES, action);
+    if locked.claimed_by != Some(user) && !SUPERVISOR_ROLES.contains(&locked.role.as_str()) {
+        errors::not_owner(id, action);
     }
 }
 
@@ -38,21 +56,25 @@ struct Locked {
     workspace_id: pgrx::Uuid,
     status: String,
     claimed_by: Option<pgrx::Uuid>,
-    /// The caller's role in the conversation's workspace.
+    /// The caller's effective role in the conversation's workspace.
     role: String,
 }
 
-/// Locks conversation `id` if `user` is a member of its workspace.
+/// Locks conversation `id` if `user` is a member of its workspace (and the
+/// caller's membership row `FOR SHARE`, so a concurrent demotion waits).
 fn lock_visible(id: pgrx::Uuid, user: pgrx::Uuid) -> Option<Locked> {
     plans::run(
-        "SELECT c.workspace_id, c.status, c.claimed_by, m.role \
+        "SELECT c.workspace_id, c.status, c.claimed_by, \
+                CASE WHEN u.kind OPERATOR(pg_catalog.=) 'bot' AND m.role OPERATOR(pg_catalog.<>) 'viewer' \
+                     THEN 'bot' ELSE m.role END \
            FROM support.conversations AS c \
            JOIN support.workspace_members AS m \
              ON m.workspace_id OPERATOR(pg_catalog.=) c.workspace_id \
             AND m.user_id OPERATOR(pg_catalog.=) $2 \
+           JOIN support.users AS u ON u.id OPERATOR(pg_catalog.=) m.user_id \
           WHERE c.id OPERATOR(pg_catalog.=) $1 \
           LIMIT 1 \
-            FOR UPDATE OF c",
+            FOR UPDATE OF c FOR SHARE OF m",
         UUID2,
         true,
         &[id.into(), user.into()],
@@ -68,34 +90,17 @@ fn lock_visible(id: pgrx::Uuid, user: pgrx::Uuid) -> Option<Locked> {
     )
 }
 
-/// Locks a claimed conversation that the current user owns, for an action
-/// only its owner may take (release, transfer); returns the user too.
-fn lock_owned(id: pgrx::Uuid, action: &str) -> (pgrx::Uuid, Locked) {
+/// Locks a claimed conversation for an action its owner or a supervisor may
+/// take (release, transfer); returns the caller too.
+fn lock_claimed(id: pgrx::Uuid, action: &str) -> (pgrx::Uuid, Locked) {
     let user = identity::require_current_user();
     let locked = lock_visible(id, user).unwrap_or_else(|| errors::conversation_not_found(id));
+    require_role(&locked.role, AGENT_ROLES, action);
     if locked.status != "claimed" {
         errors::invalid_transition(id, &locked.status, action, "claimed");
     }
-    if locked.claimed_by != Some(user) {
-        errors::not_owner(id, action);
-    }
-    require_owner_role(&locked.role, action);
+    require_owner_or_supervisor(id, &locked, user, action);
     (user, locked)
-}
-
-/// `user`'s role in `workspace_id`, None when not a member.
-fn role_in(workspace_id: pgrx::Uuid, user: pgrx::Uuid) -> Option<String> {
-    plans::run(
-        "SELECT m.role FROM support.workspace_members AS m \
-          WHERE m.workspace_id OPERATOR(pg_catalog.=) $1 AND m.user_id OPERATOR(pg_catalog.=) $2",
-        UUID2,
-        false,
-        &[workspace_id.into(), user.into()],
-        |mut rows| {
-            rows.next()
-                .and_then(|row| row.get::<String>(1).ok().flatten())
-        },
-    )
 }
 
 /// Runs the UPDATE of one transition and returns the new row. `set` may use
@@ -141,6 +146,22 @@ fn current_row(
     .unwrap_or_else(|| errors::conversation_not_found(id))
 }
 
+/// The claim UPDATE: takes `$1` if it is escalated and the caller `$2` is a
+/// human agent, admin or owner of its workspace (membership row locked
+/// `FOR SHARE`: a concurrent demotion waits, then this re-checks the role).
+const CLAIM_BY_ID: &str = "UPDATE support.conversations AS c \
+        SET status = 'claimed', claimed_by = $2, claimed_at = pg_catalog.now() \
+      WHERE c.id OPERATOR(pg_catalog.=) $1 \
+        AND c.status OPERATOR(pg_catalog.=) 'escalated' \
+        AND EXISTS (SELECT 1 FROM support.workspace_members AS m \
+                      JOIN support.users AS u ON u.id OPERATOR(pg_catalog.=) m.user_id \
+                     WHERE m.workspace_id OPERATOR(pg_catalog.=) c.workspace_id \
+                       AND m.user_id OPERATOR(pg_catalog.=) $2 \
+                       AND m.role OPERATOR(pg_catalog.=) ANY ('{agent,admin,owner}'::text[]) \
+                       AND u.kind OPERATOR(pg_catalog.=) 'human' \
+                       FOR SHARE OF m) \
+    RETURNING c";
+
 /// `support.escalate_conversation(id, reason)`: the bot hands off,
 /// `active` → `escalated`; `escalated_at` starts the queue's wait clock.
 #[pg_extern(volatile, security_definer, parallel_unsafe, requires = ["schema"])]
@@ -154,6 +175,7 @@ pub fn escalate_conversation(
     let id = id?;
     let user = identity::require_current_user();
     let locked = lock_visible(id, user).unwrap_or_else(|| errors::conversation_not_found(id));
+    require_role(&locked.role, HANDOFF_ROLES, "escalate");
     if locked.status != "active" {
         errors::invalid_transition(id, &locked.status, "escalate", "active");
     }
@@ -180,33 +202,28 @@ pub fn claim_conversation(
     // The parameter keeps its 0.1.0 name: callers may pass it by name.
     let id = conversation_id;
     let user = identity::require_current_user();
-    let claimed = {
+    let claim = || {
         let _pending = PendingChange::new(Some(id), "claimed", None);
         plans::run(
-            "UPDATE support.conversations AS c \
-                SET status = 'claimed', claimed_by = $2, claimed_at = pg_catalog.now() \
-              WHERE c.id OPERATOR(pg_catalog.=) $1 \
-                AND c.status OPERATOR(pg_catalog.=) 'escalated' \
-                AND EXISTS (SELECT 1 FROM support.workspace_members AS m \
-                             WHERE m.workspace_id OPERATOR(pg_catalog.=) c.workspace_id \
-                               AND m.user_id OPERATOR(pg_catalog.=) $2 \
-                               AND m.role OPERATOR(pg_catalog.=) ANY ('{agent,admin,owner}'::text[])) \
-            RETURNING c",
+            CLAIM_BY_ID,
             UUID2,
             true,
             &[id.into(), user.into()],
             |mut rows| rows.next().and_then(|row| row.get(1).ok().flatten()),
         )
     };
-    if let Some(row) = claimed {
+    if let Some(row) = claim() {
         return row;
     }
-    // Nothing updated: say why, from the latest committed state.
+    // Nothing updated: say why, from the state as it is now (row locked, so
+    // it stays that way). The loser of a race gets the truth: 55006 while
+    // another agent holds it, and if it is waiting again, it simply gets it.
     let locked = lock_visible(id, user).unwrap_or_else(|| errors::conversation_not_found(id));
-    require_owner_role(&locked.role, "claim");
+    require_role(&locked.role, AGENT_ROLES, "claim");
     match (locked.status.as_str(), locked.claimed_by) {
         ("claimed", Some(owner)) if owner == user => current_row(id, &locked),
         ("claimed", _) => errors::already_claimed(id),
+        ("escalated", _) => claim().unwrap_or_else(|| errors::conversation_not_found(id)),
         (status, _) => errors::invalid_transition(id, status, "claim", "escalated"),
     }
 }
@@ -233,9 +250,12 @@ pub fn claim_next_conversation(
                       WHERE q.workspace_id OPERATOR(pg_catalog.=) $1 \
                         AND q.status OPERATOR(pg_catalog.=) 'escalated' \
                         AND EXISTS (SELECT 1 FROM support.workspace_members AS m \
+                                      JOIN support.users AS u ON u.id OPERATOR(pg_catalog.=) m.user_id \
                                      WHERE m.workspace_id OPERATOR(pg_catalog.=) $1 \
                                        AND m.user_id OPERATOR(pg_catalog.=) $2 \
-                                       AND m.role OPERATOR(pg_catalog.=) ANY ('{agent,admin,owner}'::text[])) \
+                                       AND m.role OPERATOR(pg_catalog.=) ANY ('{agent,admin,owner}'::text[]) \
+                                       AND u.kind OPERATOR(pg_catalog.=) 'human' \
+                                       FOR SHARE OF m) \
                       ORDER BY q.escalated_at, q.id \
                       LIMIT 1 \
                         FOR UPDATE SKIP LOCKED) \
@@ -247,22 +267,23 @@ pub fn claim_next_conversation(
         )
     };
     if claimed.is_none() {
-        // Not a member: "not found"; a viewer: 42501; else the queue is empty.
-        let role = role_in(workspace_id, user)
+        // Not a member: "not found"; a viewer or bot: 42501; else the queue is empty.
+        let role = membership::effective_role(workspace_id, user, false)
             .unwrap_or_else(|| errors::workspace_not_found(workspace_id));
-        require_owner_role(&role, "claim");
+        require_role(&role, AGENT_ROLES, "claim");
     }
     claimed
 }
 
-/// `support.release_conversation(id)`: the owner puts it back in the queue,
-/// `claimed` → `escalated`, keeping its original wait time.
+/// `support.release_conversation(id)`: back in the queue, `claimed` →
+/// `escalated`, keeping its original wait time. Its owner may, and so may an
+/// admin or owner of the workspace (supervisor action).
 #[pg_extern(volatile, security_definer, parallel_unsafe, requires = ["schema"])]
 #[search_path(pg_catalog, pg_temp)]
 pub fn release_conversation(
     id: pgrx::Uuid,
 ) -> pgrx::composite_type!('static, "support.conversations") {
-    let (_, locked) = lock_owned(id, "release");
+    let (_, locked) = lock_claimed(id, "release");
     apply(
         id,
         &locked,
@@ -273,19 +294,24 @@ pub fn release_conversation(
     )
 }
 
-/// `support.transfer_conversation(id, to_user)`: the owner hands a claimed
-/// conversation to another member (agent, admin or owner) of the workspace.
+/// `support.transfer_conversation(id, to_user)`: hands a claimed conversation
+/// to another human agent, admin or owner of the workspace. Its owner may, and
+/// so may an admin or owner of the workspace (supervisor action).
 #[pg_extern(volatile, security_definer, parallel_unsafe, requires = ["schema"])]
 #[search_path(pg_catalog, pg_temp)]
 pub fn transfer_conversation(
     id: pgrx::Uuid,
     to_user: pgrx::Uuid,
 ) -> pgrx::composite_type!('static, "support.conversations") {
-    let (user, locked) = lock_owned(id, "transfer");
-    let target_role =
-        role_in(locked.workspace_id, to_user).unwrap_or_else(|| errors::target_not_member(to_user));
-    require_owner_role(&target_role, "be transferred");
-    if to_user == user {
+    let (_, locked) = lock_claimed(id, "transfer");
+    // The target's membership row is locked FOR SHARE: a concurrent demotion
+    // of the target waits until the transfer commits, then unassigns it.
+    let target_role = membership::effective_role(locked.workspace_id, to_user, true)
+        .unwrap_or_else(|| errors::target_not_member(to_user));
+    if !AGENT_ROLES.contains(&target_role.as_str()) {
+        errors::target_cannot_own(to_user, &target_role);
+    }
+    if locked.claimed_by == Some(to_user) {
         return current_row(id, &locked);
     }
     apply(
@@ -298,8 +324,9 @@ pub fn transfer_conversation(
     )
 }
 
-/// `support.resolve_conversation(id)`: `claimed` (by the caller) or `active`
-/// → `resolved`.
+/// `support.resolve_conversation(id)`: `claimed` or `active` → `resolved`. A
+/// claimed one: its owner, or an admin or owner of the workspace (supervisor
+/// action). An active one: any agent, and bots (the bot solved it).
 #[pg_extern(volatile, security_definer, parallel_unsafe, requires = ["schema"])]
 #[search_path(pg_catalog, pg_temp)]
 pub fn resolve_conversation(
@@ -307,9 +334,10 @@ pub fn resolve_conversation(
 ) -> pgrx::composite_type!('static, "support.conversations") {
     let user = identity::require_current_user();
     let locked = lock_visible(id, user).unwrap_or_else(|| errors::conversation_not_found(id));
+    require_role(&locked.role, HANDOFF_ROLES, "resolve");
     match locked.status.as_str() {
-        "claimed" if locked.claimed_by != Some(user) => errors::not_owner(id, "resolve"),
-        "claimed" | "active" => require_owner_role(&locked.role, "resolve"),
+        "claimed" => require_owner_or_supervisor(id, &locked, user, "resolve"),
+        "active" => {}
         status => errors::invalid_transition(id, status, "resolve", "claimed or active"),
     }
     apply(
@@ -331,6 +359,7 @@ pub fn reopen_conversation(
 ) -> pgrx::composite_type!('static, "support.conversations") {
     let user = identity::require_current_user();
     let locked = lock_visible(id, user).unwrap_or_else(|| errors::conversation_not_found(id));
+    require_role(&locked.role, HANDOFF_ROLES, "reopen");
     if locked.status != "resolved" {
         errors::invalid_transition(id, &locked.status, "reopen", "resolved");
     }

@@ -1,8 +1,10 @@
 //! Workspace membership: what the RLS policies and the lifecycle functions ask.
 //!
-//! Both helpers are SECURITY DEFINER: they read `support.workspace_members`
+//! The helpers are SECURITY DEFINER: they read `support.workspace_members`
 //! past that table's own policy (which itself calls `member_workspaces()`).
-//! They are presence-only: `role` is never consulted here.
+//! `member_workspaces` and `workspace_member` are presence-only (what the
+//! policies ask); `workspace_role` gives the role that decides what a member
+//! may write and do (docs/permissions.tsv).
 
 use pgrx::prelude::*;
 
@@ -60,4 +62,49 @@ pub(crate) fn is_member(workspace_id: pgrx::Uuid, user: pgrx::Uuid) -> bool {
                 .unwrap_or(false)
         },
     )
+}
+
+/// `user`'s effective role in `workspace_id`: the membership role, except that
+/// a user of kind `bot` acts as `bot` (a bot with role `viewer` is a viewer).
+/// None when not a member. `lock` takes the membership row `FOR SHARE`, so a
+/// concurrent demotion waits for the caller's transaction (and vice versa).
+pub(crate) fn effective_role(
+    workspace_id: pgrx::Uuid,
+    user: pgrx::Uuid,
+    lock: bool,
+) -> Option<String> {
+    let sql = if lock {
+        "SELECT CASE WHEN u.kind OPERATOR(pg_catalog.=) 'bot' AND m.role OPERATOR(pg_catalog.<>) 'viewer' \
+                     THEN 'bot' ELSE m.role END \
+           FROM support.workspace_members AS m \
+           JOIN support.users AS u ON u.id OPERATOR(pg_catalog.=) m.user_id \
+          WHERE m.workspace_id OPERATOR(pg_catalog.=) $1 AND m.user_id OPERATOR(pg_catalog.=) $2 \
+            FOR SHARE OF m"
+    } else {
+        "SELECT CASE WHEN u.kind OPERATOR(pg_catalog.=) 'bot' AND m.role OPERATOR(pg_catalog.<>) 'viewer' \
+                     THEN 'bot' ELSE m.role END \
+           FROM support.workspace_members AS m \
+           JOIN support.users AS u ON u.id OPERATOR(pg_catalog.=) m.user_id \
+          WHERE m.workspace_id OPERATOR(pg_catalog.=) $1 AND m.user_id OPERATOR(pg_catalog.=) $2"
+    };
+    plans::run(
+        sql,
+        plans::UUID2,
+        lock,
+        &[workspace_id.into(), user.into()],
+        |mut rows| {
+            rows.next()
+                .and_then(|row| row.get::<String>(1).ok().flatten())
+        },
+    )
+}
+
+/// `support.workspace_role(workspace_id)`: the current user's effective role
+/// in the workspace (`owner`, `admin`, `agent`, `viewer`, or `bot` for a user
+/// of kind bot), NULL when not a member. The triggers ask it before a write;
+/// applications may ask it to show only the actions a member can take.
+#[pg_extern(stable, security_definer, parallel_restricted, requires = ["schema"])]
+#[search_path(pg_catalog, pg_temp)]
+pub fn workspace_role(workspace_id: pgrx::Uuid) -> Option<String> {
+    effective_role(workspace_id, identity::current_user()?, false)
 }

@@ -4,7 +4,12 @@
 //! is rolled back), which is what transaction-pooling connection poolers need.
 //!
 //! Keys live in `support.jwt_keys`, readable by nobody but its owner; the
-//! cryptography is the `jsonwebtoken` crate (RustCrypto backend).
+//! cryptography is the `jsonwebtoken` crate (RustCrypto backend). A key is
+//! checked when it is stored (`support.check_jwt_key`, called by a trigger).
+//!
+//! A refused token tells its holder only that it is invalid (28000): whether
+//! its `kid` exists, how many keys use its algorithm or which claim failed
+//! goes to the server log, never to the client.
 
 use std::cell::RefCell;
 use std::ffi::c_void;
@@ -124,7 +129,7 @@ fn lookup_key(kid: Option<&str>, header_alg: &str) -> Result<Key, String> {
         (_, 1) => Ok(rows.into_iter().next().expect("one row")),
         (Some(kid), _) => Err(format!("unknown or inactive key id {kid:?}")),
         (None, n) => Err(format!(
-            "the token has no kid and {n} active keys use {header_alg}: give each key a kid and sign with it"
+            "the token has no kid and {n} active keys use {header_alg} (give each key a kid and sign with it)"
         )),
     }
 }
@@ -147,11 +152,31 @@ fn algorithm_name(alg: Algorithm) -> &'static str {
     }
 }
 
+/// The shortest HMAC secret we accept for an algorithm: the hash size
+/// (RFC 7518 section 3.2).
+fn min_secret_bytes(alg: &str) -> Option<usize> {
+    match alg {
+        "HS256" => Some(32),
+        "HS384" => Some(48),
+        "HS512" => Some(64),
+        _ => None,
+    }
+}
+
 fn decoding_key(key: &Key) -> Result<(Algorithm, DecodingKey), Refusal> {
     let bad = |why: String| Refusal::Key {
         kid: key.kid.clone(),
         why,
     };
+    if let Some(min) = min_secret_bytes(&key.alg) {
+        let len = key.material.len();
+        if len < min {
+            return Err(bad(format!(
+                "a {} secret needs at least {min} bytes, this one has {len}",
+                key.alg
+            )));
+        }
+    }
     Ok(match key.alg.as_str() {
         "HS256" => (
             Algorithm::HS256,
@@ -239,13 +264,54 @@ fn describe(kind: &jsonwebtoken::errors::ErrorKind) -> String {
     }
 }
 
-/// Verifies `token` against support.jwt_keys; raises 28000 (or 22023 for an
-/// unusable key row) on any failure.
+/// Verifies `token` against support.jwt_keys; raises 28000 on any failure,
+/// with the reason in the server log only.
 pub(crate) fn verify(token: &str) -> pgrx::Uuid {
     match check_token(token, lookup_key) {
         Ok(user) => user,
-        Err(Refusal::Token(why)) => errors::token_rejected(why),
-        Err(Refusal::Key { kid, why }) => errors::bad_key(&kid, why),
+        Err(Refusal::Token(why)) => errors::token_rejected(&why),
+        Err(Refusal::Key { kid, why }) => {
+            errors::token_rejected(&format!("support.jwt_keys row {kid:?} is unusable: {why}"))
+        }
+    }
+}
+
+/// Does `key` work as a key for its algorithm? Decoding a PEM only unwraps it;
+/// the point is parsed when a verifier is built, so build one: an error here is
+/// a bad key, a signature that does not verify is a good one.
+pub(crate) fn key_problem(key: &Key) -> Option<String> {
+    let (alg, decoding_key) = match decoding_key(key) {
+        Ok(k) => k,
+        Err(Refusal::Key { why, .. } | Refusal::Token(why)) => return Some(why),
+    };
+    match jsonwebtoken::crypto::verify("AAAA", b"probe", &decoding_key, alg) {
+        Ok(_) => None,
+        Err(e) => Some(format!("not a usable {} key ({e})", key.alg)),
+    }
+}
+
+/// `support.check_jwt_key(kid, alg, key)`: raises 22023 when the key is too
+/// short for its HMAC algorithm or does not parse as its public-key algorithm.
+/// Called by the `jwt_keys_check` trigger, so a bad key is refused when it is
+/// stored, not at first use.
+#[pg_extern(stable, parallel_safe, requires = ["schema"])]
+#[search_path(pg_catalog, pg_temp)]
+pub fn check_jwt_key(kid: Option<&str>, alg: Option<&str>, key: Option<&str>) {
+    let (Some(alg), Some(material)) = (alg, key) else {
+        return; // NOT NULL constraints report missing values
+    };
+    let key = Key {
+        kid: kid.unwrap_or_default().to_owned(),
+        alg: alg.to_owned(),
+        material: material.to_owned(),
+        audience: None,
+        issuer: None,
+    };
+    if !matches!(alg, "HS256" | "HS384" | "HS512" | "EdDSA" | "ES256") {
+        return; // the CHECK constraint jwt_keys_alg_valid reports it (23514)
+    }
+    if let Some(why) = key_problem(&key) {
+        errors::bad_key(&key.kid, why);
     }
 }
 
@@ -273,11 +339,13 @@ mod property_tests {
     use crate::tests::random::Rng;
     use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 
+    const SECRET: &str = "property-test-secret-of-32-bytes-at-least";
+
     fn key() -> Key {
         Key {
             kid: "k".into(),
             alg: "HS256".into(),
-            material: "secret".into(),
+            material: SECRET.into(),
             audience: None,
             issuer: None,
         }
@@ -319,7 +387,7 @@ mod property_tests {
             let token = encode(
                 &header,
                 &serde_json::json!({"sub": id.to_string(), "exp": exp}),
-                &EncodingKey::from_secret(b"secret"),
+                &EncodingKey::from_secret(SECRET.as_bytes()),
             )
             .expect("sign");
             assert_eq!(

@@ -215,8 +215,10 @@ mod tests {
         let missing_author = error_of(&format!(
             "INSERT INTO support.conversation_messages (conversation_id, role, author_id, content) VALUES ('{C1}', 'agent', '{NOWHERE}', 'x')"
         ));
+        // Authorship is the caller: naming anyone else, foreign or missing,
+        // is the same 42501.
         assert!(
-            foreign_author.as_deref().unwrap_or("").starts_with("23503"),
+            foreign_author.as_deref().unwrap_or("").starts_with("42501"),
             "{foreign_author:?}"
         );
         assert_eq!(

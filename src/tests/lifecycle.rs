@@ -341,8 +341,8 @@ mod tests {
     fn queue_timestamps() {
         fixture();
         // A customer message does not count; the first agent message after escalation does.
-        as_user(U1);
         run(&format!("INSERT INTO support.conversation_messages (conversation_id, role, content) VALUES ('{C3}', 'customer', 'hi')"));
+        as_user(U1);
         assert_eq!(
             value::<bool>(&format!(
                 "SELECT first_agent_reply_at IS NULL FROM support.conversations WHERE id = '{C3}'"

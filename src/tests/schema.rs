@@ -18,6 +18,7 @@ mod tests {
                 "conversation_messages",
                 "conversations",
                 "jwt_keys",
+                "member_events",
                 "users",
                 "workspace_members",
                 "workspaces"
@@ -36,7 +37,7 @@ mod tests {
                                coalesce(pg_get_expr(polwithcheck, polrelid), '') AS expr \
                           FROM pg_policy WHERE polrelid::regclass::text LIKE 'support.%'";
         // One policy per table and command, named <table>_<command>_member.
-        assert_eq!(count(policies), 12);
+        assert_eq!(count(policies), 13);
         assert_eq!(
             count(&format!("SELECT 1 FROM ({policies}) p WHERE polname !~ '_(select|insert|update|delete)_member$'")),
             0
@@ -202,9 +203,10 @@ mod tests {
         );
         // Positive control: valid values are accepted.
         assert_eq!(sqlstate(&format!("INSERT INTO support.conversations (workspace_id, status, channel) VALUES ('{W1}', 'escalated', 'sms')")), "00000");
+        // (U1 is an agent: agents post agent messages; customer messages come from bots.)
         assert_eq!(
             sqlstate(&format!(
-                "INSERT INTO support.conversation_messages (conversation_id, role, content) VALUES ('{C1}', 'customer', 'x')"
+                "INSERT INTO support.conversation_messages (conversation_id, role, content) VALUES ('{C1}', 'agent', 'x')"
             )),
             "00000"
         );

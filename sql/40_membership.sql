@@ -1,0 +1,178 @@
+-- conversations_ext: membership management from the application.
+--
+-- support.add_member / set_member_role / remove_member let a workspace's owners
+-- and admins manage its members without the DBA (the rules: docs/permissions.tsv,
+-- rows members.*):
+--   * only an owner or admin of the workspace calls them (42501; a caller who is
+--     not a member gets "workspace ... not found", P0002, as for a workspace
+--     that does not exist);
+--   * only an owner grants, changes or removes the owner role (42501);
+--   * the last owner can be neither removed nor demoted (55000);
+--   * every change is an event in support.member_events, and a member demoted to
+--     viewer or removed gives up their claims (back to escalated, 'unassigned'
+--     events) — both done by triggers, so the DBA's direct statements do the same.
+-- Each call locks the workspace row first, so concurrent changes to one
+-- workspace's members are serialised (two owners demoting each other cannot
+-- leave the workspace without an owner).
+
+-- The caller's right to manage the members of a workspace; locks the workspace.
+CREATE FUNCTION support.require_member_manager(workspace_id uuid, touches_owner boolean) RETURNS text
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    caller uuid := support.current_user_id();
+    caller_role text;
+BEGIN
+    IF caller IS NULL THEN
+        RAISE EXCEPTION 'no current user: this function needs an end-user identity'
+            USING ERRCODE = '28000',
+                  HINT = 'Set it for the transaction: SET LOCAL support.user_id, set_config(''request.jwt.claims'', ..., true), or support.authenticate().';
+    END IF;
+    PERFORM 1 FROM support.workspaces AS w
+     WHERE w.id OPERATOR(pg_catalog.=) require_member_manager.workspace_id
+       FOR NO KEY UPDATE;
+    caller_role := support.workspace_role(require_member_manager.workspace_id);
+    IF caller_role IS NULL THEN
+        RAISE EXCEPTION 'workspace % not found', require_member_manager.workspace_id
+            USING ERRCODE = 'P0002';
+    END IF;
+    IF caller_role NOT IN ('owner', 'admin') THEN
+        RAISE EXCEPTION 'workspace role % cannot manage members', caller_role
+            USING ERRCODE = '42501',
+                  HINT = 'Only an owner or admin of the workspace adds, changes or removes members.';
+    END IF;
+    IF touches_owner AND caller_role OPERATOR(pg_catalog.<>) 'owner' THEN
+        RAISE EXCEPTION 'only an owner grants, changes or removes the owner role'
+            USING ERRCODE = '42501';
+    END IF;
+    RETURN caller_role;
+END
+$$;
+COMMENT ON FUNCTION support.require_member_manager(uuid, boolean) IS
+    'Internal: raises unless the current user may manage the workspace''s members (owner or admin; owner when the owner role is involved); locks the workspace row.';
+
+-- The role of a member, locked; P0002 when the user is not a member.
+CREATE FUNCTION support.locked_member_role(workspace_id uuid, user_id uuid) RETURNS text
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    found_role text;
+BEGIN
+    SELECT m.role INTO found_role
+      FROM support.workspace_members AS m
+     WHERE m.workspace_id OPERATOR(pg_catalog.=) locked_member_role.workspace_id
+       AND m.user_id OPERATOR(pg_catalog.=) locked_member_role.user_id
+       FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'user % is not a member of workspace %', locked_member_role.user_id, locked_member_role.workspace_id
+            USING ERRCODE = 'P0002';
+    END IF;
+    RETURN found_role;
+END
+$$;
+COMMENT ON FUNCTION support.locked_member_role(uuid, uuid) IS
+    'Internal: the role of a member, with the membership row locked; P0002 when not a member.';
+
+-- 55000 when the workspace would be left without an owner.
+CREATE FUNCTION support.require_another_owner(workspace_id uuid, user_id uuid) RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM support.workspace_members AS m
+                    WHERE m.workspace_id OPERATOR(pg_catalog.=) require_another_owner.workspace_id
+                      AND m.user_id OPERATOR(pg_catalog.<>) require_another_owner.user_id
+                      AND m.role OPERATOR(pg_catalog.=) 'owner') THEN
+        RAISE EXCEPTION 'user % is the last owner of workspace %', require_another_owner.user_id, require_another_owner.workspace_id
+            USING ERRCODE = '55000',
+                  HINT = 'Make another member owner first.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION support.require_another_owner(uuid, uuid) IS
+    'Internal: raises 55000 when the user is the last owner of the workspace.';
+
+CREATE FUNCTION support.add_member(workspace_id uuid, user_id uuid, role text DEFAULT 'agent')
+RETURNS support.workspace_members
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    added support.workspace_members;
+BEGIN
+    PERFORM support.require_member_manager(add_member.workspace_id, add_member.role OPERATOR(pg_catalog.=) 'owner');
+    INSERT INTO support.workspace_members AS m (workspace_id, user_id, role)
+    VALUES (add_member.workspace_id, add_member.user_id, add_member.role)
+    RETURNING m.* INTO added;
+    RETURN added;
+END
+$$;
+COMMENT ON FUNCTION support.add_member(uuid, uuid, text) IS
+    'An owner or admin adds a user to the workspace with a role (default agent; only an owner adds an owner). Errors: 28000 no identity, P0002 not a member of the workspace, 42501 role, 23505 already a member, 23503 no such user, 23514 unknown role.';
+
+CREATE FUNCTION support.set_member_role(workspace_id uuid, user_id uuid, role text)
+RETURNS support.workspace_members
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    current_role_of_member text;
+    changed support.workspace_members;
+BEGIN
+    -- Whether the owner role is involved depends on the member's current role:
+    -- check the caller's right first with what the call asks, then again once
+    -- the member's row is locked.
+    PERFORM support.require_member_manager(set_member_role.workspace_id, set_member_role.role OPERATOR(pg_catalog.=) 'owner');
+    current_role_of_member := support.locked_member_role(set_member_role.workspace_id, set_member_role.user_id);
+    IF current_role_of_member OPERATOR(pg_catalog.=) 'owner' THEN
+        PERFORM support.require_member_manager(set_member_role.workspace_id, true);
+        IF set_member_role.role IS DISTINCT FROM 'owner' THEN
+            PERFORM support.require_another_owner(set_member_role.workspace_id, set_member_role.user_id);
+        END IF;
+    END IF;
+    UPDATE support.workspace_members AS m
+       SET role = set_member_role.role
+     WHERE m.workspace_id OPERATOR(pg_catalog.=) set_member_role.workspace_id
+       AND m.user_id OPERATOR(pg_catalog.=) set_member_role.user_id
+    RETURNING m.* INTO changed;
+    RETURN changed;
+END
+$$;
+COMMENT ON FUNCTION support.set_member_role(uuid, uuid, text) IS
+    'An owner or admin changes a member''s role (only an owner grants or changes the owner role; the last owner cannot be demoted: 55000). Demoting to viewer returns the member''s claims to the queue.';
+
+CREATE FUNCTION support.remove_member(workspace_id uuid, user_id uuid)
+RETURNS support.workspace_members
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    current_role_of_member text;
+    removed support.workspace_members;
+BEGIN
+    PERFORM support.require_member_manager(remove_member.workspace_id, false);
+    current_role_of_member := support.locked_member_role(remove_member.workspace_id, remove_member.user_id);
+    IF current_role_of_member OPERATOR(pg_catalog.=) 'owner' THEN
+        PERFORM support.require_member_manager(remove_member.workspace_id, true);
+        PERFORM support.require_another_owner(remove_member.workspace_id, remove_member.user_id);
+    END IF;
+    DELETE FROM support.workspace_members AS m
+     WHERE m.workspace_id OPERATOR(pg_catalog.=) remove_member.workspace_id
+       AND m.user_id OPERATOR(pg_catalog.=) remove_member.user_id
+    RETURNING m.* INTO removed;
+    RETURN removed;
+END
+$$;
+COMMENT ON FUNCTION support.remove_member(uuid, uuid) IS
+    'An owner or admin removes a member (only an owner removes an owner; the last owner cannot be removed: 55000). Their claims return to the queue; their messages stay, with author_id NULL. Returns the removed membership.';
