@@ -672,6 +672,8 @@ async fn deletion_phase(
     rng: &mut Rng,
     owner_search_path: &str,
 ) {
+    // Conversations deleted, refused; messages deleted, refused.
+    let mut tally = [0usize; 4];
     for _ in 0..2 {
         let live: Vec<Conversation> = w.model.live_conversations().cloned().collect();
         let c = rng.pick(&live).clone();
@@ -701,6 +703,7 @@ async fn deletion_phase(
                 w.phase,
                 o.describe()
             );
+            tally[1] += 1;
             continue;
         }
         assert_eq!(
@@ -710,6 +713,7 @@ async fn deletion_phase(
             c.id,
             w.phase
         );
+        tally[0] += 1;
         w.model.delete_conversation(Some(&member), &c.id);
     }
     for _ in 0..4 {
@@ -742,6 +746,7 @@ async fn deletion_phase(
                 m.id,
                 o.describe()
             );
+            tally[3] += 1;
             continue;
         }
         assert_eq!(
@@ -750,8 +755,14 @@ async fn deletion_phase(
             "member deletes message {}",
             m.id
         );
+        tally[2] += 1;
         w.model.delete_message(Some(&member), &m.id);
     }
+    println!(
+        "adversarial: deletions by members ({}): {} conversations and {} messages deleted, {} and {} refused as \
+         docs/permissions.tsv says",
+        w.phase, tally[0], tally[2], tally[1], tally[3]
+    );
     // The DBA removes two memberships, preferring owners of claimed conversations.
     for _ in 0..2 {
         let claimed: Vec<(String, String)> = w
@@ -2388,9 +2399,16 @@ async fn hostile_tenants_see_and_change_only_their_own_workspaces() {
     if let Ok(inject) = std::env::var("CX_ADV_INJECT") {
         // Named injections; anything else is SQL.
         let inject = match inject.as_str() {
-            // Viewers become agents behind the model's back: the server lets
-            // them write while docs/permissions.tsv (the model) says 42501.
+            // The trigger that refuses a viewer's new conversation is off:
+            // the server lets viewers write while docs/permissions.tsv (the
+            // model) says 42501; nothing any user reads changes.
             "viewer-may-write" => {
+                "ALTER TABLE support.conversations DISABLE TRIGGER conversations_before_insert"
+                    .to_string()
+            }
+            // Viewers become agents behind the model's back (also seen by
+            // the read paths: the membership rows change).
+            "viewers-are-agents" => {
                 "UPDATE support.workspace_members SET role = 'agent' WHERE role = 'viewer'"
                     .to_string()
             }
