@@ -47,8 +47,10 @@ async fn setup(db: &str) -> String {
     escalated_conversations(&owner, 1).await.remove(0)
 }
 
-/// As nobody in an explicit transaction (rolled back): current_user_id() is
-/// NULL, no rows, and claim_conversation fails 28000 saying to use SET LOCAL.
+/// As nobody in an explicit transaction (rolled back) while a session-level
+/// value is left over: current_user_id() is NULL, no rows, and
+/// claim_conversation fails 28000 saying the session-level value was ignored
+/// and to use SET LOCAL.
 async fn assert_nobody_in_transaction(app: &Client, id: &str, what: &str) {
     app.batch_execute("BEGIN").await.unwrap();
     assert_eq!(who(app).await, None, "{what}: current_user_id()");
@@ -57,10 +59,23 @@ async fn assert_nobody_in_transaction(app: &Client, id: &str, what: &str) {
         .query_one(&format!("SELECT support.claim_conversation('{id}')"), &[])
         .await;
     assert_eq!(sqlstate(&r), "28000", "{what}: claim_conversation");
+    // The message says a session-level value was ignored; the message or its
+    // hint says to use SET LOCAL.
     let message = error_message(&r);
+    let hint = r
+        .as_ref()
+        .err()
+        .and_then(|e| e.as_db_error())
+        .and_then(|d| d.hint())
+        .unwrap_or_default()
+        .to_string();
     assert!(
-        message.contains("SET LOCAL"),
-        "{what}: the 28000 message must say to use SET LOCAL: {message:?}"
+        message.contains("session-level"),
+        "{what}: the 28000 message must say a session-level value was ignored: {message:?}"
+    );
+    assert!(
+        message.contains("SET LOCAL") || hint.contains("SET LOCAL"),
+        "{what}: the 28000 error must say to use SET LOCAL: {message:?} (hint {hint:?})"
     );
     app.batch_execute("ROLLBACK").await.unwrap();
 }
@@ -266,12 +281,16 @@ async fn stale_session_claims_do_not_outrank_a_fresh_user_id() {
     assert_eq!(workspaces, vec![W1.to_string()], "U1's rows, not U2's");
     app.batch_execute("COMMIT").await.unwrap();
     // Stale session request.jwt.claim.sub naming U2 likewise.
+    // (Separate queries: in one multi-statement query the statements before
+    // BEGIN would belong to the same transaction.)
     app.batch_execute(&format!(
-        "RESET request.jwt.claims; SET request.jwt.claim.sub = '{U2}'; BEGIN; {}",
-        set_local_user(U1)
+        "RESET request.jwt.claims; SET request.jwt.claim.sub = '{U2}'"
     ))
     .await
     .unwrap();
+    app.batch_execute(&format!("BEGIN; {}", set_local_user(U1)))
+        .await
+        .unwrap();
     assert_eq!(
         who(&app).await.as_deref(),
         Some(U1),
