@@ -281,9 +281,10 @@ async fn as_the_matrix_says(
         Err(e) => {
             app.batch_execute("ROLLBACK").await.unwrap();
             let state = e.code().map(|c| c.code().to_string()).unwrap_or_default();
+            let said = Outcome::from_error(&e).describe();
             assert_eq!(
                 state, verdict,
-                "{what}: the server said {e}, docs/permissions.tsv says {verdict}"
+                "{what}: the server said {said}, docs/permissions.tsv says {verdict}"
             );
             None
         }
@@ -820,6 +821,10 @@ struct Truth {
     workspace: BTreeMap<String, String>,
     member: BTreeMap<(String, String), String>,
     user: BTreeMap<String, String>,
+    /// Every membership event: (workspace, full row text). Not modelled
+    /// event by event: read paths check that each user sees exactly those of
+    /// their workspaces.
+    member_event: Vec<(String, String)>,
 }
 
 async fn verify_model(owner: &Client, model: &Model, report: &mut Report) -> Truth {
@@ -830,6 +835,7 @@ async fn verify_model(owner: &Client, model: &Model, report: &mut Report) -> Tru
         workspace: BTreeMap::new(),
         member: BTreeMap::new(),
         user: BTreeMap::new(),
+        member_event: Vec::new(),
     };
     let mut mismatches = Vec::new();
 
@@ -1007,6 +1013,16 @@ async fn verify_model(owner: &Client, model: &Model, report: &mut Report) -> Tru
     {
         truth.user.insert(r.get(0), r.get(1));
     }
+    for r in owner
+        .query(
+            "SELECT workspace_id::text, e::text FROM support.member_events e",
+            &[],
+        )
+        .await
+        .unwrap()
+    {
+        truth.member_event.push((r.get(0), r.get(1)));
+    }
     if truth.user.len() != model.users.len() {
         mismatches.push("user count differs".into());
     }
@@ -1040,6 +1056,9 @@ struct Expected {
     queue: Vec<String>,
     pairs: Vec<String>,
     membership_flags: Vec<String>,
+    /// workspace_role() of each probed workspace (the matrix column, or NULL).
+    roles: Vec<String>,
+    member_events: Vec<String>,
     me: Vec<String>,
 }
 
@@ -1093,6 +1112,19 @@ fn expected_for(w: &World, truth: &Truth, identity: &Identity, probe_ws: &[Strin
         membership_flags: probe_ws
             .iter()
             .map(|p| format!("{p}:{}", if ws.contains(p) { "t" } else { "f" }))
+            .collect(),
+        roles: probe_ws
+            .iter()
+            .map(|p| {
+                let role = u.and_then(|u| m.subject(p, u)).unwrap_or("NULL");
+                format!("{p}:{role}")
+            })
+            .collect(),
+        member_events: truth
+            .member_event
+            .iter()
+            .filter(|(w, _)| ws.contains(w))
+            .map(|(_, t)| t.clone())
             .collect(),
         me: vec![u.map(str::to_string).unwrap_or_else(|| "NULL".into())],
     }
@@ -1251,6 +1283,21 @@ async fn read_paths(
             ),
             "",
             &e.membership_flags,
+        ),
+        (
+            "workspace_role() of every workspace",
+            format!(
+                "SELECT x::text || ':' || coalesce(support.workspace_role(x), 'NULL') FROM unnest({}) AS x",
+                uuid_array(&probe_ws)
+            ),
+            "",
+            &e.roles,
+        ),
+        (
+            "member_events",
+            "SELECT e::text FROM support.member_events e".into(),
+            "",
+            &e.member_events,
         ),
         (
             "generic plan of a prepared statement",
