@@ -260,6 +260,38 @@ async fn run_op(c: &Client, identity: &Identity, op: &Op) -> Expect {
     }
 }
 
+/// md5 over every row of every table of schema `support`, found in the
+/// catalog (so member_events and jwt_keys are covered, and any table added
+/// later), as the superuser. Shadows harness::checksum (six tables).
+async fn checksum(superuser: &Client) -> String {
+    let tables: Vec<String> = superuser
+        .query(
+            "SELECT c.relname::text FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+              WHERE n.nspname = 'support' AND c.relkind IN ('r', 'p') ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(tables.len() >= 8, "support tables: {tables:?}");
+    let parts: Vec<String> = tables
+        .iter()
+        .map(|t| format!("SELECT '{t} ' || t::text AS r FROM support.{t} t"))
+        .collect();
+    let sql = format!(
+        "SELECT md5(coalesce(string_agg(r, E'\\n' ORDER BY r), '')) FROM ({}) AS q",
+        parts.join(" UNION ALL ")
+    );
+    superuser
+        .query_one(sql.as_str(), &[])
+        .await
+        .expect("checksum")
+        .get::<_, Option<String>>(0)
+        .unwrap_or_default()
+}
+
 /// Ends the transaction of a write whose outcome the matrix predicts
 /// (`verdict`, "00000": allowed): commits an allowed write and returns its
 /// row; a refused one must have failed with exactly that SQLSTATE.
