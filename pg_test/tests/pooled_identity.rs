@@ -62,28 +62,26 @@ struct Stack {
 
 impl Stack {
     fn start() -> Stack {
-        let tag = format!("{}-{}", std::process::id(), rand_suffix());
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let tag = format!("{}-{nanos}", std::process::id());
         let cluster_dir = format!("/tmp/cx-pooled-pg.{tag}");
         let bouncer_dir = format!("/tmp/cx-pooled-pgb.{tag}");
         let port = run(&script("free_port.sh"), &[]);
-        let mut stack = Stack {
+        // Unix sockets only, each in its own directory: any other number will do.
+        let bouncer_port = (port.parse::<u32>().unwrap() + 1).to_string();
+        let stack = Stack {
             cluster_dir,
             port,
             bouncer_dir,
-            bouncer_port: String::new(),
+            bouncer_port,
         };
         run(
             &script("cluster.sh"),
             &["start", &stack.cluster_dir, &stack.port],
         );
-        // free_port.sh only knows sockets that exist: the cluster's is there now.
-        loop {
-            let p = run(&script("free_port.sh"), &[]);
-            if p != stack.port {
-                stack.bouncer_port = p;
-                break;
-            }
-        }
         run(
             &script("pgbouncer.sh"),
             &[
@@ -118,14 +116,6 @@ impl Drop for Stack {
     }
 }
 
-fn rand_suffix() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
-        % 1_000_000_007
-}
-
 async fn connect_to(host: &str, port: &str, db: &str) -> Client {
     let conninfo = format!("host={host} port={port} user=postgres dbname={db}");
     let (client, connection) = tokio_postgres::connect(&conninfo, NoTls)
@@ -151,6 +141,15 @@ async fn rows(c: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
             _ => None,
         })
         .collect()
+}
+
+/// The last row of a multi-statement simple query (set_config() returns one
+/// row of its own before the row wanted).
+async fn last(c: &Client, sql: &str) -> Vec<Option<String>> {
+    rows(c, sql)
+        .await
+        .pop()
+        .unwrap_or_else(|| panic!("{sql}: no row"))
 }
 
 async fn one(c: &Client, sql: &str) -> Vec<Option<String>> {
@@ -202,6 +201,21 @@ struct Tally {
     identityless_rows: u64,
 }
 
+impl Tally {
+    fn add(mut self, x: Tally) -> Tally {
+        self.transactions += x.transactions;
+        self.correct += x.correct;
+        self.own_identity += x.own_identity;
+        self.foreign.extend(x.foreign);
+        self.not_served.extend(x.not_served);
+        self.poison_seen_before += x.poison_seen_before;
+        self.sloppy += x.sloppy;
+        self.identityless += x.identityless;
+        self.identityless_rows += x.identityless_rows;
+        self
+    }
+}
+
 /// What a correct client reads after setting its identity for the
 /// transaction: (current_user_id, workspaces of the rows it can see).
 const READ: &str = "SELECT support.current_user_id()::text,
@@ -244,7 +258,7 @@ async fn client(stack: &Stack, k: usize, deadline: Instant) -> Tally {
                 } else {
                     format!("SELECT set_config('request.jwt.claims', '{{\"sub\":\"{u}\"}}', true)")
                 };
-                let got = one(&c, &format!("SET LOCAL ROLE {APP_ROLE}; {set}; {READ}")).await;
+                let got = last(&c, &format!("SET LOCAL ROLE {APP_ROLE}; {set}; {READ}")).await;
                 rows(&c, "COMMIT").await;
                 let who = got[0].clone();
                 let seen = got[1].clone().unwrap_or_default();
@@ -374,10 +388,12 @@ async fn probe_pool(stack: &Stack) -> Vec<(String, String, Option<String>)> {
             } else {
                 format!("SELECT set_config('request.jwt.claims', '{{\"sub\":\"{u}\"}}', true)")
             };
-            let got = one(
+            // The first support.* call loads the library in a new server
+            // connection; before it, current_setting() does not know the mode.
+            let got = last(
                 &c,
                 &format!(
-                    "BEGIN; SET LOCAL ROLE {APP_ROLE}; {set};
+                    "BEGIN; SET LOCAL ROLE {APP_ROLE}; {set}; SELECT support.current_user_id();
                      SELECT pg_backend_pid()::text, current_setting('support.identity_mode'),
                             support.current_user_id()::text FROM pg_sleep(0.3)"
                 ),
@@ -422,89 +438,110 @@ async fn admin_console(stack: &Stack, cmd: &str) {
         .unwrap_or_else(|e| panic!("pgbouncer {cmd}: {e}"));
 }
 
+fn show(p: &[(String, String, Option<String>)]) -> String {
+    let who: BTreeSet<_> = p.iter().map(|x| x.2.as_deref().unwrap_or("NULL")).collect();
+    format!(
+        "server pids {:?}, identity_mode {:?}, current_user_id() {:?}",
+        pids(p),
+        modes(p),
+        who
+    )
+}
+
+fn one_mode(mode: &str) -> BTreeSet<String> {
+    BTreeSet::from([mode.to_string()])
+}
+
 async fn identity_mode_follows(stack: &Stack) {
     let admin = stack.direct(DB).await;
-    let u = user(1);
+    let sql = |q: String| {
+        let admin = &admin;
+        async move {
+            admin
+                .batch_execute(&q)
+                .await
+                .unwrap_or_else(|e| panic!("{q}: {e}"))
+        }
+    };
     let before = probe_pool(stack).await;
     let open = pids(&before);
-    assert_eq!(modes(&before), BTreeSet::from(["claims".to_string()]));
+    println!("pool before: {}", show(&before));
+    assert_eq!(modes(&before), one_mode("claims"));
     assert!(
-        before.iter().all(|x| x.2.as_deref() == Some(u.as_str())),
-        "positive control: in claims mode the settings identify the user: {before:?}"
+        before.iter().all(|x| x.2 == Some(user(1))),
+        "positive control: in claims mode the settings identify the user"
     );
     assert!(open.len() <= POOL_SIZE, "pool of {POOL_SIZE}: {open:?}");
 
     // ALTER SYSTEM + pg_reload_conf(): the open server connections follow.
-    admin
-        .batch_execute("ALTER SYSTEM SET support.identity_mode = 'verified'")
-        .await
-        .unwrap();
-    admin
-        .batch_execute("SELECT pg_reload_conf()")
-        .await
-        .unwrap();
+    // (ALTER SYSTEM knows support.* settings once the library is loaded in
+    // the session that runs it.)
+    sql("SELECT support.current_user_id()".into()).await;
+    sql("ALTER SYSTEM SET support.identity_mode = 'verified'".into()).await;
+    sql("SELECT pg_reload_conf()".into()).await;
     let after = probe_until(stack, "verified").await;
-    println!("ALTER SYSTEM SET support.identity_mode = 'verified'; SELECT pg_reload_conf(); then through the pool: {after:?}");
-    assert_eq!(modes(&after), BTreeSet::from(["verified".to_string()]));
-    assert!(
-        pids(&after).is_subset(&open),
-        "same server connections as before: {open:?} vs {after:?}"
+    println!(
+        "ALTER SYSTEM SET support.identity_mode = 'verified' + pg_reload_conf(): {}",
+        show(&after)
     );
+    assert_eq!(modes(&after), one_mode("verified"));
+    assert!(pids(&after).is_subset(&open), "the same server connections");
     assert!(
         after.iter().all(|x| x.2.is_none()),
-        "verified mode: claims-mode settings identify nobody: {after:?}"
+        "verified mode: claims-mode settings identify nobody"
     );
-    admin
-        .batch_execute("ALTER SYSTEM RESET support.identity_mode")
-        .await
-        .unwrap();
-    admin
-        .batch_execute("SELECT pg_reload_conf()")
-        .await
-        .unwrap();
+    // New server connections get it too, from their first transaction on.
+    admin_console(stack, &format!("RECONNECT {DB}")).await;
+    let renewed = probe_pool(stack).await;
+    println!("  + pgbouncer RECONNECT: {}", show(&renewed));
+    assert_eq!(modes(&renewed), one_mode("verified"));
+    assert!(pids(&renewed).is_disjoint(&open));
+    assert!(renewed.iter().all(|x| x.2.is_none()));
+    let open = pids(&renewed);
+    sql("ALTER SYSTEM RESET support.identity_mode".into()).await;
+    sql("SELECT pg_reload_conf()".into()).await;
     let reset = probe_until(stack, "claims").await;
-    assert_eq!(modes(&reset), BTreeSet::from(["claims".to_string()]));
-    assert!(pids(&reset).is_subset(&open));
     println!(
-        "ALTER SYSTEM: {} already-open server connections {:?} switched to verified (identity NULL) and back to claims",
-        open.len(),
-        open
+        "ALTER SYSTEM RESET support.identity_mode + pg_reload_conf(): {}",
+        show(&reset)
     );
+    assert_eq!(modes(&reset), one_mode("claims"));
+    assert!(pids(&reset).is_subset(&open));
+    assert!(reset.iter().all(|x| x.2 == Some(user(1))));
 
     // ALTER DATABASE ... SET applies at connection start only: the pooled
     // server connections keep the old mode until PgBouncer reconnects them.
-    admin
-        .batch_execute(&format!(
-            "ALTER DATABASE {DB} SET support.identity_mode = 'verified'"
-        ))
-        .await
-        .unwrap();
+    sql(format!(
+        "ALTER DATABASE {DB} SET support.identity_mode = 'verified'"
+    ))
+    .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let stale = probe_pool(stack).await;
     let fresh = one(&stack.direct(DB).await, "SHOW support.identity_mode").await;
-    println!("ALTER DATABASE {DB} SET support.identity_mode = 'verified': through the pool {stale:?}; a new direct connection: {fresh:?}");
-    assert_eq!(modes(&stale), BTreeSet::from(["claims".to_string()]));
+    println!(
+        "ALTER DATABASE {DB} SET support.identity_mode = 'verified': pool {}; a new direct connection: {:?}",
+        show(&stale),
+        fresh[0]
+    );
+    assert_eq!(modes(&stale), one_mode("claims"));
     assert!(pids(&stale).is_subset(&open));
     assert_eq!(fresh[0].as_deref(), Some("verified"));
-
     admin_console(stack, &format!("RECONNECT {DB}")).await;
     let reconnected = probe_pool(stack).await;
-    println!("pgbouncer RECONNECT {DB}: {reconnected:?}");
-    assert_eq!(
-        modes(&reconnected),
-        BTreeSet::from(["verified".to_string()])
-    );
+    println!("  + pgbouncer RECONNECT: {}", show(&reconnected));
+    assert_eq!(modes(&reconnected), one_mode("verified"));
     assert!(pids(&reconnected).is_disjoint(&open));
     assert!(reconnected.iter().all(|x| x.2.is_none()));
 
-    admin
-        .batch_execute(&format!("ALTER DATABASE {DB} RESET support.identity_mode"))
-        .await
-        .unwrap();
+    sql(format!("ALTER DATABASE {DB} RESET support.identity_mode")).await;
     admin_console(stack, &format!("RECONNECT {DB}")).await;
     let back = probe_pool(stack).await;
-    assert_eq!(modes(&back), BTreeSet::from(["claims".to_string()]));
-    println!("ALTER DATABASE: pooled connections stayed claims until RECONNECT, then verified; reset to claims");
+    println!(
+        "ALTER DATABASE {DB} RESET support.identity_mode + pgbouncer RECONNECT: {}",
+        show(&back)
+    );
+    assert_eq!(modes(&back), one_mode("claims"));
+    assert!(back.iter().all(|x| x.2 == Some(user(1))));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -521,18 +558,7 @@ async fn pooled_identity_cannot_be_poisoned() {
         tokio::time::timeout(Duration::from_secs(180), futures::future::join_all(clients))
             .await
             .expect("pooled workload within 180 s");
-    let mut t = Tally::default();
-    for x in tallies {
-        t.transactions += x.transactions;
-        t.correct += x.correct;
-        t.own_identity += x.own_identity;
-        t.foreign.extend(x.foreign);
-        t.not_served.extend(x.not_served);
-        t.poison_seen_before += x.poison_seen_before;
-        t.sloppy += x.sloppy;
-        t.identityless += x.identityless;
-        t.identityless_rows += x.identityless_rows;
-    }
+    let t = tallies.into_iter().fold(Tally::default(), Tally::add);
     println!(
         "pooled identity: {} transactions through PgBouncer (pool {POOL_SIZE}, {CLIENTS} clients, {} sloppy): {} under a foreign identity; correct clients served their own identity {} of {} times ({} of them started on a connection holding another user's session-level identity); identity-less saw {} rows in {} transactions",
         t.transactions,
@@ -567,5 +593,4 @@ async fn pooled_identity_cannot_be_poisoned() {
     assert_eq!(t.own_identity, t.correct);
 
     identity_mode_follows(&stack).await;
-    drop(stack);
 }
