@@ -235,7 +235,7 @@ async fn every_cell_of_the_permission_matrix_as_written() {
 }
 
 #[test]
-fn docs_permissions_md_holds_the_generated_table() {
+fn docs_permissions_md_and_readme_hold_the_generated_table() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let out = std::process::Command::new("bash")
         .arg(root.join("scripts/permissions_table.sh"))
@@ -247,23 +247,21 @@ fn docs_permissions_md_holds_the_generated_table() {
         String::from_utf8_lossy(&out.stderr)
     );
     let generated = String::from_utf8(out.stdout).unwrap();
-    let md =
-        std::fs::read_to_string(root.join("docs/permissions.md")).expect("docs/permissions.md");
-    let (_, rest) = md
-        .split_once("<!-- permissions:begin -->\n")
-        .expect("docs/permissions.md has <!-- permissions:begin -->");
-    let (table, _) = rest
-        .split_once("<!-- permissions:end -->")
-        .expect("docs/permissions.md has <!-- permissions:end -->");
-    assert_eq!(
-        table, generated,
-        "docs/permissions.md is not the generated table: run scripts/permissions_table.sh --write"
-    );
-    // One table row per action of the matrix.
     let m = Matrix::load();
-    assert_eq!(table.lines().count(), m.actions.len() + 2);
-    println!(
-        "docs/permissions.md: the generated table, {} actions",
-        m.actions.len()
-    );
+    for doc in ["docs/permissions.md", "README.md"] {
+        let md = std::fs::read_to_string(root.join(doc)).unwrap_or_else(|e| panic!("{doc}: {e}"));
+        let (_, rest) = md
+            .split_once("<!-- permissions:begin -->\n")
+            .unwrap_or_else(|| panic!("{doc} has <!-- permissions:begin -->"));
+        let (table, _) = rest
+            .split_once("<!-- permissions:end -->")
+            .unwrap_or_else(|| panic!("{doc} has <!-- permissions:end -->"));
+        assert_eq!(
+            table, generated,
+            "{doc} is not the generated table: run scripts/permissions_table.sh --write"
+        );
+        // One table row per action of the matrix.
+        assert_eq!(table.lines().count(), m.actions.len() + 2);
+        println!("{doc}: the generated table, {} actions", m.actions.len());
+    }
 }
