@@ -140,7 +140,11 @@ COMMENT ON COLUMN support.conversations.reopen_count IS 'How many times a resolv
 -- composite foreign key) so that RLS can scope messages without a join.
 CREATE TABLE support.conversation_messages (
     id              uuid        NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
-    workspace_id    uuid        NOT NULL,
+    -- Filled from the parent conversation by the insert trigger when omitted.
+    -- The default is an expression that yields NULL (a bare NULL is not stored
+    -- as a default), so that an ORM reflecting the table sees that the database
+    -- supplies this key column and reads it back (RETURNING).
+    workspace_id    uuid        NOT NULL DEFAULT NULLIF(NULL::uuid, NULL::uuid),
     conversation_id uuid        NOT NULL,
     role            text        NOT NULL,
     author_id       uuid,

@@ -142,32 +142,33 @@ CREATE TRIGGER conversations_before_update
     BEFORE UPDATE ON support.conversations
     FOR EACH ROW EXECUTE FUNCTION support.conversations_before_update();
 
--- conversations, BEFORE DELETE: only owners and admins delete conversations
--- (the deletion is audited by conversations_audit).
-CREATE FUNCTION support.conversations_before_delete() RETURNS trigger
+-- conversations and conversation_messages, BEFORE DELETE: only owners and
+-- admins delete conversations and messages (each deletion is audited).
+CREATE FUNCTION support.deletion_needs_supervisor() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     member_role text;
 BEGIN
-    IF pg_catalog.row_security_active('support.conversations'::pg_catalog.regclass) THEN
+    IF pg_catalog.row_security_active(TG_RELID) THEN
         member_role := support.workspace_role(OLD.workspace_id);
         IF member_role IS DISTINCT FROM 'owner' AND member_role IS DISTINCT FROM 'admin' THEN
-            RAISE EXCEPTION 'workspace role % cannot delete conversations', COALESCE(member_role, 'none')
+            RAISE EXCEPTION 'workspace role % cannot delete %', COALESCE(member_role, 'none'),
+                  CASE TG_TABLE_NAME WHEN 'conversations' THEN 'conversations' ELSE 'messages' END
                 USING ERRCODE = '42501',
-                      HINT = 'Only an owner or admin of the workspace deletes conversations.';
+                      HINT = 'Only an owner or admin of the workspace deletes conversations and messages.';
         END IF;
     END IF;
     RETURN OLD;
 END
 $$;
-COMMENT ON FUNCTION support.conversations_before_delete() IS
-    'Trigger: for application roles, only owners and admins delete conversations.';
+COMMENT ON FUNCTION support.deletion_needs_supervisor() IS
+    'Trigger: for application roles, only owners and admins delete conversations and messages.';
 
 CREATE TRIGGER conversations_before_delete
     BEFORE DELETE ON support.conversations
-    FOR EACH ROW EXECUTE FUNCTION support.conversations_before_delete();
+    FOR EACH ROW EXECUTE FUNCTION support.deletion_needs_supervisor();
 
 -- conversation_messages, BEFORE INSERT: fill workspace_id from the parent,
 -- then, for application roles, who may post what and as whom.
@@ -261,31 +262,9 @@ CREATE TRIGGER conversation_messages_before_update
     BEFORE UPDATE ON support.conversation_messages
     FOR EACH ROW EXECUTE FUNCTION support.conversation_messages_before_update();
 
--- conversation_messages, BEFORE DELETE: only owners and admins delete messages.
-CREATE FUNCTION support.conversation_messages_before_delete() RETURNS trigger
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    member_role text;
-BEGIN
-    IF pg_catalog.row_security_active('support.conversation_messages'::pg_catalog.regclass) THEN
-        member_role := support.workspace_role(OLD.workspace_id);
-        IF member_role IS DISTINCT FROM 'owner' AND member_role IS DISTINCT FROM 'admin' THEN
-            RAISE EXCEPTION 'workspace role % cannot delete messages', COALESCE(member_role, 'none')
-                USING ERRCODE = '42501',
-                      HINT = 'Only an owner or admin of the workspace deletes messages.';
-        END IF;
-    END IF;
-    RETURN OLD;
-END
-$$;
-COMMENT ON FUNCTION support.conversation_messages_before_delete() IS
-    'Trigger: for application roles, only owners and admins delete messages.';
-
 CREATE TRIGGER conversation_messages_before_delete
     BEFORE DELETE ON support.conversation_messages
-    FOR EACH ROW EXECUTE FUNCTION support.conversation_messages_before_delete();
+    FOR EACH ROW EXECUTE FUNCTION support.deletion_needs_supervisor();
 
 -- conversations, AFTER INSERT/UPDATE/DELETE: the audit trail. SECURITY DEFINER
 -- (application roles have no privilege on conversation_events). The kind comes

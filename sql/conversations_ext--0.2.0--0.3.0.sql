@@ -9,6 +9,11 @@
 -- can suppress; DROP SCHEMA / DROP TABLE guarded; keys checked when stored.
 \echo Use "ALTER EXTENSION conversations_ext UPDATE TO '0.3.0'" to load this file. \quit
 
+-- Messages: workspace_id gets a default that yields NULL (the insert trigger
+-- fills it from the parent) so that ORMs read the key column back.
+ALTER TABLE support.conversation_messages
+    ALTER COLUMN workspace_id SET DEFAULT NULLIF(NULL::uuid, NULL::uuid);
+
 -- Audit trail: which message an edit or deletion is about (appended: columns
 -- are compared by name, not position), and the two new kinds.
 ALTER TABLE support.conversation_events ADD COLUMN message_id uuid;
@@ -188,30 +193,33 @@ $$;
 COMMENT ON FUNCTION support.conversations_before_update() IS
     'Trigger: workspace_id is immutable; a viewer cannot edit; lifecycle columns are not writable by application roles; an owner removed by the foreign-key action sends the conversation back to escalated; maintains updated_at.';
 
-CREATE FUNCTION support.conversations_before_delete() RETURNS trigger
+-- conversations and conversation_messages, BEFORE DELETE: only owners and
+-- admins delete conversations and messages (each deletion is audited).
+CREATE FUNCTION support.deletion_needs_supervisor() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     member_role text;
 BEGIN
-    IF pg_catalog.row_security_active('support.conversations'::pg_catalog.regclass) THEN
+    IF pg_catalog.row_security_active(TG_RELID) THEN
         member_role := support.workspace_role(OLD.workspace_id);
         IF member_role IS DISTINCT FROM 'owner' AND member_role IS DISTINCT FROM 'admin' THEN
-            RAISE EXCEPTION 'workspace role % cannot delete conversations', COALESCE(member_role, 'none')
+            RAISE EXCEPTION 'workspace role % cannot delete %', COALESCE(member_role, 'none'),
+                  CASE TG_TABLE_NAME WHEN 'conversations' THEN 'conversations' ELSE 'messages' END
                 USING ERRCODE = '42501',
-                      HINT = 'Only an owner or admin of the workspace deletes conversations.';
+                      HINT = 'Only an owner or admin of the workspace deletes conversations and messages.';
         END IF;
     END IF;
     RETURN OLD;
 END
 $$;
-COMMENT ON FUNCTION support.conversations_before_delete() IS
-    'Trigger: for application roles, only owners and admins delete conversations.';
+COMMENT ON FUNCTION support.deletion_needs_supervisor() IS
+    'Trigger: for application roles, only owners and admins delete conversations and messages.';
 
 CREATE TRIGGER conversations_before_delete
     BEFORE DELETE ON support.conversations
-    FOR EACH ROW EXECUTE FUNCTION support.conversations_before_delete();
+    FOR EACH ROW EXECUTE FUNCTION support.deletion_needs_supervisor();
 
 CREATE OR REPLACE FUNCTION support.conversation_messages_before_insert() RETURNS trigger
 LANGUAGE plpgsql
@@ -296,30 +304,9 @@ CREATE TRIGGER conversation_messages_before_update
     BEFORE UPDATE ON support.conversation_messages
     FOR EACH ROW EXECUTE FUNCTION support.conversation_messages_before_update();
 
-CREATE FUNCTION support.conversation_messages_before_delete() RETURNS trigger
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    member_role text;
-BEGIN
-    IF pg_catalog.row_security_active('support.conversation_messages'::pg_catalog.regclass) THEN
-        member_role := support.workspace_role(OLD.workspace_id);
-        IF member_role IS DISTINCT FROM 'owner' AND member_role IS DISTINCT FROM 'admin' THEN
-            RAISE EXCEPTION 'workspace role % cannot delete messages', COALESCE(member_role, 'none')
-                USING ERRCODE = '42501',
-                      HINT = 'Only an owner or admin of the workspace deletes messages.';
-        END IF;
-    END IF;
-    RETURN OLD;
-END
-$$;
-COMMENT ON FUNCTION support.conversation_messages_before_delete() IS
-    'Trigger: for application roles, only owners and admins delete messages.';
-
 CREATE TRIGGER conversation_messages_before_delete
     BEFORE DELETE ON support.conversation_messages
-    FOR EACH ROW EXECUTE FUNCTION support.conversation_messages_before_delete();
+    FOR EACH ROW EXECUTE FUNCTION support.deletion_needs_supervisor();
 
 CREATE OR REPLACE FUNCTION support.conversations_audit() RETURNS trigger
 LANGUAGE plpgsql
