@@ -382,6 +382,37 @@ mod tests {
             )),
             "42501"
         );
+        // Only a real agent message sets first_agent_reply_at: an `agent`
+        // message the table owner stores without an author, or with a bot or
+        // a viewer as author, does not; a human agent's does.
+        as_owner();
+        run(&format!(
+            "UPDATE support.conversations SET first_agent_reply_at = NULL WHERE id = '{C3}'"
+        ));
+        for author in ["NULL".to_string(), format!("'{B1}'"), format!("'{V1}'")] {
+            run(&format!(
+                "INSERT INTO support.conversation_messages (conversation_id, role, author_id, content) \
+                 VALUES ('{C3}', 'agent', {author}, 'not a real agent reply')"
+            ));
+            assert_eq!(
+                value::<bool>(&format!(
+                    "SELECT first_agent_reply_at IS NULL FROM support.conversations WHERE id = '{C3}'"
+                )),
+                Some(true),
+                "author {author}"
+            );
+        }
+        run(&format!(
+            "INSERT INTO support.conversation_messages (conversation_id, role, author_id, content) \
+             VALUES ('{C3}', 'agent', '{A1}', 'a real one')"
+        ));
+        assert_eq!(
+            value::<bool>(&format!(
+                "SELECT first_agent_reply_at IS NOT NULL FROM support.conversations WHERE id = '{C3}'"
+            )),
+            Some(true),
+            "positive control: a human agent's message sets it"
+        );
         // "Oldest waiting in W" is an index scan on the queue index.
         as_owner();
         run("SET LOCAL enable_seqscan = off");
