@@ -178,9 +178,6 @@ CREATE FUNCTION support.conversation_messages_before_insert() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    member_role text;
-    caller uuid;
 BEGIN
     IF NEW.workspace_id IS NULL AND NEW.conversation_id IS NOT NULL THEN
         SELECT c.workspace_id INTO NEW.workspace_id
@@ -192,38 +189,10 @@ BEGIN
         END IF;
     END IF;
 
+    -- Who may post what, and as whom (one call: every chat message takes
+    -- this path): see support.check_new_message().
     IF pg_catalog.row_security_active('support.conversation_messages'::pg_catalog.regclass) THEN
-        member_role := support.workspace_role(NEW.workspace_id);
-        IF member_role IS NULL THEN
-            RETURN NEW;  -- not a member: the WITH CHECK policy refuses the row (42501)
-        END IF;
-        IF member_role OPERATOR(pg_catalog.=) 'viewer' THEN
-            RAISE EXCEPTION 'workspace role viewer cannot post messages'
-                USING ERRCODE = '42501',
-                      HINT = 'A viewer reads only. See docs/permissions.md.';
-        END IF;
-        -- Authorship is the caller: filled in when omitted, refused when forged.
-        caller := support.current_user_id();
-        IF NEW.author_id IS NULL THEN
-            NEW.author_id := caller;
-        ELSIF NEW.author_id IS DISTINCT FROM caller THEN
-            RAISE EXCEPTION 'author_id must be the calling user'
-                USING ERRCODE = '42501',
-                      COLUMN = 'author_id',
-                      HINT = 'Leave author_id out: it is filled in with support.current_user_id().';
-        END IF;
-        IF NEW.role OPERATOR(pg_catalog.=) 'agent' AND member_role NOT IN ('owner', 'admin', 'agent') THEN
-            RAISE EXCEPTION 'workspace role % cannot post agent messages', member_role
-                USING ERRCODE = '42501',
-                      HINT = 'Agent messages come from human members with role agent, admin or owner.';
-        ELSIF NEW.role IN ('bot', 'customer') AND member_role OPERATOR(pg_catalog.<>) 'bot' THEN
-            RAISE EXCEPTION 'workspace role % cannot post % messages', member_role, NEW.role
-                USING ERRCODE = '42501',
-                      HINT = 'Bot and customer messages come from members of kind bot (a bot relays the customer''s words).';
-        ELSIF NEW.role OPERATOR(pg_catalog.=) 'system' THEN
-            RAISE EXCEPTION 'system messages come only from the extension or the table owner'
-                USING ERRCODE = '42501';
-        END IF;
+        NEW.author_id := support.check_new_message(NEW.workspace_id, NEW.author_id, NEW.role);
     END IF;
     RETURN NEW;
 END
@@ -283,7 +252,7 @@ DECLARE
     event_kind text;
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        IF support.restoring() THEN
+        IF pg_catalog.current_setting('row_security') OPERATOR(pg_catalog.=) 'off' AND support.restoring() THEN
             RETURN NULL;  -- restore mode: the dump carries the original events
         END IF;
         INSERT INTO support.conversation_events
@@ -291,7 +260,7 @@ BEGIN
         VALUES (NEW.workspace_id, NEW.id, support.current_user_id(), 'created', NEW.status, NEW.claimed_by);
         RETURN NULL;
     ELSIF TG_OP = 'DELETE' THEN
-        IF support.restoring() THEN
+        IF pg_catalog.current_setting('row_security') OPERATOR(pg_catalog.=) 'off' AND support.restoring() THEN
             RETURN NULL;
         END IF;
         INSERT INTO support.conversation_events
@@ -304,7 +273,8 @@ BEGIN
         RETURN NULL;  -- not a state or ownership change
     END IF;
     pending := support.lifecycle_pending(NEW.id);
-    IF pending IS NULL AND support.restoring() THEN
+    IF pending IS NULL AND pg_catalog.current_setting('row_security') OPERATOR(pg_catalog.=) 'off'
+       AND support.restoring() THEN
         RETURN NULL;
     END IF;
     event_kind := CASE
@@ -340,7 +310,7 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF support.restoring() THEN
+    IF pg_catalog.current_setting('row_security') OPERATOR(pg_catalog.=) 'off' AND support.restoring() THEN
         RETURN NULL;
     END IF;
     IF TG_OP = 'UPDATE' THEN
@@ -379,21 +349,21 @@ AS $$
 BEGIN
     IF NEW.role OPERATOR(pg_catalog.=) 'agent'
        AND NEW.author_id IS NOT NULL
-       AND NOT support.restoring()
-       AND EXISTS (SELECT 1
-                     FROM support.workspace_members AS m
-                     JOIN support.users AS u ON u.id OPERATOR(pg_catalog.=) m.user_id
-                    WHERE m.workspace_id OPERATOR(pg_catalog.=) NEW.workspace_id
-                      AND m.user_id OPERATOR(pg_catalog.=) NEW.author_id
-                      AND m.role IN ('owner', 'admin', 'agent')
-                      AND u.kind OPERATOR(pg_catalog.=) 'human') THEN
+       AND NOT (pg_catalog.current_setting('row_security') OPERATOR(pg_catalog.=) 'off' AND support.restoring()) THEN
         UPDATE support.conversations AS c
            SET first_agent_reply_at = NEW.created_at
          WHERE c.workspace_id OPERATOR(pg_catalog.=) NEW.workspace_id
            AND c.id OPERATOR(pg_catalog.=) NEW.conversation_id
            AND c.first_agent_reply_at IS NULL
            AND c.escalated_at IS NOT NULL
-           AND c.escalated_at OPERATOR(pg_catalog.<=) NEW.created_at;
+           AND c.escalated_at OPERATOR(pg_catalog.<=) NEW.created_at
+           AND EXISTS (SELECT 1
+                         FROM support.workspace_members AS m
+                         JOIN support.users AS u ON u.id OPERATOR(pg_catalog.=) m.user_id
+                        WHERE m.workspace_id OPERATOR(pg_catalog.=) NEW.workspace_id
+                          AND m.user_id OPERATOR(pg_catalog.=) NEW.author_id
+                          AND m.role IN ('owner', 'admin', 'agent')
+                          AND u.kind OPERATOR(pg_catalog.=) 'human');
     END IF;
     RETURN NULL;
 END
@@ -424,7 +394,7 @@ BEGIN
            AND c.claimed_by OPERATOR(pg_catalog.=) NEW.user_id
            AND c.status OPERATOR(pg_catalog.=) 'claimed';
     END IF;
-    IF support.restoring() THEN
+    IF pg_catalog.current_setting('row_security') OPERATOR(pg_catalog.=) 'off' AND support.restoring() THEN
         RETURN NULL;
     END IF;
     IF TG_OP = 'INSERT' THEN

@@ -45,6 +45,7 @@ BEGIN
     -- as the querying role, so those are needed too).
     EXECUTE format('GRANT EXECUTE ON FUNCTION support.current_user_id(), support.member_workspaces(), '
                    'support.workspace_member(uuid), support.workspace_role(uuid), '
+                   'support.check_new_message(uuid, uuid, text), '
                    'support.escalate_conversation(uuid, text), support.claim_conversation(uuid), '
                    'support.claim_next_conversation(uuid), support.release_conversation(uuid), '
                    'support.transfer_conversation(uuid, uuid), support.resolve_conversation(uuid), '
@@ -65,6 +66,8 @@ COMMENT ON FUNCTION support.workspace_member(uuid) IS
     'True iff the current user is a member of the workspace (presence only; role is not consulted).';
 COMMENT ON FUNCTION support.workspace_role(uuid) IS
     'The current user''s effective role in the workspace: owner | admin | agent | viewer, or bot for a user of kind bot (a bot with role viewer is a viewer); NULL when not a member.';
+COMMENT ON FUNCTION support.check_new_message(uuid, uuid, text) IS
+    'Internal (conversation_messages trigger, runs as the application role): the author_id to store for a message the current user posts (the caller), or 42501 when the caller''s role may not post that message role or names another author.';
 COMMENT ON FUNCTION support.claim_conversation(uuid) IS
     'The current user takes over an escalated conversation of one of their workspaces (atomic; exactly one of racing agents wins). Errors: 28000 no identity, P0002 not found, 55006 claimed by another agent, 55000 not escalated, 42501 viewer or bot.';
 

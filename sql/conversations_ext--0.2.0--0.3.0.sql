@@ -61,6 +61,15 @@ STRICT STABLE SECURITY DEFINER PARALLEL RESTRICTED
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'workspace_role_wrapper';
+CREATE FUNCTION support."check_new_message"(
+	"workspace_id" uuid, /* core::option::Option<pgrx::datum::uuid::Uuid> */
+	"author_id" uuid, /* core::option::Option<pgrx::datum::uuid::Uuid> */
+	"role" TEXT /* core::option::Option<&str> */
+) RETURNS uuid /* core::option::Option<pgrx::datum::uuid::Uuid> */
+STABLE SECURITY DEFINER PARALLEL RESTRICTED
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'check_new_message_wrapper';
 CREATE FUNCTION support."restoring"() RETURNS bool /* bool */
 STRICT STABLE PARALLEL RESTRICTED
 SET search_path TO pg_catalog, pg_temp
@@ -225,9 +234,6 @@ CREATE OR REPLACE FUNCTION support.conversation_messages_before_insert() RETURNS
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    member_role text;
-    caller uuid;
 BEGIN
     IF NEW.workspace_id IS NULL AND NEW.conversation_id IS NOT NULL THEN
         SELECT c.workspace_id INTO NEW.workspace_id
@@ -239,38 +245,10 @@ BEGIN
         END IF;
     END IF;
 
+    -- Who may post what, and as whom (one call: every chat message takes
+    -- this path): see support.check_new_message().
     IF pg_catalog.row_security_active('support.conversation_messages'::pg_catalog.regclass) THEN
-        member_role := support.workspace_role(NEW.workspace_id);
-        IF member_role IS NULL THEN
-            RETURN NEW;  -- not a member: the WITH CHECK policy refuses the row (42501)
-        END IF;
-        IF member_role OPERATOR(pg_catalog.=) 'viewer' THEN
-            RAISE EXCEPTION 'workspace role viewer cannot post messages'
-                USING ERRCODE = '42501',
-                      HINT = 'A viewer reads only. See docs/permissions.md.';
-        END IF;
-        -- Authorship is the caller: filled in when omitted, refused when forged.
-        caller := support.current_user_id();
-        IF NEW.author_id IS NULL THEN
-            NEW.author_id := caller;
-        ELSIF NEW.author_id IS DISTINCT FROM caller THEN
-            RAISE EXCEPTION 'author_id must be the calling user'
-                USING ERRCODE = '42501',
-                      COLUMN = 'author_id',
-                      HINT = 'Leave author_id out: it is filled in with support.current_user_id().';
-        END IF;
-        IF NEW.role OPERATOR(pg_catalog.=) 'agent' AND member_role NOT IN ('owner', 'admin', 'agent') THEN
-            RAISE EXCEPTION 'workspace role % cannot post agent messages', member_role
-                USING ERRCODE = '42501',
-                      HINT = 'Agent messages come from human members with role agent, admin or owner.';
-        ELSIF NEW.role IN ('bot', 'customer') AND member_role OPERATOR(pg_catalog.<>) 'bot' THEN
-            RAISE EXCEPTION 'workspace role % cannot post % messages', member_role, NEW.role
-                USING ERRCODE = '42501',
-                      HINT = 'Bot and customer messages come from members of kind bot (a bot relays the customer''s words).';
-        ELSIF NEW.role OPERATOR(pg_catalog.=) 'system' THEN
-            RAISE EXCEPTION 'system messages come only from the extension or the table owner'
-                USING ERRCODE = '42501';
-        END IF;
+        NEW.author_id := support.check_new_message(NEW.workspace_id, NEW.author_id, NEW.role);
     END IF;
     RETURN NEW;
 END
@@ -318,7 +296,7 @@ DECLARE
     event_kind text;
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        IF support.restoring() THEN
+        IF pg_catalog.current_setting('row_security') OPERATOR(pg_catalog.=) 'off' AND support.restoring() THEN
             RETURN NULL;  -- restore mode: the dump carries the original events
         END IF;
         INSERT INTO support.conversation_events
@@ -326,7 +304,7 @@ BEGIN
         VALUES (NEW.workspace_id, NEW.id, support.current_user_id(), 'created', NEW.status, NEW.claimed_by);
         RETURN NULL;
     ELSIF TG_OP = 'DELETE' THEN
-        IF support.restoring() THEN
+        IF pg_catalog.current_setting('row_security') OPERATOR(pg_catalog.=) 'off' AND support.restoring() THEN
             RETURN NULL;
         END IF;
         INSERT INTO support.conversation_events
@@ -339,7 +317,8 @@ BEGIN
         RETURN NULL;  -- not a state or ownership change
     END IF;
     pending := support.lifecycle_pending(NEW.id);
-    IF pending IS NULL AND support.restoring() THEN
+    IF pending IS NULL AND pg_catalog.current_setting('row_security') OPERATOR(pg_catalog.=) 'off'
+       AND support.restoring() THEN
         RETURN NULL;
     END IF;
     event_kind := CASE
@@ -368,7 +347,7 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF support.restoring() THEN
+    IF pg_catalog.current_setting('row_security') OPERATOR(pg_catalog.=) 'off' AND support.restoring() THEN
         RETURN NULL;
     END IF;
     IF TG_OP = 'UPDATE' THEN
@@ -402,21 +381,21 @@ AS $$
 BEGIN
     IF NEW.role OPERATOR(pg_catalog.=) 'agent'
        AND NEW.author_id IS NOT NULL
-       AND NOT support.restoring()
-       AND EXISTS (SELECT 1
-                     FROM support.workspace_members AS m
-                     JOIN support.users AS u ON u.id OPERATOR(pg_catalog.=) m.user_id
-                    WHERE m.workspace_id OPERATOR(pg_catalog.=) NEW.workspace_id
-                      AND m.user_id OPERATOR(pg_catalog.=) NEW.author_id
-                      AND m.role IN ('owner', 'admin', 'agent')
-                      AND u.kind OPERATOR(pg_catalog.=) 'human') THEN
+       AND NOT (pg_catalog.current_setting('row_security') OPERATOR(pg_catalog.=) 'off' AND support.restoring()) THEN
         UPDATE support.conversations AS c
            SET first_agent_reply_at = NEW.created_at
          WHERE c.workspace_id OPERATOR(pg_catalog.=) NEW.workspace_id
            AND c.id OPERATOR(pg_catalog.=) NEW.conversation_id
            AND c.first_agent_reply_at IS NULL
            AND c.escalated_at IS NOT NULL
-           AND c.escalated_at OPERATOR(pg_catalog.<=) NEW.created_at;
+           AND c.escalated_at OPERATOR(pg_catalog.<=) NEW.created_at
+           AND EXISTS (SELECT 1
+                         FROM support.workspace_members AS m
+                         JOIN support.users AS u ON u.id OPERATOR(pg_catalog.=) m.user_id
+                        WHERE m.workspace_id OPERATOR(pg_catalog.=) NEW.workspace_id
+                          AND m.user_id OPERATOR(pg_catalog.=) NEW.author_id
+                          AND m.role IN ('owner', 'admin', 'agent')
+                          AND u.kind OPERATOR(pg_catalog.=) 'human');
     END IF;
     RETURN NULL;
 END
@@ -438,7 +417,7 @@ BEGIN
            AND c.claimed_by OPERATOR(pg_catalog.=) NEW.user_id
            AND c.status OPERATOR(pg_catalog.=) 'claimed';
     END IF;
-    IF support.restoring() THEN
+    IF pg_catalog.current_setting('row_security') OPERATOR(pg_catalog.=) 'off' AND support.restoring() THEN
         RETURN NULL;
     END IF;
     IF TG_OP = 'INSERT' THEN
@@ -709,6 +688,7 @@ BEGIN
     -- as the querying role, so those are needed too).
     EXECUTE format('GRANT EXECUTE ON FUNCTION support.current_user_id(), support.member_workspaces(), '
                    'support.workspace_member(uuid), support.workspace_role(uuid), '
+                   'support.check_new_message(uuid, uuid, text), '
                    'support.escalate_conversation(uuid, text), support.claim_conversation(uuid), '
                    'support.claim_next_conversation(uuid), support.release_conversation(uuid), '
                    'support.transfer_conversation(uuid, uuid), support.resolve_conversation(uuid), '
@@ -724,6 +704,8 @@ COMMENT ON FUNCTION support.grant_usage(pg_catalog.regrole) IS
     'Gives an application role exactly what its end users need (revoking anything else it had on support objects): schema usage, column-level table privileges (RLS applies), and EXECUTE on the public functions. Idempotent; upgrades re-apply it.';
 COMMENT ON FUNCTION support.workspace_role(uuid) IS
     'The current user''s effective role in the workspace: owner | admin | agent | viewer, or bot for a user of kind bot (a bot with role viewer is a viewer); NULL when not a member.';
+COMMENT ON FUNCTION support.check_new_message(uuid, uuid, text) IS
+    'Internal (conversation_messages trigger, runs as the application role): the author_id to store for a message the current user posts (the caller), or 42501 when the caller''s role may not post that message role or names another author.';
 COMMENT ON FUNCTION support.claim_conversation(uuid) IS
     'The current user takes over an escalated conversation of one of their workspaces (atomic; exactly one of racing agents wins). Errors: 28000 no identity, P0002 not found, 55006 claimed by another agent, 55000 not escalated, 42501 viewer or bot.';
 COMMENT ON FUNCTION support.claim_next_conversation(uuid) IS

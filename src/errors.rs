@@ -87,6 +87,16 @@ pub fn role_cannot(role: &str, action: &str) -> ! {
     )
 }
 
+/// 42501: a write the caller's workspace role (or authorship) does not allow,
+/// with the rule in the message.
+pub fn refused(message: String, hint: Option<&str>) -> ! {
+    raise(
+        PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+        message,
+        hint,
+    )
+}
+
 /// 42501: only the owner of a claimed conversation, or a supervisor, may do this.
 pub fn not_owner(id: pgrx::Uuid, action: &str) -> ! {
     raise(

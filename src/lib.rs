@@ -10,6 +10,7 @@ use pgrx::prelude::*;
 ::pgrx::pg_module_magic!(name, version);
 
 mod audit;
+mod authorship;
 mod drop_guard;
 mod errors;
 mod gucs;
@@ -50,6 +51,7 @@ extension_sql_file!(
         "schema",
         identity::current_user_id,
         membership::workspace_role,
+        authorship::check_new_message,
         audit::restoring,
         audit::lifecycle_pending,
         verified::check_jwt_key
