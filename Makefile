@@ -2,11 +2,13 @@
 # Each installs its prerequisites first (idempotent), so both work on a fresh
 # Debian bookworm machine as root.
 
-PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
+# scripts/pg_env.sh is the one place that finds PostgreSQL; PG_CONFIG=... overrides it.
+PG_CONFIG ?= $(shell scripts/pg_env.sh PG_CONFIG)
+export PG_CONFIG
 PGRX_TEST_DATA ?= /tmp/cx-pgrx-test-data
 export RUST_TEST_THREADS = 1
 
-.PHONY: prereqs build install test test-inprocess test-pg demo lint bench fuzz
+.PHONY: prereqs build install installcheck test test-inprocess test-pg demo lint bench fuzz
 
 prereqs:
 	scripts/prereqs.sh
@@ -16,14 +18,22 @@ build: prereqs
 
 ## Install into the PostgreSQL 15 of this machine (as root: writes the system extension dirs).
 install: prereqs
-	cargo pgrx install --release --pg-config $(PG_CONFIG)
-	install -m 644 sql/released/conversations_ext--*.sql "$$($(PG_CONFIG) --sharedir)/extension/"
+	cargo pgrx install --release --pg-config "$(PG_CONFIG)"
+	install -m 644 sql/released/conversations_ext--*.sql "$$("$(PG_CONFIG)" --sharedir)/extension/"
 
-## Every test: in-process (#[pg_test]) then out-of-process (pg_test/, real connections).
+## The SQL contract tests (tests/pg_regress) and race specs (tests/isolation)
+## against an existing server with the extension installed: a DBA can check
+## their own installation. libpq's environment names the server (PGHOST,
+## PGPORT, PGUSER: a superuser); each suite uses its own database.
+installcheck:
+	scripts/installcheck.sh
+
+## Every test: in-process (#[pg_test]) then, on a throwaway cluster, the SQL
+## contract tests, the race specs, pg_test/ (real connections) and the ORM tier.
 test: prereqs test-inprocess test-pg
 
 test-inprocess:
-	cargo pgrx test pg15 --runas postgres --pgdata $(PGRX_TEST_DATA)
+	cargo pgrx test pg15 --runas postgres --pgdata "$(PGRX_TEST_DATA)"
 
 # cargo pgrx test installs its test build; reinstall the real one first.
 test-pg: install

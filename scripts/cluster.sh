@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# A throwaway PostgreSQL 15 cluster owned by the postgres user.
+# A throwaway PostgreSQL cluster owned by the postgres user (the installation
+# scripts/pg_env.sh finds).
 #   scripts/cluster.sh start DIR PORT   initdb (if needed) + start, socket in DIR
 #   scripts/cluster.sh stop DIR         stop (fast) and remove DIR
 # Postgres refuses to run as root, so every server command runs as postgres.
 set -euo pipefail
-BIN=$(/usr/lib/postgresql/15/bin/pg_config --bindir 2>/dev/null || pg_config --bindir)
+. "$(dirname "$0")/pg_env.sh"
+BIN=$PG_BINDIR
 cmd=$1 dir=$2
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 
 case "$cmd" in
 start)

@@ -13,7 +13,7 @@
 # itself refuses an identity left behind by an earlier client.
 set -euo pipefail
 cmd=${1:-} dir=${2:-}
-as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+. "$(dirname "$0")/pg_env.sh"
 BOUNCER=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
 
 case "$cmd" in

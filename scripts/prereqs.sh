@@ -34,8 +34,7 @@ assert sqlalchemy.__version__ == "2.1.9" and psycopg.__version__ == "3.3.9"' 2>/
     "$CX_VENV/bin/pip" install -q "${PY_PACKAGES[@]}"
 fi
 
-PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
-[ -x "$PG_CONFIG" ] || PG_CONFIG=$(command -v pg_config)
+. "$(dirname "$0")/pg_env.sh"
 
 if ! cargo pgrx --version 2>/dev/null | grep -q "$PGRX_VERSION"; then
     echo "prereqs: installing cargo-pgrx $PGRX_VERSION (takes a few minutes)"
