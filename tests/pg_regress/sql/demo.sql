@@ -1,5 +1,10 @@
 -- conversations_ext demo: two tenants, what each member sees, what is refused,
--- and a claim race. Run by `make demo` (psql --echo-queries on a throwaway cluster).
+-- and a claim race. One file, two uses: `make demo` (scripts/demo.sh: a throwaway
+-- cluster, CREATE EXTENSION, then this file with psql --echo-queries) and the
+-- regression suite (pg_regress installs the extension first, then compares the
+-- output with expected/demo.out). It commits its rows (fixed ids) to the
+-- database it runs in; the only global object it touches is the role support_app,
+-- created when missing and never dropped.
 \set ON_ERROR_STOP 0
 -- Each actor's statements run in one transaction with its identity set by
 -- SET LOCAL (identity set at session level is ignored by design: behind a
@@ -10,10 +15,8 @@
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 
-CREATE EXTENSION conversations_ext;
-
 -- The application role (what PostgREST's `authenticated` would be).
-CREATE ROLE support_app NOLOGIN;
+DO $$ BEGIN CREATE ROLE support_app NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
 SELECT support.grant_usage('support_app');
 
 -- The DBA / service role sets up tenants: Acme (alice, bob, acme-bot, dana the
@@ -68,7 +71,7 @@ INSERT INTO support.conversations (workspace_id, subject) VALUES ('b0000000-0000
 \echo 'SQLSTATE' :LAST_ERROR_SQLSTATE
 INSERT INTO support.conversation_messages (conversation_id, role, content) VALUES ('c0000000-0000-4000-8000-000000000003', 'agent', 'planted by alice');
 \echo 'SQLSTATE' :LAST_ERROR_SQLSTATE
-UPDATE support.conversations SET subject = 'hijacked' WHERE id = 'c0000000-0000-4000-8000-000000000003';
+UPDATE support.conversations SET subject = 'hijacked' WHERE id = 'c0000000-0000-4000-8000-000000000003' RETURNING id;
 COMMIT;
 
 \echo
