@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # Prints docs/permissions.tsv (or the file given) as a Markdown table: the
 # table between <!-- permissions:begin --> and <!-- permissions:end --> in
-# docs/permissions.md and README.md. pg_test/tests/permissions.rs checks that
-# they agree.
+# docs/permissions.md. pg_test/tests/permissions.rs checks that they agree.
 #   scripts/permissions_table.sh                 # print the table
-#   scripts/permissions_table.sh --write         # refresh docs/permissions.md and README.md in place
+#   scripts/permissions_table.sh --write         # refresh docs/permissions.md in place
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tsv=docs/permissions.tsv
@@ -44,7 +43,7 @@ tmp=$(mktemp)
 generated=$(mktemp)
 trap 'rm -f "$tmp" "$generated"' EXIT
 table >"$generated"
-for md in docs/permissions.md README.md; do
+for md in docs/permissions.md; do
     awk -v gen="$generated" '
         /<!-- permissions:begin -->/ { print; while ((getline line < gen) > 0) print line; close(gen); skip = 1; next }
         /<!-- permissions:end -->/ { skip = 0 }
