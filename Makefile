@@ -32,12 +32,20 @@ installcheck:
 ## contract tests, the race specs, pg_test/ (real connections) and the ORM tier.
 test: prereqs test-inprocess test-pg
 
+# `make test` installs nothing into the system's PostgreSQL: each tier uses a
+# private copy of the installation (scripts/private_pg.sh), into which
+# `cargo pgrx test` puts its debug test build and test-pg the release build.
+PG_PRIVATE ?= /tmp/cx-pg-private
 test-inprocess:
-	cargo pgrx test pg15 --runas postgres --pgdata "$(PGRX_TEST_DATA)"
+	scripts/private_pg.sh "$(PG_PRIVATE)" >/dev/null
+	PGRX_HOME="$(PG_PRIVATE)/pgrx" \
+	    cargo pgrx test pg$$(scripts/pg_env.sh PG_MAJOR) --runas postgres --pgdata "$(PGRX_TEST_DATA)"
 
-# cargo pgrx test installs its test build; reinstall the real one first.
-test-pg: install
-	pg_test/run.sh
+test-pg: prereqs
+	private="$$(scripts/private_pg.sh "$(PG_PRIVATE)")" && \
+	cargo pgrx install --release --pg-config "$$private" && \
+	install -m 644 sql/released/conversations_ext--*.sql "$$("$$private" --sharedir)/extension/" && \
+	PG_CONFIG="$$private" pg_test/run.sh
 
 demo: install
 	scripts/demo.sh

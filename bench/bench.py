@@ -627,18 +627,28 @@ def plot(path, report):
     fig.savefig(path, dpi=110)
 
 
+def pgbench_of_installation():
+    """pgbench of the PostgreSQL that scripts/pg_env.sh (the one place that finds it) names."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    bindir = subprocess.run([os.path.join(root, "scripts", "pg_env.sh"), "PG_BINDIR"],
+                            check=True, capture_output=True, text=True).stdout.strip()
+    return os.path.join(bindir, "pgbench")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--host")
     ap.add_argument("--port", type=int)
     ap.add_argument("--scale", default="full")
     ap.add_argument("--out", default="bench/results")
-    ap.add_argument("--pgbench", default="/usr/lib/postgresql/15/bin/pgbench")
+    ap.add_argument("--pgbench", default=None, help="pgbench of the installation under test (default: the one scripts/pg_env.sh finds)")
     ap.add_argument("--q6-queues", type=int, default=6)
     ap.add_argument("--q6-rows", type=int, default=10000)
     ap.add_argument("--tmp", default="bench/tmp")
     ap.add_argument("--render", metavar="JSON", help="only re-render the .md and .png of a results JSON")
     args = ap.parse_args()
+    if args.pgbench is None:
+        args.pgbench = pgbench_of_installation()
     if args.render:
         with open(args.render) as f:
             report = json.load(f)

@@ -464,6 +464,14 @@ def write(args, out, log):
     log(f"wrote {args.out}/experiments.{{md,json}}")
 
 
+def pgbench_of_installation():
+    """pgbench of the PostgreSQL that scripts/pg_env.sh (the one place that finds it) names."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    bindir = subprocess.run([os.path.join(root, "scripts", "pg_env.sh"), "PG_BINDIR"],
+                            check=True, capture_output=True, text=True).stdout.strip()
+    return os.path.join(bindir, "pgbench")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--host", required=True)
@@ -472,10 +480,12 @@ def main():
     ap.add_argument("--rounds", type=int, default=300)
     ap.add_argument("--q5-batches", type=int, default=6)
     ap.add_argument("--q6-tx", type=int, default=600)
-    ap.add_argument("--pgbench", default="/usr/lib/postgresql/15/bin/pgbench")
+    ap.add_argument("--pgbench", default=None, help="pgbench of the installation under test (default: the one scripts/pg_env.sh finds)")
     ap.add_argument("--tmp", default="bench/tmp")
     ap.add_argument("--only", default="q4,policies,q2,claims,helpers")
     args = ap.parse_args()
+    if args.pgbench is None:
+        args.pgbench = pgbench_of_installation()
     started = time.time()
 
     def log(msg):

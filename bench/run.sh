@@ -4,6 +4,7 @@
 # and messages), then bench/bench.py measures and writes bench/results/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/pg_env.sh
 
 SCALE=${BENCH_SCALE:-full}
 SEED=${BENCH_SEED:-0.42}
@@ -25,12 +26,12 @@ python3 -c 'import psycopg, matplotlib' 2>/dev/null || {
         || python3 -m pip install --quiet --break-system-packages "psycopg[binary]" matplotlib
 }
 
-SYS_BIN=/usr/lib/postgresql/15/bin
+SYS_BIN=$PG_BINDIR
 PORT=$(scripts/free_port.sh)
 DIR=$(mktemp -d /tmp/cx-bench.XXXXXX)
 cleanup() {
     if [ -f "$DIR/data/postmaster.pid" ]; then
-        runuser -u postgres -- "$BIN/pg_ctl" -D "$DIR/data" -m fast -w stop >/dev/null || true
+        as_pg "$BIN/pg_ctl" -D "$DIR/data" -m fast -w stop >/dev/null || true
     fi
     rm -rf "$DIR"
 }
@@ -39,7 +40,8 @@ trap cleanup EXIT
 # (cargo pgrx package) and run from a private copy of PostgreSQL 15, so that a
 # concurrent `make install` or `cargo pgrx test` (which installs a debug build
 # into the system directories) can neither change nor crash what is measured.
-# (PostgreSQL finds its share/ and lib/ relative to its binary.)
+# (PostgreSQL finds its share/ and lib/ relative to its binary: the copy keeps
+# the installation's layout, the one scripts/pg_env.sh finds.)
 # What is measured: the commit, and whether the extension's sources differ from it.
 BENCH_BUILD=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 if ! git diff --quiet HEAD -- src sql Cargo.toml Cargo.lock conversations_ext.control 2>/dev/null; then
@@ -47,15 +49,16 @@ if ! git diff --quiet HEAD -- src sql Cargo.toml Cargo.lock conversations_ext.co
 fi
 export BENCH_BUILD
 echo "bench: cargo pgrx package (release build of $BENCH_BUILD)"
-cargo pgrx package --pg-config "$SYS_BIN/pg_config" >"$DIR/package.log" 2>&1 \
+cargo pgrx package --pg-config "$PG_CONFIG" >"$DIR/package.log" 2>&1 \
     || { tail -30 "$DIR/package.log" >&2; exit 1; }
-PKG=target/release/conversations_ext-pg15
+PKG=target/release/conversations_ext-pg$PG_MAJOR
 SNAP=$DIR/pg
-mkdir -p "$SNAP/usr/lib/postgresql" "$SNAP/usr/share/postgresql"
-cp -a /usr/lib/postgresql/15 "$SNAP/usr/lib/postgresql/"
-cp -a /usr/share/postgresql/15 "$SNAP/usr/share/postgresql/"
-cp -a "$PKG/usr/." "$SNAP/usr/"
-BIN=$SNAP/usr/lib/postgresql/15/bin
+PG_HOME=$(dirname "$PG_BINDIR")   # e.g. /usr/lib/postgresql/15
+mkdir -p "$SNAP$(dirname "$PG_HOME")" "$SNAP$(dirname "$PG_SHAREDIR")"
+cp -a "$PG_HOME" "$SNAP$(dirname "$PG_HOME")/"
+cp -a "$PG_SHAREDIR" "$SNAP$(dirname "$PG_SHAREDIR")/"
+cp -a "$PKG/." "$SNAP/"
+BIN=$SNAP$PG_BINDIR
 chown postgres: "$DIR"
 # Settings: room for the working set in shared_buffers, no JIT (its compile
 # time is noise for OLTP queries), no autovacuum during the measurements
@@ -67,24 +70,24 @@ EXTRA_OPTS=""
 if [ -n "${BENCH_AUTO_EXPLAIN:-}" ]; then
     EXTRA_OPTS="-c session_preload_libraries=auto_explain -c auto_explain.log_min_duration=$BENCH_AUTO_EXPLAIN"
 fi
-runuser -u postgres -- "$BIN/initdb" -D "$DIR/data" -U postgres -A trust --no-sync -E UTF8 --locale=C.UTF-8 >"$DIR/initdb.log"
-runuser -u postgres -- "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -o "-p $PORT -k $DIR -c listen_addresses='' \
+as_pg "$BIN/initdb" -D "$DIR/data" -U postgres -A trust --no-sync -E UTF8 --locale=C.UTF-8 >"$DIR/initdb.log"
+as_pg "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -o "-p $PORT -k $DIR -c listen_addresses='' \
  -c fsync=off -c max_connections=100 -c shared_buffers=4GB -c maintenance_work_mem=1GB -c max_wal_size=16GB \
  -c checkpoint_timeout=1h -c wal_level=minimal -c max_wal_senders=0 -c jit=off -c autovacuum=off \
  -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=top $EXTRA_OPTS" start >/dev/null
 echo "bench: scale $SCALE, cluster in $DIR port $PORT"
 
-pg() { runuser -u postgres -- "$SYS_BIN/$1" -h "$DIR" -p "$PORT" "${@:2}"; }
-psql_db() { local db=$1; shift; runuser -u postgres -- "$SYS_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$DIR" -p "$PORT" -d "$db" "$@"; }
+pg() { as_pg "$SYS_BIN/$1" -h "$DIR" -p "$PORT" "${@:2}"; }
+psql_db() { local db=$1; shift; as_pg "$SYS_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$DIR" -p "$PORT" -d "$db" "$@"; }
 
 generate() {  # db conversations q6_rows
     local db=$1 conv=$2 q6rows=$3 t0=$SECONDS
     pg createdb "$db"
     psql_db "$db" -v workspaces="$WORKSPACES" -v users="$USERS" -v conversations="$conv" \
         -v messages=$((MESSAGES * conv / CONVERSATIONS)) -v q6_queues="$Q6_QUEUES" -v q6_queue_rows="$q6rows" \
-        -v long_messages="$LONG_MESSAGES" -v seed="$SEED" -f bench/sql/generate.sql
-    psql_db "$db" -f bench/sql/naive.sql
-    psql_db "$db" -f bench/sql/roles.sql
+        -v long_messages="$LONG_MESSAGES" -v seed="$SEED" -f - < bench/sql/generate.sql
+    psql_db "$db" -f - < bench/sql/naive.sql
+    psql_db "$db" -f - < bench/sql/roles.sql
     psql_db "$db" -c 'VACUUM (ANALYZE)'
     echo "bench: $db generated in $((SECONDS - t0)) s"
 }

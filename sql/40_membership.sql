@@ -22,14 +22,9 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    caller uuid := support.current_user_id();
     caller_role text;
 BEGIN
-    IF caller IS NULL THEN
-        RAISE EXCEPTION 'no current user: this function needs an end-user identity'
-            USING ERRCODE = '28000',
-                  HINT = 'Set it for the transaction: SET LOCAL support.user_id, set_config(''request.jwt.claims'', ..., true), or support.authenticate().';
-    END IF;
+    PERFORM support.require_user_id();  -- 28000 without an end user
     PERFORM 1 FROM support.workspaces AS w
      WHERE w.id OPERATOR(pg_catalog.=) require_member_manager.workspace_id
        FOR NO KEY UPDATE;

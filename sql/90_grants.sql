@@ -88,6 +88,8 @@ COMMENT ON FUNCTION support.lifecycle_pending(uuid) IS
 
 COMMENT ON FUNCTION support.authenticate(text) IS
     'Verifies a JWT (HS256/384/512, EdDSA, ES256) against support.jwt_keys (signature, kid, exp, nbf, aud/iss when configured) and makes its sub the current user for the current transaction only. 28000 "invalid token" on any failure (the reason goes to the server log).';
+COMMENT ON FUNCTION support.require_user_id() IS
+    'Internal (membership functions): the calling end user, or 28000 naming an identity setting ignored because an earlier transaction left it.';
 COMMENT ON FUNCTION support.restoring() IS
     'Internal (triggers): true while a role that bypasses row-level security runs with row_security = off (pg_dump scripts, pg_restore): rows are taken as given and no events are written.';
 COMMENT ON FUNCTION support.check_jwt_key(text, text, text) IS

@@ -70,6 +70,11 @@ STABLE SECURITY DEFINER PARALLEL RESTRICTED
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'check_new_message_wrapper';
+CREATE FUNCTION support."require_user_id"() RETURNS uuid /* pgrx::datum::uuid::Uuid */
+STRICT STABLE PARALLEL RESTRICTED
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'require_user_id_wrapper';
 CREATE FUNCTION support."restoring"() RETURNS bool /* bool */
 STRICT STABLE PARALLEL RESTRICTED
 SET search_path TO pg_catalog, pg_temp
@@ -489,14 +494,9 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    caller uuid := support.current_user_id();
     caller_role text;
 BEGIN
-    IF caller IS NULL THEN
-        RAISE EXCEPTION 'no current user: this function needs an end-user identity'
-            USING ERRCODE = '28000',
-                  HINT = 'Set it for the transaction: SET LOCAL support.user_id, set_config(''request.jwt.claims'', ..., true), or support.authenticate().';
-    END IF;
+    PERFORM support.require_user_id();  -- 28000 without an end user
     PERFORM 1 FROM support.workspaces AS w
      WHERE w.id OPERATOR(pg_catalog.=) require_member_manager.workspace_id
        FOR NO KEY UPDATE;
@@ -718,6 +718,8 @@ COMMENT ON FUNCTION support.resolve_conversation(uuid) IS
     'claimed or active -> resolved, resolved_at = now(). A claimed one: its owner, or an admin or owner of the workspace; an active one: any agent or bot.';
 COMMENT ON FUNCTION support.authenticate(text) IS
     'Verifies a JWT (HS256/384/512, EdDSA, ES256) against support.jwt_keys (signature, kid, exp, nbf, aud/iss when configured) and makes its sub the current user for the current transaction only. 28000 "invalid token" on any failure (the reason goes to the server log).';
+COMMENT ON FUNCTION support.require_user_id() IS
+    'Internal (membership functions): the calling end user, or 28000 naming an identity setting ignored because an earlier transaction left it.';
 COMMENT ON FUNCTION support.restoring() IS
     'Internal (triggers): true while a role that bypasses row-level security runs with row_security = off (pg_dump scripts, pg_restore): rows are taken as given and no events are written.';
 COMMENT ON FUNCTION support.check_jwt_key(text, text, text) IS

@@ -6,6 +6,8 @@
 
 use pgrx::prelude::*;
 
+use crate::errors::OrRaise;
+use crate::lifecycle::model::Role;
 use crate::{errors, identity, membership};
 
 /// `support.check_new_message(workspace_id, author_id, role)`: the
@@ -33,10 +35,11 @@ pub fn check_new_message(
     let Some(caller) = identity::current_user() else {
         return author_id;
     };
-    let Some(member_role) = membership::effective_role(workspace_id, caller, false) else {
+    let Some(member_role) = membership::effective_role(workspace_id, caller, false).or_raise()
+    else {
         return author_id;
     };
-    if member_role == "viewer" {
+    if member_role == Role::Viewer {
         errors::refused(
             "workspace role viewer cannot post messages".into(),
             Some("A viewer reads only. See docs/permissions.md."),
@@ -49,11 +52,11 @@ pub fn check_new_message(
         );
     }
     match role {
-        "agent" if !matches!(member_role.as_str(), "agent" | "admin" | "owner") => errors::refused(
+        "agent" if !member_role.owns_conversations() => errors::refused(
             format!("workspace role {member_role} cannot post agent messages"),
             Some("Agent messages come from human members with role agent, admin or owner."),
         ),
-        "bot" | "customer" if member_role != "bot" => errors::refused(
+        "bot" | "customer" if member_role != Role::Bot => errors::refused(
             format!("workspace role {member_role} cannot post {role} messages"),
             Some("Bot and customer messages come from members of kind bot (a bot relays the customer's words)."),
         ),

@@ -13,7 +13,9 @@ use pgrx::prelude::*;
 use pgrx::PgList;
 
 use crate::errors;
+use crate::errors::{OrRaise, Result};
 use crate::gucs::ALLOW_DROP_WITH_DATA;
+use crate::plans::column;
 
 #[no_mangle]
 pub extern "C" fn pg_finfo_conversations_ext_drop_guard() -> &'static pg_sys::Pg_finfo_record {
@@ -72,52 +74,47 @@ unsafe fn drops_us(tree: *mut pg_sys::Node) -> bool {
 }
 
 /// The support tables that hold at least one row (EXISTS: no full scans).
-fn tables_with_rows() -> Vec<String> {
+fn tables_with_rows() -> Result<Vec<String>> {
     Spi::connect(|client| {
-        let tables: Vec<String> = client
+        let tables = client
             .select(
                 "SELECT c.relname::text FROM pg_catalog.pg_class AS c \
                   WHERE c.relnamespace OPERATOR(pg_catalog.=) 'support'::pg_catalog.regnamespace \
                     AND c.relkind OPERATOR(pg_catalog.=) 'r' ORDER BY 1",
                 None,
                 &[],
-            )
-            .unwrap_or_else(|e| error!("drop guard: {e}"))
-            .filter_map(|row| row.get::<String>(1).ok().flatten())
-            .collect();
-        tables
-            .into_iter()
-            .filter(|t| {
-                let sql = format!(
-                    "SELECT EXISTS (SELECT 1 FROM support.{})",
-                    pgrx::spi::quote_identifier(t)
-                );
-                client
-                    .select(&sql, Some(1), &[])
-                    .unwrap_or_else(|e| error!("drop guard: {e}"))
-                    .next()
-                    .and_then(|row| row.get::<bool>(1).ok().flatten())
-                    .unwrap_or(false)
-            })
-            .map(|t| format!("support.{t}"))
-            .collect()
+            )?
+            .map(|row| column::<String>(&row, 1, "pg_class.relname"))
+            .collect::<Result<Vec<String>>>()?;
+        let mut full = Vec::new();
+        for table in tables {
+            let sql = format!(
+                "SELECT EXISTS (SELECT 1 FROM support.{})",
+                pgrx::spi::quote_identifier(&table)
+            );
+            let has_rows = match client.select(&sql, Some(1), &[])?.next() {
+                Some(row) => column::<bool>(&row, 1, "EXISTS")?,
+                None => false,
+            };
+            if has_rows {
+                full.push(format!("support.{table}"));
+            }
+        }
+        Ok(full)
     })
 }
 
 /// Can the current user drop the extension at all (superuser or owner)? If
 /// not, DROP EXTENSION fails with its own permission error after us.
-fn may_drop() -> bool {
+fn may_drop() -> Result<bool> {
     // SAFETY: plain catalog check of the current user.
     if unsafe { pg_sys::superuser() } {
-        return true;
+        return Ok(true);
     }
-    Spi::get_one::<bool>(
+    Ok(Spi::get_one::<bool>(
         "SELECT pg_catalog.pg_has_role(e.extowner, 'MEMBER') FROM pg_catalog.pg_extension AS e \
           WHERE e.extname OPERATOR(pg_catalog.=) 'conversations_ext'",
-    )
-    .ok()
-    .flatten()
-    .unwrap_or(false)
+    )? == Some(true))
 }
 
 /// The event trigger function (`support.drop_guard()`): DROP EXTENSION,
@@ -135,8 +132,8 @@ pub unsafe extern "C-unwind" fn conversations_ext_drop_guard(
         error!("support.drop_guard() can only be called as an event trigger");
     }
     let data = context as *mut pg_sys::EventTriggerData;
-    if drops_us((*data).parsetree) && !ALLOW_DROP_WITH_DATA.get() && may_drop() {
-        let full = tables_with_rows();
+    if drops_us((*data).parsetree) && !ALLOW_DROP_WITH_DATA.get() && may_drop().or_raise() {
+        let full = tables_with_rows().or_raise();
         if !full.is_empty() {
             errors::drop_would_lose_data(&full.join(", "));
         }

@@ -3,15 +3,74 @@
 
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
+use pgrx::spi::SpiError;
 use pgrx::PgSqlErrorCode;
 
-fn raise(code: PgSqlErrorCode, message: String, hint: Option<&str>) -> ! {
+/// A failure inside the extension itself (not a refusal): an SPI call that
+/// failed, or a value the database returned that the code cannot read.
+/// Internal functions return it with `?`; the SQL-callable function at the
+/// top raises it (XX000, naming what failed).
+#[derive(Debug)]
+pub enum Internal {
+    Spi(SpiError),
+    /// A column that must not be NULL (or must be one of a closed set) was not.
+    Unexpected {
+        what: &'static str,
+        value: String,
+    },
+}
+
+impl From<SpiError> for Internal {
+    fn from(e: SpiError) -> Self {
+        Internal::Spi(e)
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Internal>;
+
+impl Internal {
+    /// Raises the failure as an ERROR (XX000) with what failed in the DETAIL.
+    pub fn raise(self) -> ! {
+        let detail = match &self {
+            Internal::Spi(e) => format!("SPI: {e}"),
+            Internal::Unexpected { what, value } => format!("{what}: unexpected value {value}"),
+        };
+        ErrorReport::new(
+            PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+            "conversations_ext: internal error",
+            "conversations_ext",
+        )
+        .set_detail(detail)
+        .report(PgLogLevel::ERROR);
+        unreachable!("ERROR does not return")
+    }
+}
+
+/// Unwraps an internal result at the SQL boundary: a value, or the ERROR.
+pub trait OrRaise<T> {
+    fn or_raise(self) -> T;
+}
+
+impl<T> OrRaise<T> for Result<T> {
+    fn or_raise(self) -> T {
+        self.unwrap_or_else(|e| e.raise())
+    }
+}
+
+fn report(code: PgSqlErrorCode, message: String, detail: Option<String>, hint: Option<&str>) -> ! {
     let mut report = ErrorReport::new(code, message, "conversations_ext");
+    if let Some(detail) = detail {
+        report = report.set_detail(detail);
+    }
     if let Some(hint) = hint {
         report = report.set_hint(hint);
     }
     report.report(PgLogLevel::ERROR);
     unreachable!("ERROR does not return")
+}
+
+fn raise(code: PgSqlErrorCode, message: String, hint: Option<&str>) -> ! {
+    report(code, message, None, hint)
 }
 
 /// 28000: the function needs an end user and none is set. `ignored` names an
@@ -62,9 +121,15 @@ pub fn already_claimed(id: pgrx::Uuid) -> ! {
 
 /// 55000: the requested transition is not allowed from the current state.
 pub fn invalid_transition(id: pgrx::Uuid, current: &str, requested: &str, allowed_from: &str) -> ! {
-    raise(
+    report(
         PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
         format!("conversation {id} is {current}: cannot {requested} it (only from {allowed_from})"),
+        Some(
+            "The lifecycle: active -> escalated (escalate) -> claimed (claim, claim_next) -> resolved (resolve); \
+             claimed -> escalated (release); claimed -> claimed (transfer); active -> resolved (resolve); \
+             resolved -> escalated (reopen)."
+                .into(),
+        ),
         None,
     )
 }
@@ -153,9 +218,10 @@ pub fn bad_key(kid: &str, why: String) -> ! {
 
 /// 2BP01: DROP EXTENSION would delete tenant data.
 pub fn drop_would_lose_data(tables: &str) -> ! {
-    raise(
+    report(
         PgSqlErrorCode::ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST,
-        format!("cannot drop conversations_ext's tables: they hold data ({tables})"),
+        "cannot drop conversations_ext's tables: they hold data".into(),
+        Some(format!("Tables with rows: {tables}.")),
         Some(
             "DROP EXTENSION conversations_ext, DROP SCHEMA support and DROP TABLE of a support table delete \
              tenant data. Take a backup, then in the same transaction: SET LOCAL support.allow_drop_with_data = on \

@@ -9,7 +9,6 @@ use pgrx::prelude::*;
 
 ::pgrx::pg_module_magic!(name, version);
 
-mod audit;
 mod authorship;
 mod drop_guard;
 mod errors;
@@ -18,7 +17,7 @@ mod identity;
 mod lifecycle;
 mod membership;
 mod plans;
-mod verified;
+mod restore;
 
 #[cfg(any(test, feature = "pg_test"))]
 mod tests;
@@ -27,7 +26,7 @@ mod tests;
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     gucs::init();
-    verified::init();
+    identity::verified::init();
 }
 
 // Tables, constraints and indexes first: everything else refers to them.
@@ -52,9 +51,9 @@ extension_sql_file!(
         identity::current_user_id,
         membership::workspace_role,
         authorship::check_new_message,
-        audit::restoring,
-        audit::lifecycle_pending,
-        verified::check_jwt_key
+        restore::restoring,
+        lifecycle::pending::lifecycle_pending,
+        identity::verified::check_jwt_key
     ]
 );
 
@@ -68,7 +67,11 @@ extension_sql_file!(
 extension_sql_file!(
     "../sql/40_membership.sql",
     name = "membership",
-    requires = ["triggers", membership::workspace_role]
+    requires = [
+        "triggers",
+        membership::workspace_role,
+        identity::require_user_id
+    ]
 );
 
 // Grants last, once every function exists.

@@ -1,17 +1,20 @@
-//! Workspace membership: what the RLS policies and the lifecycle functions ask.
+//! Workspace membership: what the RLS policies and the write checks ask.
 //!
 //! The helpers are SECURITY DEFINER: they read `support.workspace_members`
 //! past that table's own policy (which itself calls `member_workspaces()`).
 //! `member_workspaces` and `workspace_member` are presence-only (what the
 //! policies ask); `workspace_role` gives the role that decides what a member
-//! may write and do (docs/permissions.tsv).
+//! may write and do (docs/permissions.tsv). docs/api.md documents each.
 
 use pgrx::prelude::*;
 
+use crate::errors::{Internal, OrRaise, Result};
+use crate::lifecycle::model::Role;
+use crate::plans::column;
 use crate::{identity, plans};
 
 /// The workspaces `user` belongs to.
-pub(crate) fn workspaces_of(user: pgrx::Uuid) -> Vec<pgrx::Uuid> {
+pub(crate) fn workspaces_of(user: pgrx::Uuid) -> Result<Vec<pgrx::Uuid>> {
     plans::run(
         "SELECT m.workspace_id FROM support.workspace_members AS m \
           WHERE m.user_id OPERATOR(pg_catalog.=) $1",
@@ -19,7 +22,7 @@ pub(crate) fn workspaces_of(user: pgrx::Uuid) -> Vec<pgrx::Uuid> {
         false,
         &[user.into()],
         |rows| {
-            rows.filter_map(|row| row.get::<pgrx::Uuid>(1).ok().flatten())
+            rows.map(|row| column(&row, 1, "workspace_members.workspace_id"))
                 .collect()
         },
     )
@@ -33,7 +36,7 @@ pub(crate) fn workspaces_of(user: pgrx::Uuid) -> Vec<pgrx::Uuid> {
 #[search_path(pg_catalog, pg_temp)]
 pub fn member_workspaces() -> Vec<pgrx::Uuid> {
     match identity::current_user() {
-        Some(user) => workspaces_of(user),
+        Some(user) => workspaces_of(user).or_raise(),
         None => Vec::new(),
     }
 }
@@ -43,36 +46,34 @@ pub fn member_workspaces() -> Vec<pgrx::Uuid> {
 #[search_path(pg_catalog, pg_temp)]
 pub fn workspace_member(workspace_id: pgrx::Uuid) -> bool {
     match identity::current_user() {
-        Some(user) => is_member(workspace_id, user),
+        Some(user) => is_member(workspace_id, user).or_raise(),
         None => false,
     }
 }
 
 /// Is `user` a member of `workspace_id`?
-pub(crate) fn is_member(workspace_id: pgrx::Uuid, user: pgrx::Uuid) -> bool {
+pub(crate) fn is_member(workspace_id: pgrx::Uuid, user: pgrx::Uuid) -> Result<bool> {
     plans::run(
         "SELECT EXISTS (SELECT 1 FROM support.workspace_members AS m \
           WHERE m.workspace_id OPERATOR(pg_catalog.=) $1 AND m.user_id OPERATOR(pg_catalog.=) $2)",
         plans::UUID2,
         false,
         &[workspace_id.into(), user.into()],
-        |mut rows| {
-            rows.next()
-                .and_then(|row| row.get::<bool>(1).ok().flatten())
-                .unwrap_or(false)
+        |mut rows| match rows.next() {
+            Some(row) => column(&row, 1, "EXISTS"),
+            None => Ok(false),
         },
     )
 }
 
-/// `user`'s effective role in `workspace_id`: the membership role, except that
-/// a user of kind `bot` acts as `bot` (a bot with role `viewer` is a viewer).
-/// None when not a member. `lock` takes the membership row `FOR SHARE`, so a
-/// concurrent demotion waits for the caller's transaction (and vice versa).
+/// `user`'s effective role in `workspace_id` (see [`Role`]), None when not a
+/// member. `lock` takes the membership row `FOR SHARE`, so a concurrent
+/// demotion waits for the caller's transaction (and vice versa).
 pub(crate) fn effective_role(
     workspace_id: pgrx::Uuid,
     user: pgrx::Uuid,
     lock: bool,
-) -> Option<String> {
+) -> Result<Option<Role>> {
     let sql = if lock {
         "SELECT CASE WHEN u.kind OPERATOR(pg_catalog.=) 'bot' AND m.role OPERATOR(pg_catalog.<>) 'viewer' \
                      THEN 'bot' ELSE m.role END \
@@ -93,8 +94,17 @@ pub(crate) fn effective_role(
         lock,
         &[workspace_id.into(), user.into()],
         |mut rows| {
-            rows.next()
-                .and_then(|row| row.get::<String>(1).ok().flatten())
+            let Some(row) = rows.next() else {
+                return Ok(None);
+            };
+            let value: String = column(&row, 1, "workspace_members.role")?;
+            match Role::parse(&value) {
+                Some(role) => Ok(Some(role)),
+                None => Err(Internal::Unexpected {
+                    what: "workspace_members.role",
+                    value,
+                }),
+            }
         },
     )
 }
@@ -106,5 +116,8 @@ pub(crate) fn effective_role(
 #[pg_extern(stable, security_definer, parallel_restricted, requires = ["schema"])]
 #[search_path(pg_catalog, pg_temp)]
 pub fn workspace_role(workspace_id: pgrx::Uuid) -> Option<String> {
-    effective_role(workspace_id, identity::current_user()?, false)
+    let user = identity::current_user()?;
+    effective_role(workspace_id, user, false)
+        .or_raise()
+        .map(|role| role.as_str().to_owned())
 }

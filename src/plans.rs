@@ -6,10 +6,12 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use pgrx::datum::DatumWithOid;
+use pgrx::datum::{DatumWithOid, FromDatum, IntoDatum};
 use pgrx::pg_sys::PgOid;
 use pgrx::prelude::*;
-use pgrx::spi::{OwnedPreparedStatement, SpiTupleTable};
+use pgrx::spi::{OwnedPreparedStatement, SpiHeapTupleData, SpiTupleTable};
+
+use crate::errors::{Internal, Result};
 
 const UUID: PgOid = PgOid::BuiltIn(pg_sys::BuiltinOid::UUIDOID);
 /// Parameter types of statements taking one, two or three uuids.
@@ -33,28 +35,35 @@ pub(crate) fn run<R>(
     types: &[PgOid],
     mutating: bool,
     args: &[DatumWithOid],
-    f: impl FnOnce(SpiTupleTable) -> R,
-) -> R {
+    f: impl FnOnce(SpiTupleTable) -> Result<R>,
+) -> Result<R> {
     let cached = PLANS.with(|p| p.borrow_mut().remove(sql));
     Spi::connect_mut(|client| {
-        let plan = cached.unwrap_or_else(|| {
-            let prepared = if mutating {
-                client.prepare_mut(sql, types)
-            } else {
-                client.prepare(sql, types)
-            };
-            prepared
-                .unwrap_or_else(|e| error!("conversations_ext: cannot prepare statement: {e}"))
-                .keep()
-        });
+        let plan = match cached {
+            Some(plan) => plan,
+            None if mutating => client.prepare_mut(sql, types)?.keep(),
+            None => client.prepare(sql, types)?.keep(),
+        };
         let rows = if mutating {
             client.update(&plan, None, args)
         } else {
             client.select(&plan, None, args)
-        }
-        .unwrap_or_else(|e| error!("conversations_ext: {e}"));
-        let result = f(rows);
+        };
+        // Keep the plan whatever happened to this execution.
         PLANS.with(|p| p.borrow_mut().insert(sql.to_owned(), plan));
-        result
+        f(rows?)
+    })
+}
+
+/// Column `ordinal` of `row`, which the statement guarantees is not NULL
+/// (a NULL is an internal error naming `what`, never a silent default).
+pub(crate) fn column<T: IntoDatum + FromDatum>(
+    row: &SpiHeapTupleData,
+    ordinal: usize,
+    what: &'static str,
+) -> Result<T> {
+    row.get::<T>(ordinal)?.ok_or(Internal::Unexpected {
+        what,
+        value: "NULL".into(),
     })
 }

@@ -19,6 +19,8 @@ use pgrx::prelude::*;
 use serde::Deserialize;
 
 use crate::errors;
+use crate::errors::OrRaise;
+use crate::plans::column;
 
 thread_local! {
     /// Identities verified in the current transaction, innermost last, each
@@ -96,35 +98,41 @@ pub(crate) enum Refusal {
     Key { kid: String, why: String },
 }
 
+/// The active keys with id `kid`, or without one, of algorithm `header_alg`.
+fn read_keys(kid: Option<&str>, header_alg: &str) -> crate::errors::Result<Vec<Key>> {
+    const COLUMNS: &str =
+        "SELECT k.kid, k.alg, k.key, k.audience, k.issuer FROM support.jwt_keys AS k";
+    Spi::connect(|client| {
+        let table = match kid {
+            Some(kid) => client.select(
+                &format!("{COLUMNS} WHERE k.kid OPERATOR(pg_catalog.=) $1 AND k.active"),
+                None,
+                &[kid.into()],
+            )?,
+            None => client.select(
+                &format!("{COLUMNS} WHERE k.alg OPERATOR(pg_catalog.=) $1 AND k.active"),
+                None,
+                &[header_alg.into()],
+            )?,
+        };
+        table
+            .map(|row| {
+                Ok(Key {
+                    kid: column(&row, 1, "jwt_keys.kid")?,
+                    alg: column(&row, 2, "jwt_keys.alg")?,
+                    material: column(&row, 3, "jwt_keys.key")?,
+                    audience: row.get::<String>(4)?,
+                    issuer: row.get::<String>(5)?,
+                })
+            })
+            .collect()
+    })
+}
+
 /// The active key a token names (by kid, else the only active key of its
 /// algorithm).
 fn lookup_key(kid: Option<&str>, header_alg: &str) -> Result<Key, String> {
-    let rows: Vec<Key> = Spi::connect(|client| {
-        let table = match kid {
-            Some(kid) => client.select(
-                "SELECT k.kid, k.alg, k.key, k.audience, k.issuer FROM support.jwt_keys AS k \
-                  WHERE k.kid OPERATOR(pg_catalog.=) $1 AND k.active",
-                None,
-                &[kid.into()],
-            ),
-            None => client.select(
-                "SELECT k.kid, k.alg, k.key, k.audience, k.issuer FROM support.jwt_keys AS k \
-                  WHERE k.alg OPERATOR(pg_catalog.=) $1 AND k.active",
-                None,
-                &[header_alg.into()],
-            ),
-        }
-        .unwrap_or_else(|e| error!("support.authenticate: cannot read keys: {e}"));
-        table
-            .map(|row| Key {
-                kid: row.get::<String>(1).ok().flatten().unwrap_or_default(),
-                alg: row.get::<String>(2).ok().flatten().unwrap_or_default(),
-                material: row.get::<String>(3).ok().flatten().unwrap_or_default(),
-                audience: row.get::<String>(4).ok().flatten(),
-                issuer: row.get::<String>(5).ok().flatten(),
-            })
-            .collect()
-    });
+    let rows = read_keys(kid, header_alg).or_raise();
     match (kid, rows.len()) {
         (_, 1) => Ok(rows.into_iter().next().expect("one row")),
         (Some(kid), _) => Err(format!("unknown or inactive key id {kid:?}")),

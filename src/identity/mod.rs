@@ -20,13 +20,17 @@
 //! Settings are read through the C API (`GetConfigOption`), so nothing the
 //! caller puts on its `search_path` can steer the lookup.
 
-use std::cmp::Ordering;
 use std::ffi::CStr;
 
 use pgrx::prelude::*;
 use serde::Deserialize;
 
 use crate::errors;
+
+mod transaction_scope;
+pub(crate) mod verified;
+
+use transaction_scope::set_in_this_transaction;
 
 const CLAIMS: &CStr = c"request.jwt.claims";
 const CLAIM_SUB: &CStr = c"request.jwt.claim.sub";
@@ -59,43 +63,6 @@ fn setting(name: &CStr) -> Setting {
         Setting::Set(value.to_owned())
     } else {
         Setting::Stale
-    }
-}
-
-/// guc.c's name order: ASCII case-insensitive, byte by byte.
-fn guc_name_order(a: &CStr, b: &CStr) -> Ordering {
-    let lower = |s: &CStr| {
-        s.to_bytes()
-            .iter()
-            .map(u8::to_ascii_lowercase)
-            .collect::<Vec<_>>()
-    };
-    lower(a).cmp(&lower(b))
-}
-
-/// Did the current transaction change this setting (`SET`, `SET LOCAL`,
-/// `set_config()`, a function's `SET` clause)? PostgreSQL keeps, for every
-/// setting changed inside the open transaction, a stack of the values to
-/// restore at its end (`config_generic.stack`, pushed by guc.c's
-/// `push_old_value`, popped by `AtEOXact_GUC`); a value that only survives
-/// from an earlier transaction or from the session's defaults has none.
-/// PostgreSQL 15 keeps `guc_variables` sorted by name (guc.c's `find_option`
-/// searches it the same way).
-fn set_in_this_transaction(name: &CStr) -> bool {
-    // SAFETY: guc.c's array of `GetNumConfigOptions()` pointers to live
-    // config_generic structs, each with a NUL-terminated name; read only,
-    // within this call, on the backend's own thread.
-    unsafe {
-        let vars = pg_sys::get_guc_variables();
-        let count = usize::try_from(pg_sys::GetNumConfigOptions()).unwrap_or(0);
-        if vars.is_null() || count == 0 {
-            return false;
-        }
-        let vars = std::slice::from_raw_parts(vars, count);
-        match vars.binary_search_by(|&var| guc_name_order(CStr::from_ptr((*var).name), name)) {
-            Ok(i) => !(*vars[i]).stack.is_null(),
-            Err(_) => false,
-        }
     }
 }
 
@@ -160,10 +127,10 @@ const SOURCES: [(&CStr, &str, SubjectParser); 3] = [
 /// The current end user (see the module docs), and the first identity
 /// setting that was ignored because an earlier transaction left it.
 fn resolve() -> (Option<pgrx::Uuid>, Option<&'static str>) {
-    if let Some(verified) = crate::verified::current() {
+    if let Some(verified) = verified::current() {
         return (Some(verified), None);
     }
-    if crate::verified::settings_ignored() {
+    if verified::settings_ignored() {
         return (None, None);
     }
     let mut ignored = None;
@@ -200,6 +167,16 @@ pub(crate) fn require_current_user() -> pgrx::Uuid {
 #[search_path(pg_catalog, pg_temp)]
 pub fn current_user_id() -> Option<pgrx::Uuid> {
     current_user()
+}
+
+/// `support.require_user_id()`: the calling end user, or the same 28000 the
+/// lifecycle functions raise (naming an identity setting that was ignored
+/// because an earlier transaction left it). Internal: the membership
+/// functions (sql/40_membership.sql) call it; not granted to application roles.
+#[pg_extern(stable, parallel_restricted, requires = ["schema"])]
+#[search_path(pg_catalog, pg_temp)]
+pub fn require_user_id() -> pgrx::Uuid {
+    require_current_user()
 }
 
 /// Property tests of the parsers (plain #[test], no server needed): seeded

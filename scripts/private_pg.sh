@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# A private copy of the PostgreSQL installation that scripts/pg_env.sh finds,
+# for `make test`: `cargo pgrx test` and the release build under test are
+# installed into the copy, so the system's extension directories (and every
+# server running from them) are never touched. PostgreSQL finds its lib/ and
+# share/ relative to its binaries, so the copy keeps the installation's layout.
+#   scripts/private_pg.sh DIR    (re)makes DIR, writes DIR/pgrx/config.toml
+#                                (PGRX_HOME=DIR/pgrx) and prints the copy's pg_config
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/pg_env.sh
+dir=${1:?usage: $0 DIR}
+home=$(dirname "$PG_BINDIR")          # e.g. /usr/lib/postgresql/15
+rm -rf "$dir"
+mkdir -p "$dir$(dirname "$home")" "$dir$(dirname "$PG_SHAREDIR")" "$dir/pgrx"
+cp -a "$home" "$dir$(dirname "$home")/"
+cp -a "$PG_SHAREDIR" "$dir$(dirname "$PG_SHAREDIR")/"
+chmod 755 "$dir"
+printf '[configs]\npg%s = "%s"\n' "$PG_MAJOR" "$dir$PG_BINDIR/pg_config" >"$dir/pgrx/config.toml"
+echo "$dir$PG_BINDIR/pg_config"

@@ -1,0 +1,428 @@
+//! The conversation lifecycle (bot → human handoff), as functions. A plain
+//! UPDATE of the lifecycle columns is refused by the `conversations_before_update`
+//! trigger for every role subject to RLS, so these are the only way in.
+//!
+//! ```text
+//!  active ──escalate──▶ escalated ──claim / claim_next──▶ claimed ──resolve──▶ resolved
+//!    │                    ▲   ▲                            │  ▲ │                  │
+//!    └──────resolve───────┼───┼────────────────────────────┼──┼─┼──────────────────┤
+//!                         │   └──release / owner removed───┘  └─transfer           │
+//!                         └──────────────────reopen────────────────────────────────┘
+//! ```
+//!
+//! Who may call what is docs/permissions.tsv (rows `lifecycle.*`); docs/api.md
+//! documents each function. Each function is SECURITY DEFINER (it writes
+//! columns the caller cannot) and therefore checks membership itself: a
+//! conversation of another workspace is "not found", exactly like an id that
+//! does not exist. Changes take the row lock first (`FOR UPDATE`), so under
+//! READ COMMITTED concurrent calls are serialised per conversation and each
+//! sees the winner's state; under REPEATABLE READ / SERIALIZABLE a lost race
+//! raises 40001 (retry). The caller's (and a transfer target's) membership
+//! row is locked `FOR SHARE`, so a demotion racing a claim waits for it.
+
+pub(crate) mod model;
+pub(crate) mod pending;
+
+use std::sync::LazyLock;
+
+use pgrx::prelude::*;
+
+use crate::errors::{OrRaise, Result};
+use crate::plans::{column, UUID2, UUID3};
+use crate::{errors, identity, membership, plans};
+use model::{EventKind, Role, Status};
+use pending::PendingChange;
+
+type ConversationRow = pgrx::composite_type!('static, "support.conversations");
+
+/// 42501 unless `allowed(role)`.
+fn require(role: Role, allowed: fn(Role) -> bool, action: &str) {
+    if !allowed(role) {
+        errors::role_cannot(role.as_str(), action);
+    }
+}
+
+/// A conversation the caller is a member of, locked for update.
+struct Locked {
+    id: pgrx::Uuid,
+    workspace_id: pgrx::Uuid,
+    status: Status,
+    claimed_by: Option<pgrx::Uuid>,
+    /// The caller's effective role in the conversation's workspace.
+    role: Role,
+}
+
+impl Locked {
+    /// For an action on a claimed conversation: its owner may, and so may a
+    /// supervisor of the workspace; anyone else gets 42501.
+    fn require_owner_or_supervisor(&self, user: pgrx::Uuid, action: &str) {
+        require(self.role, Role::owns_conversations, action);
+        if self.claimed_by != Some(user) && !self.role.supervises() {
+            errors::not_owner(self.id, action);
+        }
+    }
+
+    fn require_status(&self, wanted: Status, action: &str) {
+        if self.status != wanted {
+            errors::invalid_transition(self.id, self.status.as_str(), action, wanted.as_str());
+        }
+    }
+}
+
+/// Reads a status or role the database returned (its CHECK constraint
+/// guarantees one of the closed set).
+fn parse<T>(value: String, what: &'static str, parse: fn(&str) -> Option<T>) -> Result<T> {
+    parse(&value).ok_or(errors::Internal::Unexpected { what, value })
+}
+
+/// Locks conversation `id` if `user` is a member of its workspace (and the
+/// caller's membership row `FOR SHARE`, so a concurrent demotion waits).
+fn lock_visible(id: pgrx::Uuid, user: pgrx::Uuid) -> Result<Option<Locked>> {
+    plans::run(
+        "SELECT c.workspace_id, c.status, c.claimed_by, \
+                CASE WHEN u.kind OPERATOR(pg_catalog.=) 'bot' AND m.role OPERATOR(pg_catalog.<>) 'viewer' \
+                     THEN 'bot' ELSE m.role END \
+           FROM support.conversations AS c \
+           JOIN support.workspace_members AS m \
+             ON m.workspace_id OPERATOR(pg_catalog.=) c.workspace_id \
+            AND m.user_id OPERATOR(pg_catalog.=) $2 \
+           JOIN support.users AS u ON u.id OPERATOR(pg_catalog.=) m.user_id \
+          WHERE c.id OPERATOR(pg_catalog.=) $1 \
+          LIMIT 1 \
+            FOR UPDATE OF c FOR SHARE OF m",
+        UUID2,
+        true,
+        &[id.into(), user.into()],
+        |mut rows| {
+            let Some(row) = rows.next() else {
+                return Ok(None);
+            };
+            Ok(Some(Locked {
+                id,
+                workspace_id: column(&row, 1, "conversations.workspace_id")?,
+                status: parse(column(&row, 2, "conversations.status")?, "conversations.status", Status::parse)?,
+                claimed_by: row.get::<pgrx::Uuid>(3)?,
+                role: parse(column(&row, 4, "workspace_members.role")?, "workspace_members.role", Role::parse)?,
+            }))
+        },
+    )
+}
+
+/// The conversation `id`, locked, or "not found" (also for another
+/// workspace's conversation).
+fn lock_or_not_found(id: pgrx::Uuid, user: pgrx::Uuid) -> Result<Locked> {
+    Ok(lock_visible(id, user)?.unwrap_or_else(|| errors::conversation_not_found(id)))
+}
+
+/// Locks a claimed conversation for an action its owner or a supervisor may
+/// take (release, transfer); returns the caller too.
+fn lock_claimed(id: pgrx::Uuid, action: &str) -> Result<(pgrx::Uuid, Locked)> {
+    let user = identity::require_current_user();
+    let locked = lock_or_not_found(id, user)?;
+    require(locked.role, Role::owns_conversations, action);
+    locked.require_status(Status::Claimed, action);
+    locked.require_owner_or_supervisor(user, action);
+    Ok((user, locked))
+}
+
+/// Runs the UPDATE of one transition and returns the new row. `set` may use
+/// $3, bound to `user_arg`.
+fn apply(
+    locked: &Locked,
+    kind: EventKind,
+    reason: Option<String>,
+    set: &str,
+    user_arg: Option<pgrx::Uuid>,
+) -> Result<ConversationRow> {
+    let _pending = PendingChange::new(Some(locked.id), kind, reason);
+    let sql = format!(
+        "UPDATE support.conversations AS c SET {set} \
+          WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) $2 \
+        RETURNING c"
+    );
+    let mut args: Vec<pgrx::datum::DatumWithOid> =
+        vec![locked.workspace_id.into(), locked.id.into()];
+    if let Some(u) = user_arg {
+        args.push(u.into());
+    }
+    let types = if user_arg.is_some() { UUID3 } else { UUID2 };
+    // The row is locked by this transaction, so the UPDATE finds it.
+    plans::run(&sql, types, true, &args, |mut rows| match rows.next() {
+        Some(row) => column(&row, 1, "the updated conversation"),
+        None => errors::conversation_not_found(locked.id),
+    })
+}
+
+/// The conversation as it is now (for idempotent answers).
+fn current_row(locked: &Locked) -> Result<ConversationRow> {
+    plans::run(
+        "SELECT c FROM support.conversations AS c \
+          WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) $2",
+        UUID2,
+        false,
+        &[locked.workspace_id.into(), locked.id.into()],
+        |mut rows| match rows.next() {
+            Some(row) => column(&row, 1, "the conversation"),
+            None => errors::conversation_not_found(locked.id),
+        },
+    )
+}
+
+/// The claim UPDATE: takes `$1` if it is escalated and the caller `$2` is a
+/// human agent, admin or owner of its workspace (membership row locked
+/// `FOR SHARE`: a concurrent demotion waits, then this re-checks the role).
+static CLAIM_BY_ID: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE support.conversations AS c \
+            SET status = 'claimed', claimed_by = $2, claimed_at = pg_catalog.now() \
+          WHERE c.id OPERATOR(pg_catalog.=) $1 \
+            AND c.status OPERATOR(pg_catalog.=) 'escalated' \
+            AND EXISTS (SELECT 1 FROM support.workspace_members AS m \
+                          JOIN support.users AS u ON u.id OPERATOR(pg_catalog.=) m.user_id \
+                         WHERE m.workspace_id OPERATOR(pg_catalog.=) c.workspace_id \
+                           AND m.user_id OPERATOR(pg_catalog.=) $2 \
+                           AND m.role OPERATOR(pg_catalog.=) ANY ({roles}::text[]) \
+                           AND u.kind OPERATOR(pg_catalog.=) 'human' \
+                           FOR SHARE OF m) \
+        RETURNING c",
+        roles = Role::owning_sql_array()
+    )
+});
+
+/// The claim_next UPDATE: the oldest escalated conversation of workspace `$1`
+/// (`FOR UPDATE SKIP LOCKED`), if the caller `$2` may own conversations there
+/// (a one-time filter of the pick).
+static CLAIM_NEXT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE support.conversations AS c \
+            SET status = 'claimed', claimed_by = $2, claimed_at = pg_catalog.now() \
+          WHERE (c.workspace_id, c.id) OPERATOR(pg_catalog.=) \
+                (SELECT q.workspace_id, q.id FROM support.conversations AS q \
+                  WHERE q.workspace_id OPERATOR(pg_catalog.=) $1 \
+                    AND q.status OPERATOR(pg_catalog.=) 'escalated' \
+                    AND EXISTS (SELECT 1 FROM support.workspace_members AS m \
+                                  JOIN support.users AS u ON u.id OPERATOR(pg_catalog.=) m.user_id \
+                                 WHERE m.workspace_id OPERATOR(pg_catalog.=) $1 \
+                                   AND m.user_id OPERATOR(pg_catalog.=) $2 \
+                                   AND m.role OPERATOR(pg_catalog.=) ANY ({roles}::text[]) \
+                                   AND u.kind OPERATOR(pg_catalog.=) 'human' \
+                                   FOR SHARE OF m) \
+                  ORDER BY q.escalated_at, q.id \
+                  LIMIT 1 \
+                    FOR UPDATE SKIP LOCKED) \
+        RETURNING c",
+        roles = Role::owning_sql_array()
+    )
+});
+
+/// Runs a claim statement (`CLAIM_BY_ID` or `CLAIM_NEXT`) for `user`.
+fn run_claim(
+    sql: &str,
+    first: pgrx::Uuid,
+    user: pgrx::Uuid,
+    only: Option<pgrx::Uuid>,
+) -> Result<Option<ConversationRow>> {
+    let _pending = PendingChange::new(only, EventKind::Claimed, None);
+    plans::run(
+        sql,
+        UUID2,
+        true,
+        &[first.into(), user.into()],
+        |mut rows| match rows.next() {
+            Some(row) => Ok(Some(column(&row, 1, "the claimed conversation")?)),
+            None => Ok(None),
+        },
+    )
+}
+
+/// `support.escalate_conversation(id, reason)`: the bot hands off,
+/// `active` → `escalated`; `escalated_at` starts the queue's wait clock.
+#[pg_extern(volatile, security_definer, parallel_unsafe, requires = ["schema"])]
+#[search_path(pg_catalog, pg_temp)]
+pub fn escalate_conversation(
+    id: Option<pgrx::Uuid>,
+    reason: default!(Option<String>, "NULL"),
+) -> Option<pgrx::composite_type!('static, "support.conversations")> {
+    // Not STRICT (reason is optional), so a NULL id is handled here: NULL in,
+    // NULL out, like the STRICT lifecycle functions.
+    let id = id?;
+    let run = || -> Result<ConversationRow> {
+        let user = identity::require_current_user();
+        let locked = lock_or_not_found(id, user)?;
+        require(locked.role, Role::hands_off, "escalate");
+        locked.require_status(Status::Active, "escalate");
+        apply(
+            &locked,
+            EventKind::Escalated,
+            reason,
+            "status = 'escalated', escalated_at = pg_catalog.now()",
+            None,
+        )
+    };
+    Some(run().or_raise())
+}
+
+/// `support.claim_conversation(id)`: the current user takes over an
+/// escalated conversation. One conditional UPDATE: of agents racing for the
+/// same conversation exactly one wins (under READ COMMITTED a blocked UPDATE
+/// re-checks `status = 'escalated'` against the winner's row version).
+/// Claiming your own claimed conversation again returns it unchanged.
+#[pg_extern(volatile, security_definer, parallel_unsafe, requires = ["schema"])]
+#[search_path(pg_catalog, pg_temp)]
+pub fn claim_conversation(
+    conversation_id: pgrx::Uuid,
+) -> pgrx::composite_type!('static, "support.conversations") {
+    // The parameter keeps its 0.1.0 name: callers may pass it by name.
+    let id = conversation_id;
+    let run = || -> Result<ConversationRow> {
+        let user = identity::require_current_user();
+        if let Some(row) = run_claim(&CLAIM_BY_ID, id, user, Some(id))? {
+            return Ok(row);
+        }
+        // Nothing updated: say why, from the state as it is now (row locked,
+        // so it stays that way). The loser of a race gets the truth: 55006
+        // while another agent holds it, and if it is waiting again, it gets it.
+        let locked = lock_or_not_found(id, user)?;
+        require(locked.role, Role::owns_conversations, "claim");
+        match (locked.status, locked.claimed_by) {
+            (Status::Claimed, Some(owner)) if owner == user => current_row(&locked),
+            (Status::Claimed, _) => errors::already_claimed(id),
+            (Status::Escalated, _) => Ok(run_claim(&CLAIM_BY_ID, id, user, Some(id))?
+                .unwrap_or_else(|| errors::conversation_not_found(id))),
+            (status, _) => errors::invalid_transition(id, status.as_str(), "claim", "escalated"),
+        }
+    };
+    run().or_raise()
+}
+
+/// `support.claim_next_conversation(workspace_id)`: the current user takes
+/// the oldest waiting conversation of the workspace (`FOR UPDATE SKIP LOCKED`:
+/// agents never block on, nor collide over, the same row). NULL when the
+/// queue is empty.
+#[pg_extern(volatile, security_definer, parallel_unsafe, requires = ["schema"])]
+#[search_path(pg_catalog, pg_temp)]
+pub fn claim_next_conversation(
+    workspace_id: pgrx::Uuid,
+) -> Option<pgrx::composite_type!('static, "support.conversations")> {
+    let run = || -> Result<Option<ConversationRow>> {
+        let user = identity::require_current_user();
+        // One statement on the fast path; only when nothing was claimed do we ask why.
+        let claimed = run_claim(&CLAIM_NEXT, workspace_id, user, None)?;
+        if claimed.is_none() {
+            // Not a member: "not found"; a viewer or bot: 42501; else the queue is empty.
+            let role = membership::effective_role(workspace_id, user, false)?
+                .unwrap_or_else(|| errors::workspace_not_found(workspace_id));
+            require(role, Role::owns_conversations, "claim");
+        }
+        Ok(claimed)
+    };
+    run().or_raise()
+}
+
+/// `support.release_conversation(id)`: back in the queue, `claimed` →
+/// `escalated`, keeping its original wait time. Its owner may, and so may an
+/// admin or owner of the workspace (supervisor action).
+#[pg_extern(volatile, security_definer, parallel_unsafe, requires = ["schema"])]
+#[search_path(pg_catalog, pg_temp)]
+pub fn release_conversation(
+    id: pgrx::Uuid,
+) -> pgrx::composite_type!('static, "support.conversations") {
+    let run = || -> Result<ConversationRow> {
+        let (_, locked) = lock_claimed(id, "release")?;
+        apply(
+            &locked,
+            EventKind::Released,
+            None,
+            "status = 'escalated', claimed_by = NULL, claimed_at = NULL",
+            None,
+        )
+    };
+    run().or_raise()
+}
+
+/// `support.transfer_conversation(id, to_user)`: hands a claimed conversation
+/// to another human agent, admin or owner of the workspace. Its owner may, and
+/// so may an admin or owner of the workspace (supervisor action).
+#[pg_extern(volatile, security_definer, parallel_unsafe, requires = ["schema"])]
+#[search_path(pg_catalog, pg_temp)]
+pub fn transfer_conversation(
+    id: pgrx::Uuid,
+    to_user: pgrx::Uuid,
+) -> pgrx::composite_type!('static, "support.conversations") {
+    let run = || -> Result<ConversationRow> {
+        let (_, locked) = lock_claimed(id, "transfer")?;
+        // The target's membership row is locked FOR SHARE: a concurrent
+        // demotion of the target waits until the transfer commits, then
+        // unassigns it.
+        let target_role = membership::effective_role(locked.workspace_id, to_user, true)?
+            .unwrap_or_else(|| errors::target_not_member(to_user));
+        if !target_role.owns_conversations() {
+            errors::target_cannot_own(to_user, target_role.as_str());
+        }
+        if locked.claimed_by == Some(to_user) {
+            return current_row(&locked);
+        }
+        apply(
+            &locked,
+            EventKind::Transferred,
+            None,
+            "claimed_by = $3, claimed_at = pg_catalog.now()",
+            Some(to_user),
+        )
+    };
+    run().or_raise()
+}
+
+/// `support.resolve_conversation(id)`: `claimed` or `active` → `resolved`. A
+/// claimed one: its owner, or an admin or owner of the workspace (supervisor
+/// action). An active one: any agent, and bots (the bot solved it).
+#[pg_extern(volatile, security_definer, parallel_unsafe, requires = ["schema"])]
+#[search_path(pg_catalog, pg_temp)]
+pub fn resolve_conversation(
+    id: pgrx::Uuid,
+) -> pgrx::composite_type!('static, "support.conversations") {
+    let run = || -> Result<ConversationRow> {
+        let user = identity::require_current_user();
+        let locked = lock_or_not_found(id, user)?;
+        require(locked.role, Role::hands_off, "resolve");
+        match locked.status {
+            Status::Claimed => locked.require_owner_or_supervisor(user, "resolve"),
+            Status::Active => {}
+            status => {
+                errors::invalid_transition(id, status.as_str(), "resolve", "claimed or active")
+            }
+        }
+        apply(
+            &locked,
+            EventKind::Resolved,
+            None,
+            "status = 'resolved', resolved_at = pg_catalog.now(), claimed_by = NULL, claimed_at = NULL",
+            None,
+        )
+    };
+    run().or_raise()
+}
+
+/// `support.reopen_conversation(id)`: `resolved` → `escalated` (a human is
+/// needed again): a new wait clock, `resolved_at` cleared, `reopen_count` + 1.
+#[pg_extern(volatile, security_definer, parallel_unsafe, requires = ["schema"])]
+#[search_path(pg_catalog, pg_temp)]
+pub fn reopen_conversation(
+    id: pgrx::Uuid,
+) -> pgrx::composite_type!('static, "support.conversations") {
+    let run = || -> Result<ConversationRow> {
+        let user = identity::require_current_user();
+        let locked = lock_or_not_found(id, user)?;
+        require(locked.role, Role::hands_off, "reopen");
+        locked.require_status(Status::Resolved, "reopen");
+        apply(
+            &locked,
+            EventKind::Reopened,
+            None,
+            "status = 'escalated', escalated_at = pg_catalog.now(), resolved_at = NULL, \
+             reopen_count = c.reopen_count OPERATOR(pg_catalog.+) 1",
+            None,
+        )
+    };
+    run().or_raise()
+}
