@@ -388,11 +388,10 @@ AS $$
 BEGIN
     IF TG_OP = 'UPDATE' AND NEW.role OPERATOR(pg_catalog.=) 'viewer'
        AND OLD.role OPERATOR(pg_catalog.<>) 'viewer' THEN
-        UPDATE support.conversations AS c
-           SET status = 'escalated', claimed_by = NULL, claimed_at = NULL
-         WHERE c.workspace_id OPERATOR(pg_catalog.=) NEW.workspace_id
-           AND c.claimed_by OPERATOR(pg_catalog.=) NEW.user_id
-           AND c.status OPERATOR(pg_catalog.=) 'claimed';
+        -- Against the latest snapshot (like a foreign-key action): a claim
+        -- committed after this transaction's snapshot is unassigned too, or,
+        -- under REPEATABLE READ, is a serialization failure (40001).
+        PERFORM support.unassign_claims(NEW.workspace_id, NEW.user_id);
     END IF;
     IF pg_catalog.current_setting('row_security') OPERATOR(pg_catalog.=) 'off' AND support.restoring() THEN
         RETURN NULL;

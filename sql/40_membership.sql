@@ -72,6 +72,24 @@ $$;
 COMMENT ON FUNCTION support.locked_member_role(uuid, uuid) IS
     'Internal: the role of a member, with the membership row locked; P0002 when not a member.';
 
+-- Locks the conversations a member holds in a workspace (before the
+-- membership row: the order a claim takes its locks in).
+CREATE FUNCTION support.lock_claims_of(workspace_id uuid, user_id uuid) RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM 1
+       FROM support.conversations AS c
+      WHERE c.workspace_id OPERATOR(pg_catalog.=) lock_claims_of.workspace_id
+        AND c.claimed_by OPERATOR(pg_catalog.=) lock_claims_of.user_id
+        FOR UPDATE;
+END
+$$;
+COMMENT ON FUNCTION support.lock_claims_of(uuid, uuid) IS
+    'Internal: locks the conversations a member holds in a workspace, before the membership row is locked (no deadlock with a claim).';
+
 -- 55000 when the workspace would be left without an owner.
 CREATE FUNCTION support.require_another_owner(workspace_id uuid, user_id uuid) RETURNS void
 LANGUAGE plpgsql
@@ -109,8 +127,6 @@ BEGIN
     RETURN added;
 END
 $$;
-COMMENT ON FUNCTION support.add_member(uuid, uuid, text) IS
-    'An owner or admin adds a user to the workspace with a role (default agent; only an owner adds an owner). Errors: 28000 no identity, P0002 not a member of the workspace, 42501 role, 23505 already a member, 23503 no such user, 23514 unknown role.';
 
 CREATE FUNCTION support.set_member_role(workspace_id uuid, user_id uuid, role text)
 RETURNS support.workspace_members
@@ -127,6 +143,9 @@ BEGIN
     -- check the caller's right first with what the call asks, then again once
     -- the member's row is locked.
     PERFORM support.require_member_manager(set_member_role.workspace_id, set_member_role.role OPERATOR(pg_catalog.=) 'owner');
+    -- Lock order: the member's conversations, then the membership row (the
+    -- order a claim takes them in), so a demotion and a claim never deadlock.
+    PERFORM support.lock_claims_of(set_member_role.workspace_id, set_member_role.user_id);
     current_role_of_member := support.locked_member_role(set_member_role.workspace_id, set_member_role.user_id);
     IF current_role_of_member OPERATOR(pg_catalog.=) 'owner' THEN
         PERFORM support.require_member_manager(set_member_role.workspace_id, true);
@@ -142,8 +161,6 @@ BEGIN
     RETURN changed;
 END
 $$;
-COMMENT ON FUNCTION support.set_member_role(uuid, uuid, text) IS
-    'An owner or admin changes a member''s role (only an owner grants or changes the owner role; the last owner cannot be demoted: 55000). Demoting to viewer returns the member''s claims to the queue.';
 
 CREATE FUNCTION support.remove_member(workspace_id uuid, user_id uuid)
 RETURNS support.workspace_members
@@ -157,6 +174,7 @@ DECLARE
     removed support.workspace_members;
 BEGIN
     PERFORM support.require_member_manager(remove_member.workspace_id, false);
+    PERFORM support.lock_claims_of(remove_member.workspace_id, remove_member.user_id);
     current_role_of_member := support.locked_member_role(remove_member.workspace_id, remove_member.user_id);
     IF current_role_of_member OPERATOR(pg_catalog.=) 'owner' THEN
         PERFORM support.require_member_manager(remove_member.workspace_id, true);
@@ -169,5 +187,3 @@ BEGIN
     RETURN removed;
 END
 $$;
-COMMENT ON FUNCTION support.remove_member(uuid, uuid) IS
-    'An owner or admin removes a member (only an owner removes an owner; the last owner cannot be removed: 55000). Their claims return to the queue; their messages stay, with author_id NULL. Returns the removed membership.';

@@ -75,6 +75,14 @@ STRICT STABLE PARALLEL RESTRICTED
 SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'require_user_id_wrapper';
+CREATE FUNCTION support."unassign_claims"(
+	"workspace_id" uuid, /* pgrx::datum::uuid::Uuid */
+	"user_id" uuid /* pgrx::datum::uuid::Uuid */
+) RETURNS bigint /* i64 */
+STRICT VOLATILE PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'unassign_claims_wrapper';
 CREATE FUNCTION support."restoring"() RETURNS bool /* bool */
 STRICT STABLE PARALLEL RESTRICTED
 SET search_path TO pg_catalog, pg_temp
@@ -416,11 +424,10 @@ AS $$
 BEGIN
     IF TG_OP = 'UPDATE' AND NEW.role OPERATOR(pg_catalog.=) 'viewer'
        AND OLD.role OPERATOR(pg_catalog.<>) 'viewer' THEN
-        UPDATE support.conversations AS c
-           SET status = 'escalated', claimed_by = NULL, claimed_at = NULL
-         WHERE c.workspace_id OPERATOR(pg_catalog.=) NEW.workspace_id
-           AND c.claimed_by OPERATOR(pg_catalog.=) NEW.user_id
-           AND c.status OPERATOR(pg_catalog.=) 'claimed';
+        -- Against the latest snapshot (like a foreign-key action): a claim
+        -- committed after this transaction's snapshot is unassigned too, or,
+        -- under REPEATABLE READ, is a serialization failure (40001).
+        PERFORM support.unassign_claims(NEW.workspace_id, NEW.user_id);
     END IF;
     IF pg_catalog.current_setting('row_security') OPERATOR(pg_catalog.=) 'off' AND support.restoring() THEN
         RETURN NULL;
@@ -544,6 +551,24 @@ $$;
 COMMENT ON FUNCTION support.locked_member_role(uuid, uuid) IS
     'Internal: the role of a member, with the membership row locked; P0002 when not a member.';
 
+-- Locks the conversations a member holds in a workspace (before the
+-- membership row: the order a claim takes its locks in).
+CREATE FUNCTION support.lock_claims_of(workspace_id uuid, user_id uuid) RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM 1
+       FROM support.conversations AS c
+      WHERE c.workspace_id OPERATOR(pg_catalog.=) lock_claims_of.workspace_id
+        AND c.claimed_by OPERATOR(pg_catalog.=) lock_claims_of.user_id
+        FOR UPDATE;
+END
+$$;
+COMMENT ON FUNCTION support.lock_claims_of(uuid, uuid) IS
+    'Internal: locks the conversations a member holds in a workspace, before the membership row is locked (no deadlock with a claim).';
+
 -- 55000 when the workspace would be left without an owner.
 CREATE FUNCTION support.require_another_owner(workspace_id uuid, user_id uuid) RETURNS void
 LANGUAGE plpgsql
@@ -581,8 +606,6 @@ BEGIN
     RETURN added;
 END
 $$;
-COMMENT ON FUNCTION support.add_member(uuid, uuid, text) IS
-    'An owner or admin adds a user to the workspace with a role (default agent; only an owner adds an owner). Errors: 28000 no identity, P0002 not a member of the workspace, 42501 role, 23505 already a member, 23503 no such user, 23514 unknown role.';
 
 CREATE FUNCTION support.set_member_role(workspace_id uuid, user_id uuid, role text)
 RETURNS support.workspace_members
@@ -599,6 +622,9 @@ BEGIN
     -- check the caller's right first with what the call asks, then again once
     -- the member's row is locked.
     PERFORM support.require_member_manager(set_member_role.workspace_id, set_member_role.role OPERATOR(pg_catalog.=) 'owner');
+    -- Lock order: the member's conversations, then the membership row (the
+    -- order a claim takes them in), so a demotion and a claim never deadlock.
+    PERFORM support.lock_claims_of(set_member_role.workspace_id, set_member_role.user_id);
     current_role_of_member := support.locked_member_role(set_member_role.workspace_id, set_member_role.user_id);
     IF current_role_of_member OPERATOR(pg_catalog.=) 'owner' THEN
         PERFORM support.require_member_manager(set_member_role.workspace_id, true);
@@ -614,8 +640,6 @@ BEGIN
     RETURN changed;
 END
 $$;
-COMMENT ON FUNCTION support.set_member_role(uuid, uuid, text) IS
-    'An owner or admin changes a member''s role (only an owner grants or changes the owner role; the last owner cannot be demoted: 55000). Demoting to viewer returns the member''s claims to the queue.';
 
 CREATE FUNCTION support.remove_member(workspace_id uuid, user_id uuid)
 RETURNS support.workspace_members
@@ -629,6 +653,7 @@ DECLARE
     removed support.workspace_members;
 BEGIN
     PERFORM support.require_member_manager(remove_member.workspace_id, false);
+    PERFORM support.lock_claims_of(remove_member.workspace_id, remove_member.user_id);
     current_role_of_member := support.locked_member_role(remove_member.workspace_id, remove_member.user_id);
     IF current_role_of_member OPERATOR(pg_catalog.=) 'owner' THEN
         PERFORM support.require_member_manager(remove_member.workspace_id, true);
@@ -641,8 +666,6 @@ BEGIN
     RETURN removed;
 END
 $$;
-COMMENT ON FUNCTION support.remove_member(uuid, uuid) IS
-    'An owner or admin removes a member (only an owner removes an owner; the last owner cannot be removed: 55000). Their claims return to the queue; their messages stay, with author_id NULL. Returns the removed membership.';
 
 -- Privileges: grant_usage is now exact, and covers the new objects.
 CREATE OR REPLACE FUNCTION support.grant_usage(app_role pg_catalog.regrole) RETURNS void
@@ -697,34 +720,53 @@ BEGIN
                    'support.remove_member(uuid, uuid) TO %s', r);
 END
 $$;
-COMMENT ON FUNCTION support.grant_usage(pg_catalog.regrole) IS
-    'Gives an application role exactly what its end users need (revoking anything else it had on support objects): schema usage, column-level table privileges (RLS applies), and EXECUTE on the public functions. Idempotent; upgrades re-apply it.';
 
-COMMENT ON FUNCTION support.grant_usage(pg_catalog.regrole) IS
-    'Gives an application role exactly what its end users need (revoking anything else it had on support objects): schema usage, column-level table privileges (RLS applies), and EXECUTE on the public functions. Idempotent; upgrades re-apply it.';
-COMMENT ON FUNCTION support.workspace_role(uuid) IS
-    'The current user''s effective role in the workspace: owner | admin | agent | viewer, or bot for a user of kind bot (a bot with role viewer is a viewer); NULL when not a member.';
 COMMENT ON FUNCTION support.check_new_message(uuid, uuid, text) IS
     'Internal (conversation_messages trigger, runs as the application role): the author_id to store for a message the current user posts (the caller), or 42501 when the caller''s role may not post that message role or names another author.';
-COMMENT ON FUNCTION support.claim_conversation(uuid) IS
-    'The current user takes over an escalated conversation of one of their workspaces (atomic; exactly one of racing agents wins). Errors: 28000 no identity, P0002 not found, 55006 claimed by another agent, 55000 not escalated, 42501 viewer or bot.';
-COMMENT ON FUNCTION support.claim_next_conversation(uuid) IS
-    'Claims the oldest escalated conversation of the workspace (FOR UPDATE SKIP LOCKED); NULL when the queue is empty. Needs a human agent, admin or owner.';
-COMMENT ON FUNCTION support.release_conversation(uuid) IS
-    'Puts a claimed conversation back in the queue (claimed -> escalated, original wait time kept): its owner, or an admin or owner of the workspace.';
-COMMENT ON FUNCTION support.transfer_conversation(uuid, uuid) IS
-    'Hands a claimed conversation to another human agent, admin or owner of the same workspace: its owner, or an admin or owner of the workspace.';
-COMMENT ON FUNCTION support.resolve_conversation(uuid) IS
-    'claimed or active -> resolved, resolved_at = now(). A claimed one: its owner, or an admin or owner of the workspace; an active one: any agent or bot.';
-COMMENT ON FUNCTION support.authenticate(text) IS
-    'Verifies a JWT (HS256/384/512, EdDSA, ES256) against support.jwt_keys (signature, kid, exp, nbf, aud/iss when configured) and makes its sub the current user for the current transaction only. 28000 "invalid token" on any failure (the reason goes to the server log).';
 COMMENT ON FUNCTION support.require_user_id() IS
     'Internal (membership functions): the calling end user, or 28000 naming an identity setting ignored because an earlier transaction left it.';
+COMMENT ON FUNCTION support.unassign_claims(uuid, uuid) IS
+    'Internal (workspace_members trigger): returns the conversations a member holds in a workspace to the queue, against the latest snapshot (40001 under REPEATABLE READ when a claim it could not see committed).';
 COMMENT ON FUNCTION support.restoring() IS
     'Internal (triggers): true while a role that bypasses row-level security runs with row_security = off (pg_dump scripts, pg_restore): rows are taken as given and no events are written.';
 COMMENT ON FUNCTION support.check_jwt_key(text, text, text) IS
     'Internal (jwt_keys trigger): raises 22023 for an HMAC secret shorter than 32/48/64 bytes (HS256/384/512) or a public key that does not parse.';
 
+-- Catalog comments of the public functions (the text of docs/api.md).
+-- catalog comments: begin (generated by scripts/catalog_comments.py from docs/api.md)
+COMMENT ON FUNCTION support.current_user_id() IS
+    'The end user of the current transaction, or NULL for nobody. A token verified by support.authenticate() in this transaction comes first; in support.identity_mode = claims the first of request.jwt.claims (its sub), request.jwt.claim.sub and support.user_id that this transaction set decides. A value left from an earlier transaction or a session-level SET is ignored. A subject that is not a UUID, or claims that are not JSON, raise 22P02.';
+COMMENT ON FUNCTION support.member_workspaces() IS
+    'Ids of the workspaces the current user belongs to, whatever the role (an empty array for nobody). Every row-level security policy is workspace_id = ANY ((SELECT support.member_workspaces())::uuid[]), which PostgreSQL evaluates once per statement.';
+COMMENT ON FUNCTION support.workspace_member(uuid) IS
+    'True when the current user is a member of the workspace, whatever the role; false otherwise, also for a workspace that does not exist and for nobody.';
+COMMENT ON FUNCTION support.workspace_role(uuid) IS
+    'The current user''s effective role in the workspace: owner, admin, agent or viewer, or bot for a user of kind bot whose role is not viewer (a bot with role viewer is a viewer). NULL when the current user is not a member. The role decides every write (docs/permissions.md).';
+COMMENT ON FUNCTION support.authenticate(text) IS
+    'Verifies a JWT against support.jwt_keys and makes its sub the current user until the end of the current transaction (also undone when the savepoint it was called in is rolled back). The key named by the token''s kid (without kid: the only active key of the token''s algorithm) decides the algorithm: HS256, HS384, HS512, EdDSA (Ed25519) or ES256. Checks the signature, exp (required), nbf, aud and iss when the key row sets them (30 s leeway), and that sub is a UUID. Any refusal raises 28000 with the message invalid token; the reason goes to the server log only.';
+COMMENT ON FUNCTION support.escalate_conversation(uuid,text) IS
+    'Hands an active conversation to the human queue: active -> escalated, escalated_at = now() starts the wait clock; reason goes to the audit trail. Any member but a viewer (typically the bot). Errors: 28000 no current user, P0002 not found, 42501 viewer, 55000 not active.';
+COMMENT ON FUNCTION support.claim_conversation(uuid) IS
+    'The current user takes over an escalated conversation: escalated -> claimed, claimed_by = the caller. Of agents racing for it exactly one wins; claiming one''s own claimed conversation again returns it unchanged. A human agent, admin or owner of the workspace. Errors: 28000 no current user, P0002 not found, 42501 viewer or bot, 55006 claimed by another agent, 55000 not escalated.';
+COMMENT ON FUNCTION support.claim_next_conversation(uuid) IS
+    'The current user claims the oldest waiting conversation of the workspace (escalated, oldest escalated_at first; FOR UPDATE SKIP LOCKED, so agents never wait on each other). Returns NULL when the queue is empty. A human agent, admin or owner of the workspace. Errors: 28000 no current user, P0002 workspace not found, 42501 viewer or bot.';
+COMMENT ON FUNCTION support.release_conversation(uuid) IS
+    'Puts a claimed conversation back in the queue: claimed -> escalated, keeping its original wait time. Its owner, or an admin or owner of the workspace (supervisor action). Errors: 28000 no current user, P0002 not found, 42501 viewer, bot or another agent''s claim, 55000 not claimed.';
+COMMENT ON FUNCTION support.transfer_conversation(uuid,uuid) IS
+    'Hands a claimed conversation to another human agent, admin or owner of the same workspace (to_user). Its owner, or an admin or owner of the workspace (supervisor action). Errors: 28000 no current user, P0002 not found, 42501 caller may not or target is a viewer or bot, 22023 target not a member of the workspace, 55000 not claimed.';
+COMMENT ON FUNCTION support.resolve_conversation(uuid) IS
+    'Closes a conversation: claimed or active -> resolved, resolved_at = now(). A claimed one: its owner, or an admin or owner of the workspace; an active one: any agent, admin, owner or bot (the bot solved it). Errors: 28000 no current user, P0002 not found, 42501 viewer, bot on a claim or another agent''s claim, 55000 escalated or already resolved.';
+COMMENT ON FUNCTION support.reopen_conversation(uuid) IS
+    'Reopens a resolved conversation for a human: resolved -> escalated with a new wait clock (escalated_at = now()), resolved_at cleared, reopen_count + 1. Any member but a viewer. Errors: 28000 no current user, P0002 not found, 42501 viewer, 55000 not resolved.';
+COMMENT ON FUNCTION support.add_member(uuid,uuid,text) IS
+    'An owner or admin adds a user to the workspace with a role (default agent; only an owner adds an owner). Returns the new membership; recorded in support.member_events as added. Errors: 28000 no current user, P0002 workspace not found, 42501 caller''s role, 23505 already a member, 23503 no such user, 23514 unknown role.';
+COMMENT ON FUNCTION support.set_member_role(uuid,uuid,text) IS
+    'An owner or admin changes a member''s role. Only an owner grants, changes or removes the owner role, and the last owner cannot be demoted (55000). Demoting a member to viewer returns their claims to the queue. Returns the changed membership; recorded in support.member_events as role_changed. Errors: 28000 no current user, P0002 workspace not found or user not a member, 42501 caller''s role, 55000 last owner, 23514 unknown role.';
+COMMENT ON FUNCTION support.remove_member(uuid,uuid) IS
+    'An owner or admin removes a member (only an owner removes an owner; the last owner cannot be removed: 55000). Their claims return to the queue; their messages stay, with author_id NULL. Returns the removed membership; recorded in support.member_events as removed. Errors: 28000 no current user, P0002 workspace not found or user not a member, 42501 caller''s role, 55000 last owner.';
+COMMENT ON FUNCTION support.grant_usage(regrole) IS
+    'Gives an application role exactly what its end users need, revoking anything else it had on support objects: USAGE on the schema, column-level privileges on the tables (row-level security applies), and EXECUTE on the public functions. Idempotent; ALTER EXTENSION UPDATE re-applies it to every role that had it. For the DBA (superuser or extension owner).';
+-- catalog comments: end
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA support FROM PUBLIC;
 
 -- Every role given grant_usage before this update (it holds USAGE on the

@@ -53,6 +53,7 @@ extension_sql_file!(
         authorship::check_new_message,
         restore::restoring,
         lifecycle::pending::lifecycle_pending,
+        lifecycle::unassign::unassign_claims,
         identity::verified::check_jwt_key
     ]
 );
@@ -71,6 +72,36 @@ extension_sql_file!(
         "triggers",
         membership::workspace_role,
         identity::require_user_id
+    ]
+);
+
+// support.grant_usage(role) (its body names the public functions; plpgsql
+// resolves them when it runs).
+extension_sql_file!(
+    "../sql/85_grant_usage.sql",
+    name = "grant_usage",
+    requires = ["schema"]
+);
+
+// Catalog comments of the public functions, generated from docs/api.md.
+extension_sql_file!(
+    "../sql/95_comments.sql",
+    name = "comments",
+    requires = [
+        "membership",
+        "grant_usage",
+        identity::current_user_id,
+        identity::verified::authenticate,
+        membership::member_workspaces,
+        membership::workspace_member,
+        membership::workspace_role,
+        lifecycle::escalate_conversation,
+        lifecycle::claim_conversation,
+        lifecycle::claim_next_conversation,
+        lifecycle::release_conversation,
+        lifecycle::transfer_conversation,
+        lifecycle::resolve_conversation,
+        lifecycle::reopen_conversation
     ]
 );
 

@@ -22,6 +22,7 @@
 
 pub(crate) mod model;
 pub(crate) mod pending;
+pub(crate) mod unassign;
 
 use std::sync::LazyLock;
 

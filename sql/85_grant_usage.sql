@@ -1,0 +1,56 @@
+-- conversations_ext: support.grant_usage(role), what a DBA runs for each
+-- application role (docs/api.md, docs/operations.md). Exact, not additive, and
+-- re-applied by every upgrade to the roles that had it.
+
+CREATE FUNCTION support.grant_usage(app_role pg_catalog.regrole) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r text := app_role::text;   -- regrole output is already a quoted identifier
+BEGIN
+    IF app_role IS NULL THEN
+        RAISE EXCEPTION 'support.grant_usage: role must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    -- Exact, not additive: the role ends with precisely the privileges below,
+    -- whatever an earlier version (or a hand-made GRANT) gave it. Upgrades call
+    -- this again for every role that had it, so an application keeps working.
+    EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA support FROM %s', r);
+    EXECUTE format('REVOKE ALL ON ALL FUNCTIONS IN SCHEMA support FROM %s', r);
+    EXECUTE format('GRANT USAGE ON SCHEMA support TO %s', r);
+
+    -- Directory tables: read-only for end users (RLS narrows what they see).
+    EXECUTE format('GRANT SELECT ON support.users, support.workspaces, support.workspace_members TO %s', r);
+
+    -- Conversations: ids, lifecycle columns and timestamps are the database's.
+    -- The lifecycle columns are granted for INSERT only so that an ORM may send
+    -- them as NULL; the insert trigger refuses any other value, naming the column.
+    EXECUTE format('GRANT SELECT, DELETE ON support.conversations TO %s', r);
+    EXECUTE format('GRANT INSERT (workspace_id, bot_user_id, channel, status, subject, '
+                   'claimed_by, claimed_at, escalated_at, resolved_at, first_agent_reply_at) '
+                   'ON support.conversations TO %s', r);
+    -- workspace_id is granted so that a move attempt meets the trigger's clear
+    -- 0A000 error rather than a bare permission error; it never changes.
+    EXECUTE format('GRANT UPDATE (workspace_id, bot_user_id, channel, subject) ON support.conversations TO %s', r);
+
+    -- Messages: append, edit the text, delete; ids and timestamps are the database's.
+    EXECUTE format('GRANT SELECT, DELETE ON support.conversation_messages TO %s', r);
+    EXECUTE format('GRANT INSERT (workspace_id, conversation_id, role, author_id, content) ON support.conversation_messages TO %s', r);
+    EXECUTE format('GRANT UPDATE (content) ON support.conversation_messages TO %s', r);
+
+    -- The audit trails: read-only.
+    EXECUTE format('GRANT SELECT ON support.conversation_events, support.member_events TO %s', r);
+
+    -- The public functions (policies call the identity and membership helpers
+    -- as the querying role, so those are needed too).
+    EXECUTE format('GRANT EXECUTE ON FUNCTION support.current_user_id(), support.member_workspaces(), '
+                   'support.workspace_member(uuid), support.workspace_role(uuid), '
+                   'support.check_new_message(uuid, uuid, text), '
+                   'support.escalate_conversation(uuid, text), support.claim_conversation(uuid), '
+                   'support.claim_next_conversation(uuid), support.release_conversation(uuid), '
+                   'support.transfer_conversation(uuid, uuid), support.resolve_conversation(uuid), '
+                   'support.reopen_conversation(uuid), support.authenticate(text), '
+                   'support.add_member(uuid, uuid, text), support.set_member_role(uuid, uuid, text), '
+                   'support.remove_member(uuid, uuid) TO %s', r);
+END
+$$;
