@@ -236,6 +236,22 @@ fn run_claim(
     )
 }
 
+/// A transition that agents and bots make from one state: escalate, reopen.
+fn hand_off(
+    id: pgrx::Uuid,
+    from: Status,
+    action: &str,
+    kind: EventKind,
+    reason: Option<String>,
+    set: &str,
+) -> Result<ConversationRow> {
+    let user = identity::require_current_user();
+    let locked = lock_or_not_found(id, user)?;
+    require(locked.role, Role::hands_off, action);
+    locked.require_status(from, action);
+    apply(&locked, kind, reason, set, None)
+}
+
 /// `support.escalate_conversation(id, reason)`: the bot hands off,
 /// `active` → `escalated`; `escalated_at` starts the queue's wait clock.
 #[pg_extern(volatile, security_definer, parallel_unsafe, requires = ["schema"])]
@@ -247,20 +263,17 @@ pub fn escalate_conversation(
     // Not STRICT (reason is optional), so a NULL id is handled here: NULL in,
     // NULL out, like the STRICT lifecycle functions.
     let id = id?;
-    let run = || -> Result<ConversationRow> {
-        let user = identity::require_current_user();
-        let locked = lock_or_not_found(id, user)?;
-        require(locked.role, Role::hands_off, "escalate");
-        locked.require_status(Status::Active, "escalate");
-        apply(
-            &locked,
+    Some(
+        hand_off(
+            id,
+            Status::Active,
+            "escalate",
             EventKind::Escalated,
             reason,
             "status = 'escalated', escalated_at = pg_catalog.now()",
-            None,
         )
-    };
-    Some(run().or_raise())
+        .or_raise(),
+    )
 }
 
 /// `support.claim_conversation(id)`: the current user takes over an
@@ -411,19 +424,14 @@ pub fn resolve_conversation(
 pub fn reopen_conversation(
     id: pgrx::Uuid,
 ) -> pgrx::composite_type!('static, "support.conversations") {
-    let run = || -> Result<ConversationRow> {
-        let user = identity::require_current_user();
-        let locked = lock_or_not_found(id, user)?;
-        require(locked.role, Role::hands_off, "reopen");
-        locked.require_status(Status::Resolved, "reopen");
-        apply(
-            &locked,
-            EventKind::Reopened,
-            None,
-            "status = 'escalated', escalated_at = pg_catalog.now(), resolved_at = NULL, \
-             reopen_count = c.reopen_count OPERATOR(pg_catalog.+) 1",
-            None,
-        )
-    };
-    run().or_raise()
+    hand_off(
+        id,
+        Status::Resolved,
+        "reopen",
+        EventKind::Reopened,
+        None,
+        "status = 'escalated', escalated_at = pg_catalog.now(), resolved_at = NULL, \
+         reopen_count = c.reopen_count OPERATOR(pg_catalog.+) 1",
+    )
+    .or_raise()
 }
