@@ -1,9 +1,7 @@
-//! A by-name description of everything conversations_ext owns in a database,
-//! to compare an upgraded install with a fresh one, or a restored database
-//! with its source. Lines are sorted; nothing depends on column positions or
-//! OIDs.
-#![allow(dead_code)]
-
+//! The catalog snapshot: everything conversations_ext owns in a database, described by name (sorted lines, no OIDs), to compare two databases.
+//!
+//! An upgraded install is compared with a fresh one, a restored database
+//! with its source.
 use tokio_postgres::Client;
 
 /// One query per kind of object; each returns one text column.
@@ -91,32 +89,4 @@ pub fn diff(a: &[String], b: &[String]) -> (Vec<String>, Vec<String>) {
     let only_a = a.iter().filter(|l| !b.contains(l)).cloned().collect();
     let only_b = b.iter().filter(|l| !a.contains(l)).cloned().collect();
     (only_a, only_b)
-}
-
-/// md5 of every row of every support table, by table (rows ordered by their text).
-pub async fn table_checksums(c: &Client) -> Vec<(String, i64, String)> {
-    let tables: Vec<String> = c
-        .query(
-            "SELECT relname::text FROM pg_class WHERE relnamespace = 'support'::regnamespace AND relkind = 'r' ORDER BY 1",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let mut out = Vec::new();
-    for t in tables {
-        let row = c
-            .query_one(
-                &format!(
-                    "SELECT count(*), coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '-') FROM support.{t} AS x"
-                ),
-                &[],
-            )
-            .await
-            .unwrap();
-        out.push((t, row.get(0), row.get(1)));
-    }
-    out
 }

@@ -1,99 +1,11 @@
-//! Helpers for the adversarial and robustness suites: a seeded random source,
-//! connections as any role that keep the server's NOTICEs, error shapes that
-//! can be compared after replacing ids, a whole-database checksum, and the
-//! server-log crash detector.
-#![allow(dead_code)]
+//! The cluster under test: where it listens, connections (as any role, keeping NOTICEs), databases, its server log, PostgreSQL's programs, and clusters of a test's own.
 
+use std::path::PathBuf;
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use tokio_postgres::{AsyncMessage, Client, NoTls};
-
-/// xorshift64*: a seeded, reproducible source of choices (not cryptography).
-#[derive(Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        // splitmix64 of the seed, so that nearby seeds give unrelated streams.
-        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        Rng(if z == 0 { 1 } else { z })
-    }
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    pub fn below(&mut self, n: usize) -> usize {
-        assert!(n > 0, "below(0)");
-        (self.next() % n as u64) as usize
-    }
-    /// true with probability `percent`/100.
-    pub fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-    pub fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[self.below(xs.len())]
-    }
-    pub fn range(&mut self, lo: usize, hi_inclusive: usize) -> usize {
-        lo + self.below(hi_inclusive - lo + 1)
-    }
-    /// A random version-4 UUID in canonical lower-case text.
-    pub fn uuid(&mut self) -> String {
-        let a = self.next();
-        let b = self.next();
-        format!(
-            "{:08x}-{:04x}-4{:03x}-{:x}{:03x}-{:012x}",
-            a >> 32,
-            (a >> 16) & 0xffff,
-            a & 0xfff,
-            8 + (b >> 62),
-            (b >> 48) & 0xfff,
-            b & 0xffff_ffff_ffff
-        )
-    }
-    /// `n` random lower-case hex digits.
-    pub fn hex(&mut self, n: usize) -> String {
-        (0..n)
-            .map(|_| char::from_digit((self.next() % 16) as u32, 16).unwrap())
-            .collect()
-    }
-    /// An independent stream derived from this one.
-    pub fn fork(&mut self) -> Rng {
-        Rng::new(self.next())
-    }
-}
-
-/// The seed from `var` (decimal or 0x-hex), else `default`.
-pub fn seed_from_env(var: &str, default: u64) -> u64 {
-    match std::env::var(var) {
-        Ok(v) => {
-            let v = v.trim();
-            let parsed = match v.strip_prefix("0x") {
-                Some(hex) => u64::from_str_radix(hex, 16),
-                None => v.parse(),
-            };
-            parsed.unwrap_or_else(|_| panic!("{var}={v:?} is not a number"))
-        }
-        Err(_) => default,
-    }
-}
-
-/// A number from an environment variable, else `default`.
-pub fn usize_from_env(var: &str, default: usize) -> usize {
-    std::env::var(var)
-        .ok()
-        .map(|v| {
-            v.trim()
-                .parse()
-                .unwrap_or_else(|_| panic!("{var}={v:?} is not a number"))
-        })
-        .unwrap_or(default)
-}
 
 /// Where a cluster listens (unix-socket directory and port).
 #[derive(Clone, Debug)]
@@ -120,6 +32,31 @@ impl Target {
     pub fn server_log(&self) -> String {
         format!("{}/server.log", self.host)
     }
+    /// A new connection to `db` as the superuser, with `extra` appended to
+    /// the connection string (e.g. `options='-c name=value'`).
+    pub async fn connect_with(&self, db: &str, extra: &str) -> Client {
+        let conninfo = format!(
+            "host={} port={} user=postgres dbname={db} {extra}",
+            self.host, self.port
+        );
+        let (client, connection) = tokio_postgres::connect(&conninfo, NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("connect to {db} ({extra}): {e}"));
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        client
+    }
+}
+
+/// A new connection to `db` of the run.sh cluster as the superuser.
+pub async fn connect(db: &str) -> Client {
+    Target::from_env().connect_with(db, "").await
+}
+
+/// [`connect`] with `extra` appended to the connection string.
+pub async fn connect_with(db: &str, extra: &str) -> Client {
+    Target::from_env().connect_with(db, extra).await
 }
 
 /// NOTICE (and WARNING) messages the server sent on one connection, in order.
@@ -168,153 +105,42 @@ pub async fn connect_as(
     Ok((client, notices))
 }
 
-/// Creates `role` if it does not exist yet (roles are cluster-wide and tests
-/// run in parallel), then runs `then` (grants) ignoring "already" notices.
-pub async fn ensure_role(admin: &Client, role: &str, options: &str) {
-    let _ = admin
-        .batch_execute(&format!(
-            "DO $$ BEGIN CREATE ROLE {role} {options}; \
-             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
-        ))
-        .await;
-}
-
-/// What a statement did: its SQLSTATE ("00000" on success), the rows it
-/// returned or affected, and the full shape of its error.
-#[derive(Clone, Debug)]
-pub struct Outcome {
-    pub state: String,
-    pub rows: u64,
-    pub error: Option<ErrorShape>,
-}
-
-impl Outcome {
-    pub fn ok(rows: u64) -> Self {
-        Outcome {
-            state: "00000".into(),
-            rows,
-            error: None,
-        }
-    }
-    pub fn from_error(e: &tokio_postgres::Error) -> Self {
-        let shape = ErrorShape::of(e);
-        Outcome {
-            state: shape.code.clone(),
-            rows: 0,
-            error: Some(shape),
-        }
-    }
-    pub fn is_error(&self) -> bool {
-        self.error.is_some()
-    }
-    pub fn describe(&self) -> String {
-        match &self.error {
-            None => format!("00000 ({} rows)", self.rows),
-            Some(e) => format!("{}: {}", e.code, e.message),
-        }
-    }
-}
-
-/// Every field of an error the server reports, so that two errors can be
-/// compared exactly (after replacing the ids they name).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ErrorShape {
-    pub code: String,
-    pub message: String,
-    /// code, message, detail, hint, position, context, schema, table,
-    /// column, datatype, constraint, file, line, routine.
-    pub fields: Vec<String>,
-}
-
-impl ErrorShape {
-    pub fn of(e: &tokio_postgres::Error) -> Self {
-        match e.as_db_error() {
-            Some(db) => {
-                let opt = |s: Option<&str>| s.unwrap_or("").to_string();
-                let position = match db.position() {
-                    Some(tokio_postgres::error::ErrorPosition::Original(p)) => format!("{p}"),
-                    Some(tokio_postgres::error::ErrorPosition::Internal { position, query }) => {
-                        format!("{position} in {query}")
-                    }
-                    None => String::new(),
-                };
-                ErrorShape {
-                    code: db.code().code().to_string(),
-                    message: db.message().to_string(),
-                    fields: vec![
-                        db.code().code().to_string(),
-                        db.message().to_string(),
-                        opt(db.detail()),
-                        opt(db.hint()),
-                        position,
-                        opt(db.where_()),
-                        opt(db.schema()),
-                        opt(db.table()),
-                        opt(db.column()),
-                        opt(db.datatype()),
-                        opt(db.constraint()),
-                        opt(db.file()),
-                        db.line().map(|l| l.to_string()).unwrap_or_default(),
-                        opt(db.routine()),
-                    ],
-                }
-            }
-            None => ErrorShape {
-                code: "connection".into(),
-                message: e.to_string(),
-                fields: vec!["connection".into(), e.to_string()],
-            },
-        }
-    }
-    /// All fields joined, with each `(needle, placeholder)` replaced.
-    pub fn normalized(&self, replacements: &[(&str, &str)]) -> String {
-        let mut s = self.fields.join(" | ");
-        for (needle, placeholder) in replacements {
-            if !needle.is_empty() {
-                s = s.replace(needle, placeholder);
-            }
-        }
-        s
-    }
-}
-
-/// Runs one statement (simple or extended protocol, no parameters) and
-/// returns its outcome, counting returned or affected rows.
-pub async fn outcome(c: &Client, sql: &str) -> Outcome {
-    match c.simple_query(sql).await {
-        Ok(messages) => {
-            let mut rows = 0u64;
-            let mut affected = 0u64;
-            for m in messages {
-                match m {
-                    tokio_postgres::SimpleQueryMessage::Row(_) => rows += 1,
-                    tokio_postgres::SimpleQueryMessage::CommandComplete(n) => affected = n,
-                    _ => {}
-                }
-            }
-            Outcome::ok(rows.max(affected))
-        }
-        Err(e) => Outcome::from_error(&e),
-    }
-}
-
-/// md5 over every row of every support table (as a superuser, who bypasses
-/// row-level security): equal before and after means nothing changed.
-pub const CHECKSUM_SQL: &str = "SELECT md5(string_agg(t, E'\\n' ORDER BY t)) FROM ( \
-       SELECT 'c' || c::text AS t FROM support.conversations c \
-     UNION ALL SELECT 'm' || m::text FROM support.conversation_messages m \
-     UNION ALL SELECT 'e' || e::text FROM support.conversation_events e \
-     UNION ALL SELECT 'w' || w::text FROM support.workspaces w \
-     UNION ALL SELECT 'p' || p::text FROM support.workspace_members p \
-     UNION ALL SELECT 'u' || u::text FROM support.users u) AS q";
-
-pub async fn checksum(superuser: &Client) -> String {
-    superuser
-        .query_one(CHECKSUM_SQL, &[])
+/// Drops and recreates an empty database `db` (`options`: e.g. an ENCODING
+/// clause) and returns the admin connection used.
+pub async fn recreate_database(db: &str, options: &str) -> Client {
+    let admin = connect("postgres").await;
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
         .await
-        .expect("checksum")
-        .get::<_, Option<String>>(0)
-        .unwrap_or_default()
+        .unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {db} {options}"))
+        .await
+        .unwrap();
+    admin
+}
+
+/// The installed version of conversations_ext in the connected database.
+pub async fn extension_version(c: &Client) -> Option<String> {
+    c.query_opt(
+        "SELECT extversion FROM pg_extension WHERE extname = 'conversations_ext'",
+        &[],
+    )
+    .await
+    .unwrap()
+    .map(|r| r.get(0))
+}
+
+/// The version `CREATE EXTENSION conversations_ext` installs (the control
+/// file's default_version): the version under test.
+pub async fn default_version(c: &Client) -> String {
+    c.query_one(
+        "SELECT default_version FROM pg_available_extensions WHERE name = 'conversations_ext'",
+        &[],
+    )
+    .await
+    .expect("conversations_ext is not installed (make install)")
+    .get(0)
 }
 
 /// Lines of a server log that show a crash: a backend killed by a signal
@@ -332,12 +158,79 @@ pub fn crash_lines(log: &str) -> Vec<String> {
         .collect()
 }
 
-/// Shortens an input for a report: its first characters, escaped, and its size.
-pub fn preview(s: &str) -> String {
-    let head: String = s.chars().take(120).collect();
-    if head.len() == s.len() {
-        format!("{head:?}")
-    } else {
-        format!("{head:?}… ({} bytes)", s.len())
+/// The checkout's scripts/ directory.
+pub fn script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../scripts")
+        .join(name)
+}
+
+/// PostgreSQL's programs: `CX_PG_BINDIR` (exported by pg_test/run.sh from
+/// scripts/pg_env.sh, the one place that finds PostgreSQL), else what
+/// `pg_config --bindir` says (`PG_CONFIG` names another pg_config).
+pub fn pg_bindir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CX_PG_BINDIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let pg_config = std::env::var("PG_CONFIG").unwrap_or_else(|_| "pg_config".into());
+    let out = Command::new(&pg_config)
+        .arg("--bindir")
+        .output()
+        .unwrap_or_else(|e| panic!("{pg_config} --bindir: {e} (set CX_PG_BINDIR or PG_CONFIG)"));
+    assert!(out.status.success(), "{pg_config} --bindir failed");
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+/// `program` (a PostgreSQL program, from [`pg_bindir`]) run as the postgres
+/// user from `/`, a directory postgres can always enter (the checkout may be
+/// in a directory only root can read).
+pub fn as_postgres(program: &str) -> Command {
+    let mut cmd = Command::new("runuser");
+    cmd.args(["-u", "postgres", "--"])
+        .arg(pg_bindir().join(program))
+        .current_dir("/");
+    cmd
+}
+
+/// Runs `cmd`; panics unless it succeeds; returns its trimmed stdout.
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A cluster of a test's own (scripts/cluster.sh), stopped when dropped
+/// (also when the test panics).
+pub struct OwnCluster {
+    pub dir: String,
+    pub target: Target,
+}
+
+impl OwnCluster {
+    /// Starts a cluster in a new directory under /tmp named `prefix`.XXXXXX.
+    pub fn start(prefix: &str) -> Self {
+        let dir = run(Command::new("mktemp").args(["-d", &format!("/tmp/{prefix}.XXXXXX")]));
+        let port = run(&mut Command::new(script("free_port.sh")));
+        run(Command::new(script("cluster.sh")).args(["start", &dir, &port]));
+        OwnCluster {
+            target: Target {
+                host: dir.clone(),
+                port,
+            },
+            dir,
+        }
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        let _ = Command::new(script("cluster.sh"))
+            .args(["stop", &self.dir])
+            .status();
     }
 }

@@ -1,8 +1,7 @@
-//! A role's privileges on everything in the `support` schema, one line per
-//! privilege, by object name: to compare what a role holds in two databases
-//! (an upgraded install and a fresh one) privilege by privilege.
-#![allow(dead_code)]
-
+//! The privileges snapshot: a role's privileges on everything in schema support, one line per privilege, by object name.
+//!
+//! To compare what a role holds in two databases (an upgraded install and a
+//! fresh one) privilege by privilege.
 use tokio_postgres::Client;
 
 /// Every ACL in the support schema: the schema, each relation, each column,

@@ -3,22 +3,18 @@
 //! every row identical, the same policies, indexes, grants and triggers, and
 //! isolation still holds on the copy.
 
-mod catalog;
-mod common;
-use common::*;
-use std::process::Command;
+use pg_test::catalog;
+use pg_test::checksum;
+use pg_test::cluster::as_postgres;
+use pg_test::prelude::*;
 
-fn pg_bin(name: &str) -> String {
-    format!("/usr/lib/postgresql/15/bin/{name}")
-}
-
-/// Runs a PostgreSQL client program as the postgres user; returns (status, stderr).
-fn run_as_postgres(args: &[&str]) -> (i32, String) {
-    let out = Command::new("runuser")
-        .args(["-u", "postgres", "--"])
+/// Runs PostgreSQL program `program` as the postgres user (from `/`);
+/// returns (status, stderr).
+fn run_as_postgres(program: &str, args: &[&str]) -> (i32, String) {
+    let out = as_postgres(program)
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        .unwrap_or_else(|e| panic!("{program} {args:?}: {e}"));
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -79,7 +75,7 @@ async fn dump_and_restore_keeps_everything() {
         .unwrap();
     drop(app);
 
-    let source_rows = catalog::table_checksums(&owner).await;
+    let source_rows = checksum::by_table(&owner).await;
     assert!(
         source_rows.iter().all(|(_, n, _)| *n > 0),
         "every table must hold data: {source_rows:?}"
@@ -89,31 +85,17 @@ async fn dump_and_restore_keeps_everything() {
     let host = std::env::var("CX_PGHOST").unwrap();
     let port = std::env::var("CX_PGPORT").unwrap();
     let dump = format!("{host}/cx_backup.dump");
-    let (status, stderr) = run_as_postgres(&[
-        &pg_bin("pg_dump"),
-        "-Fc",
-        "-h",
-        &host,
-        "-p",
-        &port,
-        "-d",
-        db,
-        "-f",
-        &dump,
-    ]);
+    let (status, stderr) = run_as_postgres(
+        "pg_dump",
+        &["-Fc", "-h", &host, "-p", &port, "-d", db, "-f", &dump],
+    );
     assert_eq!((status, stderr.as_str()), (0, ""), "pg_dump");
 
     recreate_database("cx_backup_restored", "").await;
-    let (status, stderr) = run_as_postgres(&[
-        &pg_bin("pg_restore"),
-        "-h",
-        &host,
-        "-p",
-        &port,
-        "-d",
-        "cx_backup_restored",
-        &dump,
-    ]);
+    let (status, stderr) = run_as_postgres(
+        "pg_restore",
+        &["-h", &host, "-p", &port, "-d", "cx_backup_restored", &dump],
+    );
     assert_eq!(
         (status, stderr.as_str()),
         (0, ""),
@@ -121,7 +103,7 @@ async fn dump_and_restore_keeps_everything() {
     );
 
     let restored = connect("cx_backup_restored").await;
-    let restored_rows = catalog::table_checksums(&restored).await;
+    let restored_rows = checksum::by_table(&restored).await;
     assert_eq!(
         restored_rows, source_rows,
         "every row identical (count and md5 per table)"

@@ -1,8 +1,7 @@
 //! Two agents race for the same conversation on real connections: exactly one
 //! wins, the other gets 55006, every round.
 
-mod common;
-use common::*;
+use pg_test::prelude::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_agents_racing_exactly_one_wins() {

@@ -2,9 +2,8 @@
 //! support table refuse to delete tenant data (2BP01) unless explicitly
 //! allowed for the transaction by a superuser; every row survives a refusal.
 
-mod catalog;
-mod common;
-use common::*;
+use pg_test::checksum;
+use pg_test::prelude::*;
 use tokio_postgres::Client;
 
 #[tokio::test]
@@ -88,7 +87,7 @@ async fn only_a_superuser_may_allow_it() {
 
 /// "count md5" of every support table, by table.
 async fn all_rows(c: &Client) -> Vec<(String, i64, String)> {
-    catalog::table_checksums(c).await
+    checksum::by_table(c).await
 }
 
 /// Runs a drop a careless DBA might type; it must fail 2BP01 and leave

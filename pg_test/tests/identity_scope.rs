@@ -6,8 +6,8 @@
 //! SET or by connection options identifies nobody, and a function that needs
 //! a user then says to use SET LOCAL. Every refusal has a positive control.
 
-mod common;
-use common::*;
+use pg_test::prelude::*;
+use pg_test::roles::{ensure_role, grant_usage};
 use tokio_postgres::Client;
 
 /// An application role that logs in itself (for ALTER ROLE ... SET).
@@ -304,16 +304,8 @@ async fn database_role_and_connection_defaults_identify_nobody() {
     let db = "cx_identity_defaults";
     let id = setup(db).await;
     let admin = connect(db).await;
-    // Roles are cluster-wide: create the login role once (tests run in parallel).
-    let _ = admin
-        .batch_execute(&format!(
-            "DO $$ BEGIN CREATE ROLE {LOGIN_ROLE} LOGIN; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
-        ))
-        .await;
-    admin
-        .batch_execute(&format!("SELECT support.grant_usage('{LOGIN_ROLE}')"))
-        .await
-        .unwrap();
+    ensure_role(&admin, LOGIN_ROLE, "LOGIN").await;
+    grant_usage(&admin, LOGIN_ROLE).await;
     for (name, value) in settings(U1) {
         // ALTER DATABASE ... SET.
         admin

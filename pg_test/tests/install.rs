@@ -1,7 +1,6 @@
 //! CREATE EXTENSION preconditions.
 
-mod common;
-use common::*;
+use pg_test::prelude::*;
 
 #[tokio::test]
 async fn a_non_utf8_database_is_refused_up_front() {

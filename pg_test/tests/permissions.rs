@@ -2,7 +2,7 @@
 //!
 //! Every cell of docs/permissions.tsv (action x subject) is performed as a
 //! real role over a real connection: in a transaction on the fixture of
-//! tests/matrix/fixture.rs, the subject acts through the application role
+//! pg_test::matrix::fixture, the subject acts through the application role
 //! with a transaction-local identity, the outcome (ok or SQLSTATE) must be the
 //! cell's, a refusal must leave the whole database unchanged (md5 over every
 //! row of every support table, as the superuser), and an allowed action must
@@ -11,18 +11,12 @@
 //! the same state. Also: docs/permissions.md holds exactly the table that
 //! scripts/permissions_table.sh generates from the TSV.
 
-mod common;
-#[path = "matrix/fixture.rs"]
-mod fixture;
-mod matrix;
-#[path = "matrix/plans.rs"]
-mod plans;
-
 use std::collections::BTreeSet;
 
-use fixture::*;
-use matrix::Matrix;
-use plans::{plan, KNOWN};
+use pg_test::checksum::checksum_sql;
+use pg_test::matrix::fixture::*;
+use pg_test::matrix::plans::{plan, KNOWN};
+use pg_test::matrix::{self, Matrix};
 use tokio_postgres::{Client, SimpleQueryMessage};
 
 const DB: &str = "cx_permissions";
@@ -248,20 +242,19 @@ fn docs_permissions_md_holds_the_generated_table() {
     );
     let generated = String::from_utf8(out.stdout).unwrap();
     let m = Matrix::load();
-    for doc in ["docs/permissions.md"] {
-        let md = std::fs::read_to_string(root.join(doc)).unwrap_or_else(|e| panic!("{doc}: {e}"));
-        let (_, rest) = md
-            .split_once("<!-- permissions:begin -->\n")
-            .unwrap_or_else(|| panic!("{doc} has <!-- permissions:begin -->"));
-        let (table, _) = rest
-            .split_once("<!-- permissions:end -->")
-            .unwrap_or_else(|| panic!("{doc} has <!-- permissions:end -->"));
-        assert_eq!(
-            table, generated,
-            "{doc} is not the generated table: run scripts/permissions_table.sh --write"
-        );
-        // One table row per action of the matrix.
-        assert_eq!(table.lines().count(), m.actions.len() + 2);
-        println!("{doc}: the generated table, {} actions", m.actions.len());
-    }
+    let doc = "docs/permissions.md";
+    let md = std::fs::read_to_string(root.join(doc)).unwrap_or_else(|e| panic!("{doc}: {e}"));
+    let (_, rest) = md
+        .split_once("<!-- permissions:begin -->\n")
+        .unwrap_or_else(|| panic!("{doc} has <!-- permissions:begin -->"));
+    let (table, _) = rest
+        .split_once("<!-- permissions:end -->")
+        .unwrap_or_else(|| panic!("{doc} has <!-- permissions:end -->"));
+    assert_eq!(
+        table, generated,
+        "{doc} is not the generated table: run scripts/permissions_table.sh --write"
+    );
+    // One table row per action of the matrix.
+    assert_eq!(table.lines().count(), m.actions.len() + 2);
+    println!("{doc}: the generated table, {} actions", m.actions.len());
 }

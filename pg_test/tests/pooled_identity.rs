@@ -10,13 +10,15 @@
 //! ALTER SYSTEM is cluster-wide, so this file starts its own cluster (and its
 //! own PgBouncer) and stops both at the end, whatever happens.
 
-mod common;
-use common::{sqlstate, APP_ROLE};
+use pg_test::cluster::{run, script, OwnCluster, Target};
+use pg_test::fixture::APP_ROLE;
+use pg_test::roles::{ensure_role, grant_usage};
+use pg_test::session::sqlstate;
 
 use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
+use tokio_postgres::{Client, SimpleQueryMessage};
 
 const DB: &str = "cx_pooled_identity";
 const USERS: usize = 6;
@@ -33,98 +35,52 @@ fn workspace(i: usize) -> String {
     format!("d0000000-0000-4000-8000-{:012}", i + 1)
 }
 
-fn script(name: &str) -> String {
-    format!("{}/../scripts/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn run(cmd: &str, args: &[&str]) -> String {
-    let out = Command::new(cmd)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd} {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 /// A dedicated cluster with a PgBouncer in front; both stop when dropped
 /// (also when the test panics).
 struct Stack {
-    cluster_dir: String,
-    port: String,
-    bouncer_dir: String,
-    bouncer_port: String,
+    cluster: OwnCluster,
+    bouncer: Target,
 }
 
 impl Stack {
     fn start() -> Stack {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let tag = format!("{}-{nanos}", std::process::id());
-        let cluster_dir = format!("/tmp/cx-pooled-pg.{tag}");
-        let bouncer_dir = format!("/tmp/cx-pooled-pgb.{tag}");
-        let port = run(&script("free_port.sh"), &[]);
+        let cluster = OwnCluster::start("cx-pooled-pg");
+        let bouncer_dir = run(Command::new("mktemp").args(["-d", "/tmp/cx-pooled-pgb.XXXXXX"]));
         // Unix sockets only, each in its own directory: any other number will do.
-        let bouncer_port = (port.parse::<u32>().unwrap() + 1).to_string();
-        let stack = Stack {
-            cluster_dir,
-            port,
-            bouncer_dir,
-            bouncer_port,
-        };
-        run(
-            &script("cluster.sh"),
-            &["start", &stack.cluster_dir, &stack.port],
-        );
-        run(
-            &script("pgbouncer.sh"),
-            &[
-                "start",
-                &stack.bouncer_dir,
-                &stack.cluster_dir,
-                &stack.port,
-                &stack.bouncer_port,
-            ],
-        );
-        stack
+        let bouncer_port = (cluster.target.port.parse::<u32>().unwrap() + 1).to_string();
+        run(Command::new(script("pgbouncer.sh")).args([
+            "start",
+            &bouncer_dir,
+            &cluster.target.host,
+            &cluster.target.port,
+            &bouncer_port,
+        ]));
+        Stack {
+            cluster,
+            bouncer: Target {
+                host: bouncer_dir,
+                port: bouncer_port,
+            },
+        }
     }
 
     async fn direct(&self, db: &str) -> Client {
-        connect_to(&self.cluster_dir, &self.port, db).await
+        self.cluster.target.connect_with(db, "").await
     }
 
     async fn pooled(&self, db: &str) -> Client {
-        connect_to(&self.bouncer_dir, &self.bouncer_port, db).await
+        self.bouncer.connect_with(db, "").await
     }
 }
 
+/// Stops the pooler; the cluster stops when the OwnCluster field is dropped.
 impl Drop for Stack {
     fn drop(&mut self) {
         let _ = Command::new(script("pgbouncer.sh"))
-            .args(["stop", &self.bouncer_dir])
+            .args(["stop", &self.bouncer.host])
             .status();
-        let _ = std::fs::remove_dir_all(&self.bouncer_dir);
-        let _ = Command::new(script("cluster.sh"))
-            .args(["stop", &self.cluster_dir])
-            .status();
+        let _ = std::fs::remove_dir_all(&self.bouncer.host);
     }
-}
-
-async fn connect_to(host: &str, port: &str, db: &str) -> Client {
-    let conninfo = format!("host={host} port={port} user=postgres dbname={db}");
-    let (client, connection) = tokio_postgres::connect(&conninfo, NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("connect {conninfo}: {e}"));
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    client
 }
 
 /// Rows of a simple-protocol query (the only protocol used through the
@@ -160,20 +116,16 @@ async fn one(c: &Client, sql: &str) -> Vec<Option<String>> {
 
 async fn setup(stack: &Stack) {
     let admin = stack.direct("postgres").await;
-    admin
-        .batch_execute(&format!("CREATE ROLE {APP_ROLE} NOLOGIN"))
-        .await
-        .unwrap();
+    ensure_role(&admin, APP_ROLE, "NOLOGIN").await;
     admin
         .batch_execute(&format!("CREATE DATABASE {DB}"))
         .await
         .unwrap();
     let c = stack.direct(DB).await;
-    c.batch_execute(&format!(
-        "CREATE EXTENSION conversations_ext; SELECT support.grant_usage('{APP_ROLE}')"
-    ))
-    .await
-    .unwrap();
+    c.batch_execute("CREATE EXTENSION conversations_ext")
+        .await
+        .unwrap();
+    grant_usage(&c, APP_ROLE).await;
     for i in 0..USERS {
         let (u, w) = (user(i), workspace(i));
         c.batch_execute(&format!(

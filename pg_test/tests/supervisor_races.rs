@@ -8,15 +8,12 @@
 //!   the truth (success, or 55006), never "is escalated: cannot claim it";
 //! - row_security = off: every lifecycle call either writes its event or fails.
 
-mod common;
-#[path = "matrix/fixture.rs"]
-mod fixture;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::connect;
-use fixture::*;
+use pg_test::cluster::connect;
+use pg_test::events::{replay, Rules};
+use pg_test::matrix::fixture::*;
 use tokio::sync::Barrier;
 use tokio_postgres::Client;
 
@@ -87,55 +84,6 @@ async fn as_user_at(
     r.map(|rows| rows.first().and_then(|row| row.get(0)))
 }
 
-/// The conversation's status events chain (each from = the previous to) from
-/// `created` to its row; every return to the queue from a claim is a
-/// `released` or an `unassigned` event.
-async fn replay(c: &Client, conv: &str) -> Result<usize, String> {
-    let events = c
-        .query(
-            "SELECT kind, from_status, to_status, from_owner::text, to_owner::text
-               FROM support.conversation_events
-              WHERE conversation_id = $1::text::uuid AND kind NOT IN ('message_edited', 'message_deleted')
-              ORDER BY created_at, id",
-            &[&conv],
-        )
-        .await
-        .unwrap();
-    let row = c
-        .query_one(
-            "SELECT status, claimed_by::text FROM support.conversations WHERE id = $1::text::uuid",
-            &[&conv],
-        )
-        .await
-        .unwrap();
-    let mut at: (Option<String>, Option<String>) = (None, None);
-    for (i, e) in events.iter().enumerate() {
-        let kind: String = e.get(0);
-        let from: (Option<String>, Option<String>) = (e.get(1), e.get(3));
-        let to: (Option<String>, Option<String>) = (e.get(2), e.get(4));
-        if i == 0 && kind != "created" {
-            return Err(format!("{conv}: first event is {kind}"));
-        }
-        if i > 0 && from != at {
-            return Err(format!(
-                "{conv}: event {i} ({kind}) starts at {from:?}, the chain is at {at:?}"
-            ));
-        }
-        if from.0.as_deref() == Some("claimed")
-            && to.0.as_deref() == Some("escalated")
-            && !["released", "unassigned"].contains(&kind.as_str())
-        {
-            return Err(format!("{conv}: claimed -> escalated as {kind}"));
-        }
-        at = to;
-    }
-    let now: (Option<String>, Option<String>) = (row.get(0), row.get(1));
-    if at != now {
-        return Err(format!("{conv}: events end at {at:?}, the row is {now:?}"));
-    }
-    Ok(events.len())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn supervisor_release_racing_the_holders_resolve() {
     let db = "cx_race_release_resolve";
@@ -165,7 +113,7 @@ async fn supervisor_release_racing_the_holders_resolve() {
             ("55000", "00000") => resolve_won += 1,
             _ => panic!("round {round}: release by the admin {s1:?}, resolve by the holder {s2:?}: exactly one must win, the other 55000"),
         }
-        events += replay(&su, &id)
+        events += replay(&su, Some(&id), Rules::Chain)
             .await
             .unwrap_or_else(|e| panic!("round {round}: {e}"));
     }
@@ -264,7 +212,7 @@ async fn demotion_racing_the_members_claim() {
                 "round {round}: G's claim was undone without its unassigned event"
             );
         }
-        replay(&su, &id)
+        replay(&su, Some(&id), Rules::Chain)
             .await
             .unwrap_or_else(|e| panic!("round {round}: {e}"));
     }
@@ -277,7 +225,7 @@ async fn demotion_racing_the_members_claim() {
         .map(|r| r.get(0))
         .collect();
     for c in &all {
-        replay(&su, c).await.unwrap();
+        replay(&su, Some(c), Rules::Chain).await.unwrap();
     }
     println!(
         "demotion race: {n} rounds of set_member_role(W, G, viewer) vs G's claim / claim_next: {outcomes:?}; \
@@ -371,7 +319,7 @@ async fn a_claim_that_waited_gets_the_truth() {
             );
             assert!(!message.contains("cannot claim it"), "{label}: {message}");
             *seen.entry(format!("{label}: {state}")).or_default() += 1;
-            replay(&su, &id)
+            replay(&su, Some(&id), Rules::Chain)
                 .await
                 .unwrap_or_else(|e| panic!("{label}: {e}"));
         }
@@ -494,7 +442,7 @@ async fn row_security_off_never_changes_without_its_event() {
                 changed || new_events == 0,
                 "{name}: {new_events} events without a change"
             );
-            replay(&su, conv).await.unwrap();
+            replay(&su, Some(conv), Rules::Chain).await.unwrap();
             let short = |x: &str| x.replace(G2, "G2").replace(G, "G");
             report.push(if changed {
                 format!(

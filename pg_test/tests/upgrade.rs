@@ -10,10 +10,10 @@
 //!      function and every readable relation, none refused for a missing
 //!      privilege.
 
-mod catalog;
-mod common;
-mod privileges;
-use common::*;
+use pg_test::checksum;
+use pg_test::prelude::*;
+use pg_test::roles::{ensure_role, grant_usage};
+use pg_test::{catalog, privileges};
 use tokio_postgres::Client;
 
 /// Members of W1 besides U1 (owner): an agent, a viewer, a bot; and a user
@@ -65,25 +65,6 @@ async fn table_columns(c: &Client) -> Vec<(String, String)> {
     .iter()
     .map(|r| (r.get(0), r.get(1)))
     .collect()
-}
-
-/// "table: rows md5" over the given columns of each table.
-async fn data_checksum(c: &Client, columns: &[(String, String)]) -> Vec<String> {
-    let mut out = Vec::new();
-    for (t, cols) in columns {
-        let row = c
-            .query_one(
-                &format!(
-                    "SELECT count(*)::text || ' ' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '-') \
-                       FROM (SELECT {cols} FROM support.{t}) AS x"
-                ),
-                &[],
-            )
-            .await
-            .unwrap_or_else(|e| panic!("checksum of {t} ({cols}): {e}"));
-        out.push(format!("{t}: {}", row.get::<_, String>(0)));
-    }
-    out
 }
 
 async fn has_function(c: &Client, name: &str) -> bool {
@@ -304,12 +285,7 @@ async fn upgrade_from(old_version: &str, tag: &str) {
     let admin = recreate_database(&old_db, "").await;
     recreate_database(&fresh_db, "").await;
     let current = default_version(&admin).await;
-    // Roles are cluster-wide: created once, whichever test comes first.
-    let _ = admin
-        .batch_execute(&format!(
-            "DO $$ BEGIN CREATE ROLE {role} NOLOGIN; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
-        ))
-        .await;
+    ensure_role(&admin, &role, "NOLOGIN").await;
 
     let old = connect(&old_db).await;
     old.batch_execute(&format!(
@@ -337,12 +313,10 @@ async fn upgrade_from(old_version: &str, tag: &str) {
         frozen_symbols(old_version),
         "C symbols of the installed {old_version} vs sql/released/conversations_ext--{old_version}.sql"
     );
-    old.batch_execute(&format!("SELECT support.grant_usage('{role}')"))
-        .await
-        .unwrap();
+    grant_usage(&old, &role).await;
     write_old_data(&old, &role).await;
     let old_columns = table_columns(&old).await;
-    let before = data_checksum(&old, &old_columns).await;
+    let before = checksum::by_columns(&old, &old_columns).await;
 
     old.batch_execute("ALTER EXTENSION conversations_ext UPDATE")
         .await
@@ -356,7 +330,7 @@ async fn upgrade_from(old_version: &str, tag: &str) {
     let mut problems = Vec::new();
 
     // (a) data unchanged.
-    let after = data_checksum(&old, &old_columns).await;
+    let after = checksum::by_columns(&old, &old_columns).await;
     if after != before {
         problems.push(format!(
             "(a) the old columns' data changed:\n before: {}\n after:  {}",
@@ -369,11 +343,10 @@ async fn upgrade_from(old_version: &str, tag: &str) {
     // its own grant_usage, so ACLs compare too.
     let fresh = connect(&fresh_db).await;
     fresh
-        .batch_execute(&format!(
-            "CREATE EXTENSION conversations_ext; SELECT support.grant_usage('{role}')"
-        ))
+        .batch_execute("CREATE EXTENSION conversations_ext")
         .await
         .unwrap();
+    grant_usage(&fresh, &role).await;
     let upgraded = catalog::describe(&old).await;
     let installed = catalog::describe(&fresh).await;
     let (only_upgraded, only_fresh) = catalog::diff(&upgraded, &installed);

@@ -3,10 +3,8 @@
 //! verified mode forged settings (even a placeholder planted before the
 //! library loads) identify nobody.
 
-mod common;
-mod harness;
-use common::*;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use pg_test::prelude::*;
 
 fn token(sub: &str) -> String {
     let exp = std::time::SystemTime::now()
@@ -130,8 +128,8 @@ async fn refusals_tell_the_client_nothing_and_the_log_why() {
         )
         .await
         .unwrap();
-    let target = harness::Target::from_env();
-    let (app, notices) = harness::connect_as(&target, "postgres", db, "cx_refusal_probe")
+    let target = Target::from_env();
+    let (app, notices) = connect_as(&target, "postgres", db, "cx_refusal_probe")
         .await
         .unwrap();
     app.batch_execute("SET client_min_messages = debug5; SET ROLE support_app")

@@ -1,14 +1,13 @@
-//! The fixture of the permission tests: workspace W with human owners O and
-//! O2, admin A, agents G and G2, viewer V, bot B (kind bot, role agent) and a
+//! The fixture of the permission tests: workspaces W (one user per matrix column) and X (another tenant), with conversations and messages.
+//!
+//! Workspace W has human owners O and O2, admin A, agents G and G2, viewer V, bot B (kind bot, role agent) and a
 //! user N who is not a member yet; workspace X with its own owner, member,
 //! conversation and message (to see cross-tenant effects). In W: an active
 //! conversation (with messages), an escalated one (the only one waiting), one
 //! claimed by G2, a resolved one, and for each subject a conversation it holds
 //! and a message it wrote. Members are added through support.add_member by
 //! O, so member_events has rows; claims are set directly by the superuser.
-#![allow(dead_code)]
-
-use crate::common::{connect, recreate_database, APP_ROLE};
+use crate::fixture::{empty_database, APP_ROLE};
 use tokio_postgres::Client;
 
 pub const W: &str = "c1000000-0000-4000-8000-000000000001";
@@ -83,24 +82,6 @@ pub const SUBJECTS: [Subject; 5] = [
 /// `BEGIN` is the caller's; this acts as `user` for the rest of the transaction.
 pub fn act_as(user: &str) -> String {
     format!("SET LOCAL ROLE {APP_ROLE}; SET LOCAL support.user_id = '{user}';")
-}
-
-/// Creates the application role if needed, then database `db` with the
-/// extension and no rows.
-pub async fn empty_database(db: &str) -> Client {
-    let admin = recreate_database(db, "").await;
-    let _ = admin
-        .batch_execute(&format!(
-            "DO $$ BEGIN CREATE ROLE {APP_ROLE} NOLOGIN; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
-        ))
-        .await;
-    let c = connect(db).await;
-    c.batch_execute(&format!(
-        "CREATE EXTENSION conversations_ext; SELECT support.grant_usage('{APP_ROLE}');"
-    ))
-    .await
-    .unwrap_or_else(|e| panic!("{db}: install the extension: {e}"));
-    c
 }
 
 /// Runs `sql` as the superuser; when refused, again with triggers off
@@ -239,29 +220,4 @@ pub async fn build(db: &str) -> (Client, Vec<String>) {
         );
     }
     (c, notes)
-}
-
-/// SQL giving one md5 over every row of every table of schema `support`
-/// (found in the catalog, so a table added later is covered), with their names.
-pub async fn checksum_sql(c: &Client) -> (String, Vec<String>) {
-    let tables: Vec<String> = c
-        .query(
-            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-              WHERE n.nspname = 'support' AND c.relkind IN ('r', 'p') ORDER BY 1",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let parts: Vec<String> = tables
-        .iter()
-        .map(|t| format!("SELECT '{t} ' || t::text AS r FROM support.{t} t"))
-        .collect();
-    let sql = format!(
-        "SELECT md5(coalesce(string_agg(r, E'\\n' ORDER BY r), '')) FROM ({}) AS q",
-        parts.join(" UNION ALL ")
-    );
-    (sql, tables)
 }

@@ -1,14 +1,16 @@
-//! The permission matrix, docs/permissions.tsv, read at run time: the single
-//! source of truth for who may do what. Used by tests/permissions.rs (every
-//! cell as a real role) and by the adversarial suite's reference model.
+//! The permission matrix, docs/permissions.tsv, read at run time: the single source of truth for who may do what.
+//!
+//! Used by tests/permissions.rs (every cell as a real role, with the
+//! fixture and plans of this module) and by the reference model.
 //!
 //! Format: lines starting with `#` are comments; the first other line is the
 //! header `action owner admin agent viewer bot what`; then one row per action.
 //! A cell is `ok` or the SQLSTATE of the refusal.
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+
+pub mod fixture;
+pub mod plans;
 
 /// The subjects (columns), in the file's order.
 pub const SUBJECTS: [&str; 5] = ["owner", "admin", "agent", "viewer", "bot"];

@@ -1,9 +1,7 @@
 //! The action-id -> SQL mapping of the permission test: for each action of
 //! docs/permissions.tsv, what the subject runs, any set-up the superuser does
 //! first, and the SQL that shows the specific effect of an allowed action.
-#![allow(dead_code)]
-
-use crate::fixture::*;
+use super::fixture::*;
 
 /// How the test performs one action and recognises its effect.
 pub struct Plan {

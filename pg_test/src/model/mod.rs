@@ -1,12 +1,11 @@
-//! A reference model of conversations_ext, written from the README and kept
-//! independent of the extension's code: who belongs to which workspace with
+//! The reference model of conversations_ext, written from the README and independent of the extension's code.
+//!
+//! It holds who belongs to which workspace with
 //! which role, every conversation, message and audit event, the lifecycle
 //! state machine (the SQLSTATE each call must give and the event it must
 //! write), and what each end user may see. Who may do what is not restated
-//! here: it is read from docs/permissions.tsv (tests/matrix), the same file
+//! here: it is read from docs/permissions.tsv (crate::matrix), the same file
 //! the permission test checks cell by cell.
-#![allow(dead_code)]
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
