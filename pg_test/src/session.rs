@@ -109,3 +109,14 @@ pub fn sqlstate<T>(r: &Result<T, tokio_postgres::Error>) -> String {
             .unwrap_or_else(|| format!("?? {e}")),
     }
 }
+
+/// The first column of every row of `sql` (extended protocol, no
+/// parameters) as text, collected (a Vec, a set...); panics on an error.
+pub async fn texts<B: FromIterator<String>>(c: &Client, sql: &str) -> B {
+    c.query(sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}

@@ -11,7 +11,7 @@ use pg_test::fixture::{APP_ROLE, W1};
 use pg_test::outcome::state_of_error as db_error_state;
 use pg_test::rng::{seed_from_env, Rng};
 use pg_test::roles::ensure_role;
-use pg_test::session::set_local_user;
+use pg_test::session::{set_local_user, texts};
 use tokio_postgres::Client;
 
 const DEFAULT_SEED: u64 = 0x5eed_0000_0005_0005;
@@ -222,12 +222,11 @@ async fn check_invariants(c: &Client, label: &str) -> usize {
         .unwrap_or_else(|e| panic!("{label}: the event log does not replay to the rows: {e}"));
     // Indexes agree with the heap: the same answers through index scans only
     // and through sequential scans only.
-    let by_index: Vec<String> = c
-        .simple_query(
-            "BEGIN; SET LOCAL enable_seqscan = off; \
-             SELECT string_agg(id::text, ',' ORDER BY id) FROM support.conversations WHERE status = 'escalated' AND workspace_id = 'a1000000-0000-4000-8000-000000000001'; \
-             COMMIT",
-        )
+    let queue = |plan: &'static str| async move {
+        c.simple_query(&format!(
+            "BEGIN; {plan} SELECT string_agg(id::text, ',' ORDER BY id) FROM support.conversations \
+              WHERE status = 'escalated' AND workspace_id = '{W1}'; COMMIT"
+        ))
         .await
         .unwrap()
         .iter()
@@ -235,21 +234,13 @@ async fn check_invariants(c: &Client, label: &str) -> usize {
             tokio_postgres::SimpleQueryMessage::Row(r) => Some(r.get(0).unwrap_or("").to_string()),
             _ => None,
         })
-        .collect();
-    let by_heap: Vec<String> = c
-        .simple_query(
-            "BEGIN; SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_indexonlyscan = off; \
-             SELECT string_agg(id::text, ',' ORDER BY id) FROM support.conversations WHERE status = 'escalated' AND workspace_id = 'a1000000-0000-4000-8000-000000000001'; \
-             COMMIT",
-        )
-        .await
-        .unwrap()
-        .iter()
-        .filter_map(|m| match m {
-            tokio_postgres::SimpleQueryMessage::Row(r) => Some(r.get(0).unwrap_or("").to_string()),
-            _ => None,
-        })
-        .collect();
+        .collect::<Vec<String>>()
+    };
+    let by_index = queue("SET LOCAL enable_seqscan = off;").await;
+    let by_heap = queue(
+        "SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_indexonlyscan = off;",
+    )
+    .await;
     assert_eq!(
         by_index, by_heap,
         "{label}: the queue index disagrees with the table"
@@ -294,13 +285,7 @@ async fn kill_9_in_a_claim_storm_keeps_every_invariant() {
          SELECT '{W1}', 'escalated', now() - make_interval(secs => 400 - g), 'storm ' || g FROM generate_series(1, 400) g;"
     ));
     owner.batch_execute(&setup).await.unwrap();
-    let ids: Vec<String> = owner
-        .query("SELECT id::text FROM support.conversations", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let ids: Vec<String> = texts(&owner, "SELECT id::text FROM support.conversations").await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let mut storm = Vec::new();
@@ -417,28 +402,14 @@ async fn kill_9_in_a_claim_storm_keeps_every_invariant() {
     let events = check_invariants(&c, "after recovery").await;
     // The victim: exactly its committed claims survive; the transaction it
     // was killed in left nothing (or, if its COMMIT was in flight, all of it).
-    let owned: BTreeSet<String> = c
-        .query(
-            &format!("SELECT id::text FROM support.conversations WHERE claimed_by = '{victim}'"),
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let victim_events: BTreeSet<String> = c
-        .query(
-            &format!(
+    let owned: BTreeSet<String> = texts(
+        &c,
+        &format!("SELECT id::text FROM support.conversations WHERE claimed_by = '{victim}'"),
+    )
+    .await;
+    let victim_events: BTreeSet<String> = texts(&c, &format!(
                 "SELECT conversation_id::text FROM support.conversation_events WHERE actor_id = '{victim}' AND kind = 'claimed'"
-            ),
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+            )).await;
     let all_victim_events: i64 = c
         .query_one(
             &format!(

@@ -268,16 +268,11 @@ async fn stale_session_claims_do_not_outrank_a_fresh_user_id() {
         Some(U1),
         "the fresh user_id decides"
     );
-    let workspaces: Vec<String> = app
-        .query(
-            "SELECT DISTINCT workspace_id::text FROM support.conversations",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let workspaces: Vec<String> = texts(
+        &app,
+        "SELECT DISTINCT workspace_id::text FROM support.conversations",
+    )
+    .await;
     assert_eq!(workspaces, vec![W1.to_string()], "U1's rows, not U2's");
     app.batch_execute("COMMIT").await.unwrap();
     // Stale session request.jwt.claim.sub naming U2 likewise.

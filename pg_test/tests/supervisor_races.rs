@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use pg_test::cluster::connect;
 use pg_test::events::{replay, Rules};
 use pg_test::matrix::fixture::*;
+use pg_test::session::texts;
 use tokio::sync::Barrier;
 use tokio_postgres::Client;
 
@@ -217,13 +218,7 @@ async fn demotion_racing_the_members_claim() {
             .unwrap_or_else(|e| panic!("round {round}: {e}"));
     }
     // Every conversation of W still replays (including the fixture's).
-    let all: Vec<String> = su
-        .query("SELECT id::text FROM support.conversations", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let all: Vec<String> = texts(&su, "SELECT id::text FROM support.conversations").await;
     for c in &all {
         replay(&su, Some(c), Rules::Chain).await.unwrap();
     }

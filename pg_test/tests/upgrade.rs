@@ -297,17 +297,12 @@ async fn upgrade_from(old_version: &str, tag: &str) {
     // The frozen script's C functions all resolved in the current library
     // (CREATE FUNCTION ... LANGUAGE c looks the symbol up), and the installed
     // script is the frozen one.
-    let installed_symbols: Vec<String> = old
-        .query(
-            "SELECT DISTINCT p.prosrc FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang \
+    let installed_symbols: Vec<String> = texts(
+        &old,
+        "SELECT DISTINCT p.prosrc FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang \
               WHERE l.lanname = 'c' AND p.pronamespace = 'support'::regnamespace ORDER BY 1",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    )
+    .await;
     assert_eq!(
         installed_symbols,
         frozen_symbols(old_version),

@@ -325,6 +325,22 @@ async fn inject_weakness(owner: &Client, family: &str) {
 }
 
 impl Setup {
+    /// Every read path for `identity`, against the current truth (see
+    /// [`reads::read_paths`] for `hijack_safe` and `views`).
+    pub async fn read_paths(&mut self, identity: &Identity, hijack_safe: bool, views: bool) {
+        reads::read_paths(
+            &self.app,
+            &self.w,
+            &self.truth,
+            identity,
+            &mut self.report,
+            &self.prepared,
+            hijack_safe,
+            views,
+        )
+        .await;
+    }
+
     /// Prints the family's counts and fails on any leak or failure.
     pub fn finish(self) {
         let (family, report) = (self.family, &self.report);

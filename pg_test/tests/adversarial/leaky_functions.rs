@@ -7,6 +7,7 @@ use pg_test::adversarial::{setup, uuid_array, Report, World};
 use pg_test::checksum::checksum;
 use pg_test::cluster::Notices;
 use pg_test::outcome::{outcome, preview};
+use pg_test::session;
 use tokio_postgres::Client;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -206,13 +207,8 @@ async fn leak_functions(
             if let Some(e) = &o.error {
                 texts.push(e.fields.join(" | "));
             }
-            let logged: Vec<String> = owner
-                .query("SELECT coalesce(v, '<NULL>') FROM public.leak_log", &[])
-                .await
-                .unwrap()
-                .iter()
-                .map(|r| r.get(0))
-                .collect();
+            let logged: Vec<String> =
+                session::texts(owner, "SELECT coalesce(v, '<NULL>') FROM public.leak_log").await;
             owner
                 .batch_execute("TRUNCATE public.leak_log")
                 .await

@@ -1,6 +1,5 @@
 //! Privilege escalation: views, functions, rules, settings and DDL an application role could try in order to get round the policies all fail and change nothing; every read path still returns exactly the model after each round.
 
-use pg_test::adversarial::reads::read_paths;
 use pg_test::adversarial::session::{begin, Identity};
 use pg_test::adversarial::{setup, Report, World, TENANT};
 use pg_test::checksum::checksum;
@@ -11,7 +10,7 @@ use tokio_postgres::Client;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_application_role_cannot_get_round_the_policies() {
     let mut s = setup("privilege_escalation").await;
-    for identity in s.identities.iter().step_by(3) {
+    for identity in s.identities.clone().iter().step_by(3) {
         escalation_attempts(
             &s.owner,
             &s.app,
@@ -22,17 +21,7 @@ async fn the_application_role_cannot_get_round_the_policies() {
             s.has_identity_mode,
         )
         .await;
-        read_paths(
-            &s.app,
-            &s.w,
-            &s.truth,
-            identity,
-            &mut s.report,
-            &s.prepared,
-            false,
-            true,
-        )
-        .await;
+        s.read_paths(identity, false, true).await;
     }
     println!(
         "adversarial privilege_escalation: {} attempts, {} read-path cases after them",

@@ -1,10 +1,10 @@
 //! Search-path hijack: objects planted in public and pg_temp under the names the extension's SECURITY DEFINER functions and triggers use are never called, whatever the caller's search_path.
 
 use pg_test::adversarial::generate::{deletion_phase, generate_content, lifecycle_phase};
-use pg_test::adversarial::reads::read_paths;
 use pg_test::adversarial::session::{attempt_as, Identity};
 use pg_test::adversarial::truth::verify_model;
 use pg_test::adversarial::{setup, World};
+use pg_test::session::texts;
 use tokio_postgres::Client;
 
 /// What a planted `gen_random_uuid()` would return.
@@ -85,14 +85,11 @@ async fn planted_objects_are_never_called() {
         .into_iter()
         .filter(|n| n.contains("HIJACKED"))
         .collect();
-    let hijack_log: Vec<String> = s
-        .owner
-        .query("SELECT fn || ' as ' || by_role FROM public.hijack_log", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let hijack_log: Vec<String> = texts(
+        &s.owner,
+        "SELECT fn || ' as ' || by_role FROM public.hijack_log",
+    )
+    .await;
     s.report.case("search_path hijack");
     if !hijack_notices.is_empty() || !hijack_log.is_empty() {
         s.report.leak(format!(
@@ -123,18 +120,8 @@ async fn planted_objects_are_never_called() {
     // The model still matches exactly (events, actors, kinds, queue order),
     // and every user still reads exactly their rows, under the hijacked path.
     s.truth = verify_model(&s.owner, &s.w.model, &mut s.report).await;
-    for identity in &s.identities {
-        read_paths(
-            &s.app,
-            &s.w,
-            &s.truth,
-            identity,
-            &mut s.report,
-            &s.prepared,
-            true,
-            false,
-        )
-        .await;
+    for identity in s.identities.clone() {
+        s.read_paths(&identity, true, false).await;
     }
     let leftover: i64 = s
         .owner

@@ -21,9 +21,10 @@ mod tally;
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-use pg_test::cluster::{connect, connect_as, crash_lines, Target};
+use pg_test::cluster::{connect_as, crash_lines, recreate_database, Target};
 use pg_test::fixture::{agent_id, fresh_database, APP_ROLE, U1, U2, W1, W2};
 use pg_test::rng::{seed_from_env, usize_from_env, Rng};
+use pg_test::session::texts;
 use tokio_postgres::Client;
 
 use fuzz::Fuzz;
@@ -62,17 +63,11 @@ async fn install_keys(su: &Client) -> bool {
 /// CREATE EXTENSION in a LATIN1 database: refused up front (0A000), so text
 /// that is not UTF-8 never reaches Rust code.
 async fn latin1_create_extension(target: &Target) -> Tally {
-    let admin = connect("postgres").await;
-    admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {LATIN1_DB} WITH (FORCE)"))
-        .await
-        .unwrap();
-    admin
-        .batch_execute(&format!(
-            "CREATE DATABASE {LATIN1_DB} ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
-        ))
-        .await
-        .unwrap();
+    recreate_database(
+        LATIN1_DB,
+        "ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0",
+    )
+    .await;
     let (su, _) = connect_as(target, "postgres", LATIN1_DB, "cx-latin1-su")
         .await
         .unwrap();
@@ -109,13 +104,8 @@ async fn seeded_random_inputs_never_crash_a_backend() {
         ))
         .await
         .unwrap();
-    let conversations: Vec<String> = owner
-        .query("SELECT id::text FROM support.conversations", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let conversations: Vec<String> =
+        texts(&owner, "SELECT id::text FROM support.conversations").await;
     let mut members: Vec<String> = agents.clone();
     members.extend([
         U1.to_string(),
