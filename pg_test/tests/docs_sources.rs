@@ -74,7 +74,9 @@ fn psql(db: &str, args: &[&str], sql: &str) -> (bool, String) {
         .arg("exec \"$@\" 2>&1")
         .arg("sh")
         .arg(psql_path())
-        .args(["-X", "-q", "-h", &host, "-p", &port, "-U", "postgres", "-d", db])
+        .args([
+            "-X", "-q", "-h", &host, "-p", &port, "-U", "postgres", "-d", db,
+        ])
         .args(args)
         .current_dir("/")
         .stdin(Stdio::piped())
@@ -280,9 +282,8 @@ fn examples(path: &Path) -> Vec<Example> {
                 });
                 last_sql = Some((found.len() - 1, i));
             } else if info == "text output" {
-                let follows = last_sql.filter(|(_, end)| {
-                    lines[end + 1..start].iter().all(|l| l.trim().is_empty())
-                });
+                let follows = last_sql
+                    .filter(|(_, end)| lines[end + 1..start].iter().all(|l| l.trim().is_empty()));
                 let Some((idx, _)) = follows else {
                     panic!(
                         "{}:{}: a ```text output block must follow a ```sql block",
@@ -374,7 +375,10 @@ fn every_sql_example_in_the_docs_runs() {
         for ex in examples(file) {
             blocks += 1;
             recreate(EXAMPLE_DB, Some(TEMPLATE));
-            let script = format!("\\set VERBOSITY verbose\n\\set SHOW_CONTEXT never\n{}", ex.sql);
+            let script = format!(
+                "\\set VERBOSITY verbose\n\\set SHOW_CONTEXT never\n{}",
+                ex.sql
+            );
             let (_, raw) = psql(EXAMPLE_DB, &[], &script);
             let (shown, codes) = normalise(&raw);
             let wanted = expected_errors(&ex.sql);
@@ -457,6 +461,9 @@ fn no_commit_hashes_in_the_docs() {
         "commit hashes in the docs (describe the behaviour, not the history):\n{}",
         problems.join("\n")
     );
-    assert_eq!(commit_hashes("commit 1fa145c and a02e4f1"), ["1fa145c", "a02e4f1"]);
+    assert_eq!(
+        commit_hashes("commit 1fa145c and a02e4f1"),
+        ["1fa145c", "a02e4f1"]
+    );
     assert!(commit_hashes("a0000000-0000-4000-8000-00000000acde").is_empty());
 }
