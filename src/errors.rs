@@ -119,17 +119,12 @@ pub fn already_claimed(id: pgrx::Uuid) -> ! {
     )
 }
 
-/// 55000: the requested transition is not allowed from the current state.
+/// 55000: the requested transition is not allowed from the current state
+/// (the message names both, which is all a caller needs to decide).
 pub fn invalid_transition(id: pgrx::Uuid, current: &str, requested: &str, allowed_from: &str) -> ! {
-    report(
+    raise(
         PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
         format!("conversation {id} is {current}: cannot {requested} it (only from {allowed_from})"),
-        Some(
-            "The lifecycle: active -> escalated (escalate) -> claimed (claim, claim_next) -> resolved (resolve); \
-             claimed -> escalated (release); claimed -> claimed (transfer); active -> resolved (resolve); \
-             resolved -> escalated (reopen)."
-                .into(),
-        ),
         None,
     )
 }

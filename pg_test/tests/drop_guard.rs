@@ -12,11 +12,12 @@ async fn drop_extension_is_refused_while_tables_hold_rows() {
     let c = fresh_database(db, &[]).await;
     let r = c.batch_execute("DROP EXTENSION conversations_ext").await;
     assert_eq!(sqlstate(&r), "2BP01");
-    let msg = r
+    // The DETAIL names the tables that hold rows.
+    let detail = r
         .err()
-        .and_then(|e| e.as_db_error().map(|d| d.message().to_string()))
+        .and_then(|e| e.as_db_error().and_then(|d| d.detail().map(str::to_string)))
         .unwrap_or_default();
-    assert!(msg.contains("support.users"), "{msg}");
+    assert!(detail.contains("support.users"), "{detail}");
     // Through dynamic SQL too (the guard reads the parse tree, not the query text).
     let r = c
         .batch_execute("DO $$ BEGIN EXECUTE 'DROP EXTENSION ' || 'conversations' || '_ext'; END $$")

@@ -294,6 +294,26 @@ async fn stale_session_claims_do_not_outrank_a_fresh_user_id() {
     app.batch_execute("COMMIT").await.unwrap();
 }
 
+/// A default from `source` (ALTER DATABASE / ROLE SET, a connection option)
+/// is in force (positive control: SHOW returns it) yet identifies nobody, and
+/// a SET LOCAL in the same session still does.
+async fn applies_but_identifies_nobody(
+    app: &Client,
+    id: &str,
+    name: &str,
+    value: &str,
+    source: &str,
+) {
+    let shown: String = app
+        .query_one(&format!("SHOW {name}"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(shown, value, "positive control: the {source} value applies");
+    assert_nobody_in_transaction(app, id, &format!("{source} {name}")).await;
+    assert_local_identifies(app, id, "support.user_id", U1, U1).await;
+}
+
 #[tokio::test]
 async fn database_role_and_connection_defaults_identify_nobody() {
     let db = "cx_identity_defaults";
@@ -311,17 +331,7 @@ async fn database_role_and_connection_defaults_identify_nobody() {
             .await
             .unwrap();
         let app = connect_app(db).await;
-        let shown: String = app
-            .query_one(&format!("SHOW {name}"), &[])
-            .await
-            .unwrap()
-            .get(0);
-        assert_eq!(
-            shown, value,
-            "positive control: the database default applies"
-        );
-        assert_nobody_in_transaction(&app, &id, &format!("ALTER DATABASE SET {name}")).await;
-        assert_local_identifies(&app, &id, "support.user_id", U1, U1).await;
+        applies_but_identifies_nobody(&app, &id, name, &value, "ALTER DATABASE SET").await;
         admin
             .batch_execute(&format!("ALTER DATABASE {db} RESET {name}"))
             .await
@@ -338,14 +348,7 @@ async fn database_role_and_connection_defaults_identify_nobody() {
             .await
             .unwrap();
         let app = connect_with(db, &format!("user={LOGIN_ROLE}")).await;
-        let shown: String = app
-            .query_one(&format!("SHOW {name}"), &[])
-            .await
-            .unwrap()
-            .get(0);
-        assert_eq!(shown, value, "positive control: the role default applies");
-        assert_nobody_in_transaction(&app, &id, &format!("ALTER ROLE SET {name}")).await;
-        assert_local_identifies(&app, &id, "support.user_id", U1, U1).await;
+        applies_but_identifies_nobody(&app, &id, name, &value, "ALTER ROLE SET").await;
         admin
             .batch_execute(&format!(
                 "ALTER ROLE {LOGIN_ROLE} IN DATABASE {db} RESET {name}"
@@ -358,17 +361,7 @@ async fn database_role_and_connection_defaults_identify_nobody() {
         app.batch_execute(&format!("SET ROLE {APP_ROLE}"))
             .await
             .unwrap();
-        let shown: String = app
-            .query_one(&format!("SHOW {name}"), &[])
-            .await
-            .unwrap()
-            .get(0);
-        assert_eq!(
-            shown, value,
-            "positive control: the connection option applies"
-        );
-        assert_nobody_in_transaction(&app, &id, &format!("connection option {name}")).await;
-        assert_local_identifies(&app, &id, "support.user_id", U1, U1).await;
+        applies_but_identifies_nobody(&app, &id, name, &value, "connection option").await;
     }
     println!("identity scope: ALTER DATABASE SET, ALTER ROLE SET and connection options (-c) identify nobody, for all three settings");
 }
