@@ -11,10 +11,12 @@ cd "$(dirname "$0")/.."
 . scripts/pg_env.sh
 dir=${1:?usage: $0 DIR}
 home=$(dirname "$PG_BINDIR")          # e.g. /usr/lib/postgresql/15
+include=$("$PG_CONFIG" --includedir)  # the server headers pgrx builds against live below it
 rm -rf "$dir"
-mkdir -p "$dir$(dirname "$home")" "$dir$(dirname "$PG_SHAREDIR")" "$dir/pgrx"
+mkdir -p "$dir$(dirname "$home")" "$dir$(dirname "$PG_SHAREDIR")" "$dir$(dirname "$include")" "$dir/pgrx"
 cp -a "$home" "$dir$(dirname "$home")/"
 cp -a "$PG_SHAREDIR" "$dir$(dirname "$PG_SHAREDIR")/"
+cp -a "$include" "$dir$(dirname "$include")/"
 chmod 755 "$dir"
 printf '[configs]\npg%s = "%s"\n' "$PG_MAJOR" "$dir$PG_BINDIR/pg_config" >"$dir/pgrx/config.toml"
 echo "$dir$PG_BINDIR/pg_config"
