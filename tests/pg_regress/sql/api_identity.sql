@@ -7,37 +7,9 @@
 \set VERBOSITY terse
 \set ON_ERROR_ROLLBACK on
 BEGIN;
--- Fixture (superuser, rolled back at the end): workspace W1 with owner O, admin A,
--- agents G and G2, viewer V, bot B (kind bot, role agent) and bot BV (kind bot, role
--- viewer); workspace W2 with agent X; N is a user of no workspace. In W1: C1 active,
--- C2 escalated; in W2: C3 escalated.
-INSERT INTO support.users (id, kind, display_name) VALUES
-  ('b1000000-0000-4000-8000-000000000001', 'human', 'O'),
-  ('b1000000-0000-4000-8000-000000000002', 'human', 'A'),
-  ('b1000000-0000-4000-8000-000000000003', 'human', 'G'),
-  ('b1000000-0000-4000-8000-000000000004', 'human', 'G2'),
-  ('b1000000-0000-4000-8000-000000000005', 'human', 'V'),
-  ('b1000000-0000-4000-8000-000000000006', 'bot',   'B'),
-  ('b1000000-0000-4000-8000-000000000009', 'bot',   'BV'),
-  ('b1000000-0000-4000-8000-000000000007', 'human', 'X'),
-  ('b1000000-0000-4000-8000-000000000008', 'human', 'N');
-INSERT INTO support.workspaces (id, name) VALUES
-  ('a1000000-0000-4000-8000-000000000001', 'W1'),
-  ('a2000000-0000-4000-8000-000000000002', 'W2');
-INSERT INTO support.workspace_members (workspace_id, user_id, role) VALUES
-  ('a1000000-0000-4000-8000-000000000001', 'b1000000-0000-4000-8000-000000000001', 'owner'),
-  ('a1000000-0000-4000-8000-000000000001', 'b1000000-0000-4000-8000-000000000002', 'admin'),
-  ('a1000000-0000-4000-8000-000000000001', 'b1000000-0000-4000-8000-000000000003', 'agent'),
-  ('a1000000-0000-4000-8000-000000000001', 'b1000000-0000-4000-8000-000000000004', 'agent'),
-  ('a1000000-0000-4000-8000-000000000001', 'b1000000-0000-4000-8000-000000000005', 'viewer'),
-  ('a1000000-0000-4000-8000-000000000001', 'b1000000-0000-4000-8000-000000000006', 'agent'),
-  ('a1000000-0000-4000-8000-000000000001', 'b1000000-0000-4000-8000-000000000009', 'viewer'),
-  ('a2000000-0000-4000-8000-000000000002', 'b1000000-0000-4000-8000-000000000007', 'agent');
-INSERT INTO support.conversations (id, workspace_id, status, subject) VALUES
-  ('c1000000-0000-4000-8000-000000000001', 'a1000000-0000-4000-8000-000000000001', 'active', 'C1'),
-  ('c1000000-0000-4000-8000-000000000002', 'a1000000-0000-4000-8000-000000000001', 'escalated', 'C2'),
-  ('c1000000-0000-4000-8000-000000000003', 'a2000000-0000-4000-8000-000000000002', 'escalated', 'C3');
-UPDATE support.conversations SET escalated_at = now() - interval '1 hour' WHERE status = 'escalated';
+\getenv abs_srcdir PG_ABS_SRCDIR
+\set fixture :abs_srcdir '/fixture/world.sql'
+\i :fixture
 SET LOCAL ROLE support_app;
 -- Nobody: NULL, no workspaces, no rows; functions that need a user: 28000.
 SELECT support.current_user_id() IS NULL AS nobody, support.member_workspaces() AS workspaces,
