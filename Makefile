@@ -8,7 +8,7 @@ export PG_CONFIG
 PGRX_TEST_DATA ?= /tmp/cx-pgrx-test-data
 export RUST_TEST_THREADS = 1
 
-.PHONY: prereqs build install installcheck test test-inprocess test-pg demo lint bench fuzz
+.PHONY: prereqs build install installcheck test test-inprocess test-pg demo lint bench bench-sweep fuzz
 
 prereqs:
 	scripts/prereqs.sh
@@ -61,6 +61,11 @@ lint:
 BENCH_SCALE ?= full
 bench: prereqs
 	BENCH_SCALE=$(BENCH_SCALE) bench/run.sh
+
+## The membership sweep (RLS cost for users in 1 ... 10,000 workspaces):
+##   make bench-sweep [BENCH_SCALE=small]   writes bench/results/sweep[-small].*
+bench-sweep: prereqs
+	BENCH_SWEEP=1 BENCH_SCALE=$(BENCH_SCALE) bench/run.sh
 
 ## A longer robustness run than `make test` does (seeded; override CX_SEED,
 ## CX_FUZZ_ITERATIONS): random inputs at every Rust entry point, strict about

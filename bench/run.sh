@@ -92,6 +92,21 @@ generate() {  # db conversations q6_rows
     echo "bench: $db generated in $((SECONDS - t0)) s"
 }
 # The two databases load in parallel (one core each).
+# The membership sweep (BENCH_SWEEP=1, bench/sweep.py): its own data set of
+# 10,000 small workspaces and probe users in 1 ... 10,000 of them.
+if [ -n "${BENCH_SWEEP:-}" ]; then
+    SWEEP_CONVERSATIONS=$([ "$SCALE" = full ] && echo 300000 || echo 30000)
+    pg createdb bench_sweep
+    psql_db bench_sweep -v workspaces=10000 -v conversations="$SWEEP_CONVERSATIONS" -v seed="$SEED" \
+        -f - < bench/sql/sweep_generate.sql
+    psql_db bench_sweep -c "DO \$\$ BEGIN CREATE ROLE bench_app LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END \$\$" \
+        -c "SELECT support.grant_usage('bench_app')" -c 'VACUUM (ANALYZE)' -c 'CHECKPOINT' >/dev/null
+    OUT=${BENCH_OUT:-bench/results}
+    mkdir -p "$OUT"
+    python3 bench/sweep.py --host "$DIR" --port "$PORT" --scale "$SCALE" --out "$OUT"
+    exit 0
+fi
+
 generate bench_growth "$GROWTH_CONVERSATIONS" 0 &
 growth_pid=$!
 generate bench "$CONVERSATIONS" "$Q6_ROWS"

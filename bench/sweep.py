@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""Membership sweep: what row-level security costs a user who belongs to 1,
+10, 100, 1,000, 5,000 or 10,000 workspaces (bench/sql/sweep_generate.sql).
+
+For each probe user and query, the RLS statement (application role, identity
+set per transaction as PostgREST does: set_config('role'), set_config(
+'request.jwt.claims')) and the table owner's hand-filtered baseline run
+interleaved, each as a prepared statement with the default plan cache, in
+their own transaction; only the query is timed. The ratio is p50(RLS) /
+p50(baseline). Writes sweep[-small].{md,json,png} into --out.
+"""
+import argparse
+import datetime
+import json
+import os
+import statistics
+import subprocess
+import time
+
+import psycopg
+
+W1 = "00000002-0000-4000-8000-000000000001"        # every probe's own workspace 1
+TRANSCRIPT = "00000003-0000-4000-8000-000000000000"  # 600 messages in workspace 1
+
+QUERIES = {
+    "Q7": {
+        "title": "one conversation by id",
+        "rls": "SELECT id, status, subject FROM support.conversations WHERE id = %(c)s",
+        "baseline": "SELECT id, status, subject FROM support.conversations WHERE id = %(c)s AND workspace_id = %(ws)s",
+    },
+    "Q1": {
+        "title": "queue of one workspace, oldest 50",
+        "rls": "SELECT id, escalated_at FROM support.conversations WHERE workspace_id = %(ws)s"
+               " AND status = 'escalated' ORDER BY escalated_at, id LIMIT 50",
+        "baseline": "SELECT id, escalated_at FROM support.conversations WHERE workspace_id = %(ws)s"
+                    " AND status = 'escalated' ORDER BY escalated_at, id LIMIT 50",
+    },
+    "Q3": {
+        "title": "last 100 messages of a 600-message conversation",
+        "rls": "SELECT id, role, content, created_at FROM support.conversation_messages"
+               " WHERE conversation_id = %(t)s ORDER BY created_at DESC LIMIT 100",
+        "baseline": "SELECT id, role, content, created_at FROM support.conversation_messages"
+                    " WHERE conversation_id = %(t)s AND workspace_id = %(ws)s ORDER BY created_at DESC LIMIT 100",
+    },
+    "Q4": {
+        "title": "open conversations per status, all my workspaces",
+        "rls": "SELECT status, count(*) FROM support.conversations"
+               " WHERE status IN ('active', 'escalated', 'claimed') GROUP BY status ORDER BY status",
+        "baseline": "SELECT status, count(*) FROM support.conversations WHERE workspace_id = ANY(%(wss)s)"
+                    " AND status IN ('active', 'escalated', 'claimed') GROUP BY status ORDER BY status",
+    },
+    "Q2L": {
+        "title": "inbox, newest 50 across my workspaces (per-workspace LATERAL)",
+        "rls": "SELECT c.id, c.created_at FROM unnest((SELECT support.member_workspaces())) AS w(id)"
+               " CROSS JOIN LATERAL (SELECT x.id, x.created_at FROM support.conversations AS x"
+               " WHERE x.workspace_id = w.id ORDER BY x.created_at DESC, x.id LIMIT 50) AS c"
+               " ORDER BY c.created_at DESC, c.id LIMIT 50",
+        "baseline": "SELECT c.id, c.created_at FROM unnest(%(wss)s::uuid[]) AS w(id)"
+                    " CROSS JOIN LATERAL (SELECT x.id, x.created_at FROM support.conversations AS x"
+                    " WHERE x.workspace_id = w.id ORDER BY x.created_at DESC, x.id LIMIT 50) AS c"
+                    " ORDER BY c.created_at DESC, c.id LIMIT 50",
+    },
+}
+
+
+def git_build():
+    return os.environ.get("BENCH_BUILD") or subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+
+
+def timed(conn, role, claims, sql, params):
+    """One transaction: identity (not timed), the query (timed), commit."""
+    with conn.cursor() as cur:
+        cur.execute("BEGIN")
+        cur.execute("SELECT set_config('role', %s, true), set_config('request.jwt.claims', %s, true)",
+                    (role, claims), prepare=True)
+        t0 = time.perf_counter()
+        cur.execute(sql, params, prepare=True)
+        rows = cur.fetchall()
+        elapsed = time.perf_counter() - t0
+        cur.execute("COMMIT")
+    return elapsed * 1000.0, rows
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--host", required=True)
+    ap.add_argument("--port", required=True)
+    ap.add_argument("--db", default="bench_sweep")
+    ap.add_argument("--scale", default="full")
+    ap.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_SWEEP_ROUNDS", "60")))
+    ap.add_argument("--out", default="bench/results")
+    ap.add_argument("--cell-seconds", type=float, default=float(os.environ.get("BENCH_SWEEP_CELL_SECONDS", "8")))
+    args = ap.parse_args()
+    conn = psycopg.connect(host=args.host, port=args.port, user="postgres", dbname=args.db, autocommit=True)
+    with conn.cursor() as cur:
+        cur.execute("SELECT k, memberships, user_id::text FROM bench.sweep_probe ORDER BY k")
+        probes = cur.fetchall()
+        cur.execute("SELECT id::text FROM support.conversations WHERE workspace_id = %s"
+                    " AND status = 'escalated' ORDER BY id LIMIT 1", (W1,))
+        one = cur.fetchone()[0]
+        cur.execute("SELECT count(*) FROM support.conversations")
+        n_conv = cur.fetchone()[0]
+        cur.execute("SELECT count(*) FROM support.conversation_messages")
+        n_msg = cur.fetchone()[0]
+        cur.execute("SELECT count(*) FROM support.workspaces")
+        n_ws = cur.fetchone()[0]
+        cur.execute("SELECT current_setting('server_version')")
+        version = cur.fetchone()[0]
+    results = []
+    for _, m, user in probes:
+        claims = json.dumps({"sub": user, "role": "authenticated"})
+        with conn.cursor() as cur:
+            cur.execute("SELECT array_agg(workspace_id ORDER BY workspace_id) FROM support.workspace_members"
+                        " WHERE user_id = %s", (user,))
+            wss = cur.fetchone()[0]
+        params = {"c": one, "ws": W1, "t": TRANSCRIPT, "wss": wss}
+        for q, spec in QUERIES.items():
+            times = {"rls": [], "baseline": []}
+            rows = {}
+            started = time.perf_counter()
+            for r in range(args.rounds):
+                # A slow cell stops after its time budget (at least 5 rounds).
+                if r >= 5 and time.perf_counter() - started > args.cell_seconds:
+                    break
+                order = ("rls", "baseline") if r % 2 == 0 else ("baseline", "rls")
+                for side in order:
+                    role = "bench_app" if side == "rls" else "postgres"
+                    ms, got = timed(conn, role, claims, spec[side], params)
+                    times[side].append(ms)
+                    rows[side] = got
+            same = sorted(map(repr, rows["rls"])) == sorted(map(repr, rows["baseline"]))
+            p50 = {s: statistics.median(times[s]) for s in times}
+            results.append({"memberships": m, "query": q, "rounds": len(times["rls"]), "rls_p50_ms": p50["rls"],
+                            "baseline_p50_ms": p50["baseline"], "ratio": p50["rls"] / p50["baseline"],
+                            "same_rows": same, "rows": len(rows["rls"])})
+            print(f"sweep: {m:>5} memberships {q:<3} baseline {p50['baseline']:.3f} ms  RLS {p50['rls']:.3f} ms"
+                  f"  ratio {p50['rls'] / p50['baseline']:.2f}  rows {len(rows['rls'])}{'' if same else '  ROWS DIFFER'}",
+                  flush=True)
+            if not same:
+                raise SystemExit(f"sweep: {q} at {m} memberships: RLS and baseline return different rows")
+    suffix = "" if args.scale == "full" else f"-{args.scale}"
+    meta = {"finished_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "build": git_build(), "postgres": version, "workspaces": n_ws, "conversations": n_conv,
+            "messages": n_msg, "rounds": args.rounds, "scale": args.scale}
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, f"sweep{suffix}.json"), "w") as f:
+        json.dump({"meta": meta, "results": results}, f, indent=1)
+    ms = sorted({r["memberships"] for r in results})
+    lines = [f"# Membership sweep{'' if args.scale == 'full' else ' — ' + args.scale + ' scale'}", "",
+             f"{n_conv:,} conversations, {n_msg:,} messages, {n_ws:,} workspaces; PostgreSQL {version}; "
+             f"{meta['finished_at']}; extension built from {meta['build']}; up to {args.rounds} rounds per cell "
+             f"(a cell stops after {args.cell_seconds:g} s, at least 5 rounds), "
+             "RLS and baseline interleaved, prepared statements (default plan cache).", "",
+             "p50 ratio RLS ÷ baseline (RLS p50 in parentheses):", "",
+             "| memberships | " + " | ".join(f"{q} {QUERIES[q]['title']}" for q in QUERIES) + " |",
+             "|---|" + "---|" * len(QUERIES)]
+    for m in ms:
+        cells = []
+        for q in QUERIES:
+            r = next(x for x in results if x["memberships"] == m and x["query"] == q)
+            cells.append(f"{r['ratio']:.2f} ({r['rls_p50_ms']:.3f} ms)")
+        lines.append(f"| {m:,} | " + " | ".join(cells) + " |")
+    with open(os.path.join(args.out, f"sweep{suffix}.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for q in QUERIES:
+            ax.plot(ms, [next(x for x in results if x["memberships"] == m and x["query"] == q)["ratio"] for m in ms],
+                    marker="o", label=q)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("workspaces the user belongs to")
+        ax.set_ylabel("p50 RLS ÷ baseline")
+        ax.axhline(1.0, color="grey", linewidth=0.5)
+        ax.legend()
+        ax.set_title("RLS cost against memberships")
+        fig.tight_layout()
+        fig.savefig(os.path.join(args.out, f"sweep{suffix}.png"), dpi=110)
+    except ImportError:
+        pass
+    print(f"sweep: wrote {args.out}/sweep{suffix}.{{md,json,png}}")
+
+
+if __name__ == "__main__":
+    main()
