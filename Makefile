@@ -8,7 +8,7 @@ export PG_CONFIG
 PGRX_TEST_DATA ?= /tmp/cx-pgrx-test-data
 export RUST_TEST_THREADS = 1
 
-.PHONY: prereqs build install installcheck test test-inprocess test-pg demo lint bench bench-sweep fuzz
+.PHONY: prereqs build install installcheck test test-inprocess private-install test-pg demo lint bench bench-sweep fuzz
 
 prereqs:
 	scripts/prereqs.sh
@@ -41,11 +41,15 @@ test-inprocess:
 	PGRX_HOME="$(PG_PRIVATE)/pgrx" \
 	    cargo pgrx test pg$$(scripts/pg_env.sh PG_MAJOR) --runas postgres --pgdata "$(PGRX_TEST_DATA)"
 
-test-pg: prereqs
-	private="$$(scripts/private_pg.sh "$(PG_PRIVATE)")" && \
-	cargo pgrx install --release --pg-config "$$private" && \
-	install -m 644 sql/released/conversations_ext--*.sql "$$("$$private" --sharedir)/extension/" && \
-	PG_CONFIG="$$private" pg_test/run.sh
+# The release build under test, in the private copy.
+PRIVATE_PG_CONFIG = $(PG_PRIVATE)$(shell scripts/pg_env.sh PG_BINDIR)/pg_config
+private-install: prereqs
+	scripts/private_pg.sh "$(PG_PRIVATE)" >/dev/null
+	cargo pgrx install --release --pg-config "$(PRIVATE_PG_CONFIG)"
+	install -m 644 sql/released/conversations_ext--*.sql "$$("$(PRIVATE_PG_CONFIG)" --sharedir)/extension/"
+
+test-pg: private-install
+	PG_CONFIG="$(PRIVATE_PG_CONFIG)" pg_test/run.sh
 
 demo: install
 	scripts/demo.sh
@@ -71,6 +75,7 @@ bench-sweep: prereqs
 ## CX_FUZZ_ITERATIONS): random inputs at every Rust entry point, strict about
 ## XX000, and the adversarial suite at three times its default size.
 CX_FUZZ_ITERATIONS ?= 100000
-fuzz: install
-	CX_FUZZ_ITERATIONS=$(CX_FUZZ_ITERATIONS) CX_FUZZ_STRICT=1 pg_test/run.sh --test robustness
-	CX_ADV_SCALE=3 pg_test/run.sh --test adversarial
+fuzz: private-install
+	CX_FUZZ_ITERATIONS=$(CX_FUZZ_ITERATIONS) CX_FUZZ_STRICT=1 PG_CONFIG="$(PRIVATE_PG_CONFIG)" \
+	    pg_test/run.sh --test robustness_fuzz
+	CX_ADV_SCALE=3 PG_CONFIG="$(PRIVATE_PG_CONFIG)" pg_test/run.sh --test adversarial
