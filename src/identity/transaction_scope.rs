@@ -7,15 +7,13 @@ use std::ffi::CStr;
 
 use pgrx::prelude::*;
 
-/// guc.c's name order: ASCII case-insensitive, byte by byte.
+/// guc.c's name order: ASCII case-insensitive, byte by byte (no allocation:
+/// this runs for every identity lookup, i.e. every statement under RLS).
 fn guc_name_order(a: &CStr, b: &CStr) -> Ordering {
-    let lower = |s: &CStr| {
-        s.to_bytes()
-            .iter()
-            .map(u8::to_ascii_lowercase)
-            .collect::<Vec<_>>()
-    };
-    lower(a).cmp(&lower(b))
+    a.to_bytes()
+        .iter()
+        .map(u8::to_ascii_lowercase)
+        .cmp(b.to_bytes().iter().map(u8::to_ascii_lowercase))
 }
 
 /// Did the current transaction change this setting (`SET`, `SET LOCAL`,
