@@ -6,6 +6,8 @@
 //! policies ask); `workspace_role` gives the role that decides what a member
 //! may write and do (docs/permissions.tsv). docs/api.md documents each.
 
+use std::sync::LazyLock;
+
 use pgrx::prelude::*;
 
 use crate::errors::{Internal, OrRaise, Result};
@@ -69,6 +71,24 @@ pub(crate) fn is_member(workspace_id: pgrx::Uuid, user: pgrx::Uuid) -> Result<bo
     )
 }
 
+/// SQL: the effective role (see [`Role`]) of membership `m` joined with its
+/// user `u`. The one spelling of the rule "a bot acts as bot unless viewer".
+pub(crate) const EFFECTIVE_ROLE_SQL: &str =
+    "CASE WHEN u.kind OPERATOR(pg_catalog.=) 'bot' AND m.role OPERATOR(pg_catalog.<>) 'viewer' \
+          THEN 'bot' ELSE m.role END";
+
+/// `$2`'s effective role in workspace `$1`, and the same with the membership
+/// row locked `FOR SHARE`.
+static ROLE_OF: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {EFFECTIVE_ROLE_SQL} \
+           FROM support.workspace_members AS m \
+           JOIN support.users AS u ON u.id OPERATOR(pg_catalog.=) m.user_id \
+          WHERE m.workspace_id OPERATOR(pg_catalog.=) $1 AND m.user_id OPERATOR(pg_catalog.=) $2"
+    )
+});
+static ROLE_OF_LOCKED: LazyLock<String> = LazyLock::new(|| format!("{} FOR SHARE OF m", *ROLE_OF));
+
 /// `user`'s effective role in `workspace_id` (see [`Role`]), None when not a
 /// member. `lock` takes the membership row `FOR SHARE`, so a concurrent
 /// demotion waits for the caller's transaction (and vice versa).
@@ -77,20 +97,7 @@ pub(crate) fn effective_role(
     user: pgrx::Uuid,
     lock: bool,
 ) -> Result<Option<Role>> {
-    let sql = if lock {
-        "SELECT CASE WHEN u.kind OPERATOR(pg_catalog.=) 'bot' AND m.role OPERATOR(pg_catalog.<>) 'viewer' \
-                     THEN 'bot' ELSE m.role END \
-           FROM support.workspace_members AS m \
-           JOIN support.users AS u ON u.id OPERATOR(pg_catalog.=) m.user_id \
-          WHERE m.workspace_id OPERATOR(pg_catalog.=) $1 AND m.user_id OPERATOR(pg_catalog.=) $2 \
-            FOR SHARE OF m"
-    } else {
-        "SELECT CASE WHEN u.kind OPERATOR(pg_catalog.=) 'bot' AND m.role OPERATOR(pg_catalog.<>) 'viewer' \
-                     THEN 'bot' ELSE m.role END \
-           FROM support.workspace_members AS m \
-           JOIN support.users AS u ON u.id OPERATOR(pg_catalog.=) m.user_id \
-          WHERE m.workspace_id OPERATOR(pg_catalog.=) $1 AND m.user_id OPERATOR(pg_catalog.=) $2"
-    };
+    let sql: &str = if lock { &ROLE_OF_LOCKED } else { &ROLE_OF };
     plans::run(
         sql,
         plans::UUID2,

@@ -76,13 +76,11 @@ fn parse<T>(value: String, what: &'static str, parse: fn(&str) -> Option<T>) -> 
     parse(&value).ok_or(errors::Internal::Unexpected { what, value })
 }
 
-/// Locks conversation `id` if `user` is a member of its workspace (and the
-/// caller's membership row `FOR SHARE`, so a concurrent demotion waits).
-fn lock_visible(id: pgrx::Uuid, user: pgrx::Uuid) -> Result<Option<Locked>> {
-    plans::run(
-        "SELECT c.workspace_id, c.status, c.claimed_by, \
-                CASE WHEN u.kind OPERATOR(pg_catalog.=) 'bot' AND m.role OPERATOR(pg_catalog.<>) 'viewer' \
-                     THEN 'bot' ELSE m.role END \
+/// Locks conversation `$1` if `$2` is a member of its workspace, and the
+/// caller's membership row `FOR SHARE` (so a concurrent demotion waits).
+static LOCK_VISIBLE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT c.workspace_id, c.status, c.claimed_by, {role} \
            FROM support.conversations AS c \
            JOIN support.workspace_members AS m \
              ON m.workspace_id OPERATOR(pg_catalog.=) c.workspace_id \
@@ -91,6 +89,14 @@ fn lock_visible(id: pgrx::Uuid, user: pgrx::Uuid) -> Result<Option<Locked>> {
           WHERE c.id OPERATOR(pg_catalog.=) $1 \
           LIMIT 1 \
             FOR UPDATE OF c FOR SHARE OF m",
+        role = membership::EFFECTIVE_ROLE_SQL
+    )
+});
+
+/// Runs [`LOCK_VISIBLE`]: the conversation, or None when `user` cannot see it.
+fn lock_visible(id: pgrx::Uuid, user: pgrx::Uuid) -> Result<Option<Locked>> {
+    plans::run(
+        &LOCK_VISIBLE,
         UUID2,
         true,
         &[id.into(), user.into()],
@@ -101,9 +107,17 @@ fn lock_visible(id: pgrx::Uuid, user: pgrx::Uuid) -> Result<Option<Locked>> {
             Ok(Some(Locked {
                 id,
                 workspace_id: column(&row, 1, "conversations.workspace_id")?,
-                status: parse(column(&row, 2, "conversations.status")?, "conversations.status", Status::parse)?,
+                status: parse(
+                    column(&row, 2, "conversations.status")?,
+                    "conversations.status",
+                    Status::parse,
+                )?,
                 claimed_by: row.get::<pgrx::Uuid>(3)?,
-                role: parse(column(&row, 4, "workspace_members.role")?, "workspace_members.role", Role::parse)?,
+                role: parse(
+                    column(&row, 4, "workspace_members.role")?,
+                    "workspace_members.role",
+                    Role::parse,
+                )?,
             }))
         },
     )
@@ -169,24 +183,33 @@ fn current_row(locked: &Locked) -> Result<ConversationRow> {
     )
 }
 
-/// The claim UPDATE: takes `$1` if it is escalated and the caller `$2` is a
-/// human agent, admin or owner of its workspace (membership row locked
-/// `FOR SHARE`: a concurrent demotion waits, then this re-checks the role).
+/// SQL: the caller `$2` may own conversations in workspace `workspace` (a
+/// human agent, admin or owner), with the membership row locked `FOR SHARE`:
+/// a concurrent demotion waits, then this re-checks the role.
+fn may_own_in(workspace: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM support.workspace_members AS m \
+                   JOIN support.users AS u ON u.id OPERATOR(pg_catalog.=) m.user_id \
+                  WHERE m.workspace_id OPERATOR(pg_catalog.=) {workspace} \
+                    AND m.user_id OPERATOR(pg_catalog.=) $2 \
+                    AND m.role OPERATOR(pg_catalog.=) ANY ({roles}::text[]) \
+                    AND u.kind OPERATOR(pg_catalog.=) 'human' \
+                    FOR SHARE OF m)",
+        roles = Role::owning_sql_array()
+    )
+}
+
+/// The claim UPDATE: takes `$1` if it is escalated and the caller `$2` may
+/// own conversations in its workspace.
 static CLAIM_BY_ID: LazyLock<String> = LazyLock::new(|| {
     format!(
         "UPDATE support.conversations AS c \
             SET status = 'claimed', claimed_by = $2, claimed_at = pg_catalog.now() \
           WHERE c.id OPERATOR(pg_catalog.=) $1 \
             AND c.status OPERATOR(pg_catalog.=) 'escalated' \
-            AND EXISTS (SELECT 1 FROM support.workspace_members AS m \
-                          JOIN support.users AS u ON u.id OPERATOR(pg_catalog.=) m.user_id \
-                         WHERE m.workspace_id OPERATOR(pg_catalog.=) c.workspace_id \
-                           AND m.user_id OPERATOR(pg_catalog.=) $2 \
-                           AND m.role OPERATOR(pg_catalog.=) ANY ({roles}::text[]) \
-                           AND u.kind OPERATOR(pg_catalog.=) 'human' \
-                           FOR SHARE OF m) \
+            AND {may_own} \
         RETURNING c",
-        roles = Role::owning_sql_array()
+        may_own = may_own_in("c.workspace_id")
     )
 });
 
@@ -201,18 +224,12 @@ static CLAIM_NEXT: LazyLock<String> = LazyLock::new(|| {
                 (SELECT q.workspace_id, q.id FROM support.conversations AS q \
                   WHERE q.workspace_id OPERATOR(pg_catalog.=) $1 \
                     AND q.status OPERATOR(pg_catalog.=) 'escalated' \
-                    AND EXISTS (SELECT 1 FROM support.workspace_members AS m \
-                                  JOIN support.users AS u ON u.id OPERATOR(pg_catalog.=) m.user_id \
-                                 WHERE m.workspace_id OPERATOR(pg_catalog.=) $1 \
-                                   AND m.user_id OPERATOR(pg_catalog.=) $2 \
-                                   AND m.role OPERATOR(pg_catalog.=) ANY ({roles}::text[]) \
-                                   AND u.kind OPERATOR(pg_catalog.=) 'human' \
-                                   FOR SHARE OF m) \
+                    AND {may_own} \
                   ORDER BY q.escalated_at, q.id \
                   LIMIT 1 \
                     FOR UPDATE SKIP LOCKED) \
         RETURNING c",
-        roles = Role::owning_sql_array()
+        may_own = may_own_in("$1")
     )
 });
 
