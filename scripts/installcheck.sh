@@ -46,11 +46,12 @@ for suite in "${suites[@]}"; do
     set -e
     passed=$(grep -cE '^(ok|test) .* ok( |$)|^ok [0-9]+ ' "$WORK/$suite.log" || true)
     failed=$(grep -cE 'FAILED|failed \(ignored\)|^not ok' "$WORK/$suite.log" || true)
-    sed -n '/^\(ok\|not ok\|test \|     \)/p' "$WORK/$suite.log" | head -200
-    if [ $rc -ne 0 ]; then
+    if [ $rc -eq 0 ]; then
+        sed -n '/^\(ok\|not ok\|test \|     \)/p' "$WORK/$suite.log"
+    else
         status=1
-        cat "$WORK/$suite.log" | tail -20
-        [ -f "$WORK/$suite/out/regression.diffs" ] && cat "$WORK/$suite/out/regression.diffs"
+        tail -40 "$WORK/$suite.log"
+        if [ -f "$WORK/$suite/out/regression.diffs" ]; then cat "$WORK/$suite/out/regression.diffs"; fi
     fi
     echo "installcheck $suite: $passed passed, $failed failed"
 done
