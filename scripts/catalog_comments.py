@@ -93,7 +93,10 @@ def with_region(text, body, path):
 def targets(found):
     """{path: wanted content} for every generated file."""
     wanted = {OUT: install_fragment(found)}
-    for path in sorted(glob.glob(os.path.join(ROOT, "sql", "conversations_ext--*--*.sql"))):
+    # Only the upgrade script to the version being built: released scripts
+    # are frozen, so their regions keep the text they shipped with.
+    version = re.search(r'^version = "([^"]+)"', open(os.path.join(ROOT, "Cargo.toml"), encoding="utf-8").read(), re.M).group(1)
+    for path in sorted(glob.glob(os.path.join(ROOT, "sql", f"conversations_ext--*--{version}.sql"))):
         rel = os.path.relpath(path, ROOT)
         with open(path, encoding="utf-8") as f:
             text = f.read()

@@ -235,6 +235,25 @@ COMMENT ON TABLE support.member_events IS
 COMMENT ON COLUMN support.member_events.actor_id IS
     'support.current_user_id() of the statement that made the change (NULL: the DBA without an end user).';
 
+-- The version of each user's set of memberships: written, in the same
+-- transaction, by every change to that user's rows of workspace_members
+-- (trigger workspace_members_version), with a value of
+-- membership_version_seq (sequence values never repeat, even after a
+-- rollback). The membership cache behind the policies re-reads a user's
+-- version before it trusts a cached set (docs/security.md). Derived state:
+-- not dumped (after a restore every version reads as "none", and the
+-- restore's own inserts write new ones); owner-only, like jwt_keys.
+CREATE SEQUENCE support.membership_version_seq;
+CREATE TABLE support.membership_versions (
+    user_id uuid   NOT NULL,
+    version bigint NOT NULL,
+    CONSTRAINT membership_versions_pkey PRIMARY KEY (user_id)
+);
+REVOKE ALL ON support.membership_versions FROM PUBLIC;
+REVOKE ALL ON SEQUENCE support.membership_version_seq FROM PUBLIC;
+COMMENT ON TABLE support.membership_versions IS
+    'Version of each user''s memberships, for the membership cache of the row-level security policies. Written by trigger only. Owner-only.';
+
 -- Keys that support.authenticate() verifies tokens with. Readable and writable
 -- only by the table owner (no privilege for anyone else, RLS on with no
 -- policy): never in settings, which every role can read in pg_db_role_setting.

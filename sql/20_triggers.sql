@@ -416,6 +416,52 @@ CREATE TRIGGER workspace_members_audit
     AFTER INSERT OR UPDATE OR DELETE ON support.workspace_members
     FOR EACH ROW EXECUTE FUNCTION support.workspace_members_audit();
 
+-- workspace_members, AFTER each change: a new version for every user whose
+-- set of memberships changed (both users when a row moves), in the same
+-- transaction; TRUNCATE gives every user a new one. The membership cache behind
+-- the policies trusts a cached set only while its user's version is
+-- unchanged (src/membership/cache.rs). Runs in restore mode too: it writes
+-- no audit, only the version. A role change leaves the set unchanged.
+CREATE FUNCTION support.workspace_members_version() RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        INSERT INTO support.membership_versions AS v (user_id, version)
+        SELECT u.id, pg_catalog.nextval('support.membership_version_seq'::pg_catalog.regclass)
+          FROM support.users AS u
+        ON CONFLICT (user_id) DO UPDATE SET version = EXCLUDED.version;
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'UPDATE' AND NEW.user_id OPERATOR(pg_catalog.=) OLD.user_id
+       AND NEW.workspace_id OPERATOR(pg_catalog.=) OLD.workspace_id THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        INSERT INTO support.membership_versions AS v (user_id, version)
+        VALUES (OLD.user_id, pg_catalog.nextval('support.membership_version_seq'::pg_catalog.regclass))
+        ON CONFLICT (user_id) DO UPDATE SET version = EXCLUDED.version;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'INSERT') THEN
+        INSERT INTO support.membership_versions AS v (user_id, version)
+        VALUES (NEW.user_id, pg_catalog.nextval('support.membership_version_seq'::pg_catalog.regclass))
+        ON CONFLICT (user_id) DO UPDATE SET version = EXCLUDED.version;
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION support.workspace_members_version() IS
+    'Trigger: writes a new support.membership_versions row for every user whose memberships change (the membership cache of the policies re-validates against it).';
+
+CREATE TRIGGER workspace_members_version
+    AFTER INSERT OR UPDATE OR DELETE ON support.workspace_members
+    FOR EACH ROW EXECUTE FUNCTION support.workspace_members_version();
+CREATE TRIGGER workspace_members_version_truncate
+    AFTER TRUNCATE ON support.workspace_members
+    FOR EACH STATEMENT EXECUTE FUNCTION support.workspace_members_version();
+
 -- jwt_keys, BEFORE INSERT/UPDATE: a key that could never verify a token, or
 -- that is too weak to trust, is refused when it is stored (22023), not at
 -- first use: HMAC secrets of at least 32/48/64 bytes (HS256/384/512, RFC 7518

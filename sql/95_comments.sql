@@ -5,9 +5,9 @@
 COMMENT ON FUNCTION support.current_user_id() IS
     'The end user of the current transaction, or NULL for nobody. A token verified by support.authenticate() in this transaction comes first; in support.identity_mode = claims the first of request.jwt.claims (its sub), request.jwt.claim.sub and support.user_id that this transaction set decides. A value left from an earlier transaction or a session-level SET is ignored. A subject that is not a UUID, or claims that are not JSON, raise 22P02.';
 COMMENT ON FUNCTION support.member_workspaces() IS
-    'Ids of the workspaces the current user belongs to, whatever the role (an empty array for nobody). Every row-level security policy is workspace_id = ANY ((SELECT support.member_workspaces())::uuid[]), which PostgreSQL evaluates once per statement.';
+    'Ids of the workspaces the current user belongs to, whatever the role, in uuid order (an empty array for nobody).';
 COMMENT ON FUNCTION support.workspace_member(uuid) IS
-    'True when the current user is a member of the workspace, whatever the role; false otherwise, also for a workspace that does not exist and for nobody.';
+    'True when the current user is a member of the workspace, whatever the role; false otherwise, also for a workspace that does not exist and for nobody. Every row-level security policy is support.workspace_member(workspace_id); in a query PostgreSQL resolves the identity and the membership set once per statement and checks each row with a hash probe (docs/performance.md).';
 COMMENT ON FUNCTION support.workspace_role(uuid) IS
     'The current user''s effective role in the workspace: owner, admin, agent or viewer, or bot for a user of kind bot whose role is not viewer (a bot with role viewer is a viewer). NULL when the current user is not a member. The role decides every write (docs/permissions.md).';
 COMMENT ON FUNCTION support.authenticate(text) IS

@@ -39,7 +39,13 @@ extension_sql_file!(
     requires = [
         "schema",
         identity::current_user_id,
-        membership::member_workspaces
+        membership::member_workspaces,
+        membership::workspace_member,
+        membership::shares_workspace,
+        membership::membership_token,
+        membership::member_of,
+        membership::member_array,
+        membership::planner::workspace_member_support
     ]
 );
 

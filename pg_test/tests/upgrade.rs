@@ -400,3 +400,8 @@ async fn upgrade_from_0_1_0() {
 async fn upgrade_from_0_2_0() {
     upgrade_from("0.2.0", "020").await;
 }
+
+#[tokio::test]
+async fn upgrade_from_0_3_0() {
+    upgrade_from("0.3.0", "030").await;
+}

@@ -36,34 +36,53 @@ const CLAIMS: &CStr = c"request.jwt.claims";
 const CLAIM_SUB: &CStr = c"request.jwt.claim.sub";
 const USER_ID: &CStr = c"support.user_id";
 
-/// An identity setting as the current transaction sees it.
-enum Setting {
-    /// Undefined or empty.
-    Unset,
-    /// Holds a value the current transaction did not set (ignored).
-    Stale,
-    /// Set (non-empty) by the current transaction.
-    Set(String),
-}
-
-/// The value of a setting, if the current transaction set it.
-fn setting(name: &CStr) -> Setting {
+/// Calls `f` with the (trimmed, non-empty) value of a setting the current
+/// transaction set: None when unset or empty, Some(None) when stale. No
+/// allocation: the policies resolve the identity for every row they check.
+fn with_setting<R>(name: &CStr, f: impl FnOnce(&str) -> R) -> Option<Option<R>> {
     // SAFETY: name is a valid C string; missing_ok = true returns NULL for an
-    // undefined setting instead of raising; the result is copied at once.
+    // undefined setting instead of raising; the value is used at once.
     let value = unsafe { pg_sys::GetConfigOption(name.as_ptr(), true, false) };
     if value.is_null() {
-        return Setting::Unset;
+        return None;
     }
     // SAFETY: GetConfigOption returns a NUL-terminated string owned by guc.c.
     let value = unsafe { CStr::from_ptr(value) }.to_string_lossy();
     let value = value.trim();
     if value.is_empty() {
-        Setting::Unset
+        None
     } else if set_in_this_transaction(name) {
-        Setting::Set(value.to_owned())
+        Some(Some(f(value)))
     } else {
-        Setting::Stale
+        Some(None)
     }
+}
+
+thread_local! {
+    /// The last `request.jwt.claims` document parsed, and its subject: a
+    /// statement under RLS asks for the identity once per row, and the
+    /// document rarely changes between rows (or requests).
+    static LAST_CLAIMS: std::cell::RefCell<(String, Option<pgrx::Uuid>)> =
+        const { std::cell::RefCell::new((String::new(), None)) };
+}
+
+/// [`subject_of_claims`], remembering the last document that parsed.
+fn subject_of_claims_memo(claims: &str) -> Result<Option<pgrx::Uuid>, String> {
+    let known = LAST_CLAIMS.with(|m| {
+        let m = m.borrow();
+        (!m.0.is_empty() && m.0 == claims).then_some(m.1)
+    });
+    if let Some(user) = known {
+        return Ok(user);
+    }
+    let user = subject_of_claims(claims)?;
+    LAST_CLAIMS.with(|m| {
+        let mut m = m.borrow_mut();
+        m.0.clear();
+        m.0.push_str(claims);
+        m.1 = user;
+    });
+    Ok(user)
 }
 
 /// Parses a subject into a user id; an empty subject is nobody. Pure: the
@@ -119,7 +138,7 @@ fn truncate(s: &str) -> String {
 /// The identity settings in precedence order, with how each names a user.
 type SubjectParser = fn(&str) -> Result<Option<pgrx::Uuid>, String>;
 const SOURCES: [(&CStr, &str, SubjectParser); 3] = [
-    (CLAIMS, "request.jwt.claims", subject_of_claims),
+    (CLAIMS, "request.jwt.claims", subject_of_claims_memo),
     (CLAIM_SUB, "request.jwt.claim.sub", parse_subject),
     (USER_ID, "support.user_id", parse_subject),
 ];
@@ -135,15 +154,13 @@ fn resolve() -> (Option<pgrx::Uuid>, Option<&'static str>) {
     }
     let mut ignored = None;
     for (name, label, parse) in SOURCES {
-        match setting(name) {
-            Setting::Set(value) => {
-                let user = parse(&value).unwrap_or_else(|why| errors::bad_identity(label, why));
-                return (user, None);
-            }
-            Setting::Stale => {
+        match with_setting(name, parse) {
+            Some(Some(Ok(user))) => return (user, None),
+            Some(Some(Err(why))) => errors::bad_identity(label, why),
+            Some(None) => {
                 ignored.get_or_insert(label);
             }
-            Setting::Unset => {}
+            None => {}
         }
     }
     (None, ignored)

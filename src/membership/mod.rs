@@ -13,7 +13,10 @@ use pgrx::prelude::*;
 use crate::errors::{Internal, OrRaise, Result};
 use crate::lifecycle::model::Role;
 use crate::plans::column;
-use crate::{identity, plans};
+use crate::{errors, identity, plans};
+
+mod cache;
+pub(crate) mod planner;
 
 /// The workspaces `user` belongs to. One row with the whole array
 /// (`array_agg` in the executor) rather than one SPI row per membership: the
@@ -33,42 +36,117 @@ pub(crate) fn workspaces_of(user: pgrx::Uuid) -> Result<Vec<pgrx::Uuid>> {
     )
 }
 
+/// Runs `f` with `search_path` pinned to `pg_catalog, pg_temp`, as a
+/// function's `SET search_path` clause would, for the SQL that the membership
+/// cache runs. `workspace_member` has no `SET` clause: it runs per row under
+/// every policy, where the clause alone would cost more than the rest of the
+/// check (docs/security.md), and it runs SQL only on a cache miss, here. An
+/// error unwinds the setting with the (sub)transaction, as for a `SET` clause.
+pub(crate) fn pinned<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: the same calls fmgr_security_definer makes for a SET clause.
+    unsafe {
+        let level = pg_sys::NewGUCNestLevel();
+        pg_sys::set_config_option(
+            c"search_path".as_ptr(),
+            c"pg_catalog, pg_temp".as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_SAVE,
+            true,
+            0,
+            false,
+        );
+        let result = f();
+        pg_sys::AtEOXact_GUC(true, level);
+        result
+    }
+}
+
 /// `support.member_workspaces()`: the ids of the workspaces the current user
-/// belongs to (empty for nobody). Policies use it as
-/// `workspace_id = ANY ((SELECT support.member_workspaces())::uuid[])`, evaluated once
-/// per statement.
+/// belongs to (empty for nobody), in uuid order.
 #[pg_extern(stable, security_definer, parallel_restricted)]
 #[search_path(pg_catalog, pg_temp)]
 pub fn member_workspaces() -> Vec<pgrx::Uuid> {
     match identity::current_user() {
-        Some(user) => workspaces_of(user).or_raise(),
+        Some(user) => cache::members(user).or_raise().sorted().to_vec(),
         None => Vec::new(),
     }
 }
 
 /// `support.workspace_member(workspace_id)`: is the current user a member?
-#[pg_extern(stable, security_definer, parallel_restricted)]
-#[search_path(pg_catalog, pg_temp)]
+/// Every row-level security policy is this call on the row's workspace_id.
+/// In a query the planner rewrites it (see [`planner`]) to
+/// `support.member_of(workspace_id, (SELECT support.membership_token()))`:
+/// identity and membership resolved once per statement, a hash probe per
+/// row. Called by itself it resolves both on every call (a cached set, see
+/// [`cache`]). No `SET search_path` clause: see [`pinned`].
+#[pg_extern(stable, strict, security_definer, parallel_restricted, requires = ["schema"])]
 pub fn workspace_member(workspace_id: pgrx::Uuid) -> bool {
     match identity::current_user() {
-        Some(user) => is_member(workspace_id, user).or_raise(),
+        Some(user) => cache::members(user).or_raise().contains(&workspace_id),
         None => false,
     }
 }
 
-/// Is `user` a member of `workspace_id`?
-pub(crate) fn is_member(workspace_id: pgrx::Uuid, user: pgrx::Uuid) -> Result<bool> {
-    plans::run(
-        "SELECT EXISTS (SELECT 1 FROM support.workspace_members AS m \
-          WHERE m.workspace_id OPERATOR(pg_catalog.=) $1 AND m.user_id OPERATOR(pg_catalog.=) $2)",
-        plans::UUID2,
-        false,
-        &[workspace_id.into(), user.into()],
-        |mut rows| match rows.next() {
-            Some(row) => column(&row, 1, "EXISTS"),
-            None => Ok(false),
-        },
+/// `support.membership_token()`: the token of the current user's membership
+/// set under the statement's snapshot (0 for nobody). Internal: the
+/// planner's rewrite of `workspace_member` evaluates it once per statement.
+/// No `SET search_path` clause (see [`pinned`]): it is most of the per-
+/// statement cost of row-level security for a lookup by id.
+#[pg_extern(stable, security_definer, parallel_restricted, requires = ["schema"])]
+pub fn membership_token() -> i64 {
+    match identity::current_user() {
+        Some(user) => cache::members(user).or_raise().token,
+        None => 0,
+    }
+}
+
+/// `support.member_of(workspace_id, token)`: is `workspace_id` in the set
+/// `token` names (from `membership_token()` of the same statement)? Token 0
+/// is nobody's empty set; a token that names no set reachable in this
+/// backend is an error (55000), never a guess. Reads no table and runs no
+/// SQL. Internal.
+#[pg_extern(stable, strict, parallel_restricted, requires = ["schema"])]
+pub fn member_of(workspace_id: pgrx::Uuid, token: i64) -> bool {
+    if token == 0 {
+        return false;
+    }
+    cache::by_token(token, |m| m.contains(&workspace_id)).unwrap_or_else(|| stale_token())
+}
+
+/// `support.member_array(token)`: the workspaces of the set `token` names, in
+/// uuid order (the index condition the planner derives from `member_of`).
+/// Internal.
+#[pg_extern(stable, strict, parallel_restricted, requires = ["schema"])]
+pub fn member_array(token: i64) -> Vec<pgrx::Uuid> {
+    if token == 0 {
+        return Vec::new();
+    }
+    cache::by_token(token, |m| m.sorted().to_vec()).unwrap_or_else(|| stale_token())
+}
+
+fn stale_token() -> ! {
+    errors::refused_state(
+        "membership set of this statement is no longer available",
+        "The statement switched identity more often than the membership cache keeps sets; run it again.",
     )
+}
+
+/// `support.shares_workspace(user_id)`: is `user_id` the current user, or a
+/// member of one of the current user's workspaces? The policy of
+/// `support.users`.
+#[pg_extern(stable, strict, security_definer, parallel_restricted, requires = ["schema"])]
+#[search_path(pg_catalog, pg_temp)]
+pub fn shares_workspace(user_id: pgrx::Uuid) -> bool {
+    let Some(me) = identity::current_user() else {
+        return false;
+    };
+    if me == user_id {
+        return true;
+    }
+    let theirs = workspaces_of(user_id).or_raise();
+    let mine = cache::members(me).or_raise();
+    theirs.iter().any(|w| mine.contains(w))
 }
 
 /// SQL: the effective role (see [`Role`]) of membership `m` joined with its

@@ -1,0 +1,274 @@
+-- conversations_ext 0.3.0 -> 0.4.0 (hand-written; checked by pg_test/tests/upgrade.rs,
+-- which compares everything the extension owns after this script with a fresh
+-- 0.4.0 install, by name, and an application role's privileges with those a
+-- fresh grant_usage gives).
+--
+-- 0.4.0: row-level security whose cost does not grow with the number of
+-- workspaces a user belongs to: every policy is support.workspace_member(
+-- workspace_id) (no sub-select, which Citus refuses), rewritten by its planner
+-- support function to a once-per-statement membership token and a per-row
+-- hash probe; the membership set is cached per backend and re-validated
+-- against a per-user version that every membership change writes.
+
+-- The version of each user's set of memberships: written, in the same
+-- transaction, by every change to that user's rows of workspace_members
+-- (trigger workspace_members_version), with a value of
+-- membership_version_seq (sequence values never repeat, even after a
+-- rollback). The membership cache behind the policies re-reads a user's
+-- version before it trusts a cached set (docs/security.md). Derived state:
+-- not dumped (after a restore every version reads as "none", and the
+-- restore's own inserts write new ones); owner-only, like jwt_keys.
+CREATE SEQUENCE support.membership_version_seq;
+CREATE TABLE support.membership_versions (
+    user_id uuid   NOT NULL,
+    version bigint NOT NULL,
+    CONSTRAINT membership_versions_pkey PRIMARY KEY (user_id)
+);
+REVOKE ALL ON support.membership_versions FROM PUBLIC;
+REVOKE ALL ON SEQUENCE support.membership_version_seq FROM PUBLIC;
+COMMENT ON TABLE support.membership_versions IS
+    'Version of each user''s memberships, for the membership cache of the row-level security policies. Written by trigger only. Owner-only.';
+
+ALTER TABLE support.membership_versions ENABLE ROW LEVEL SECURITY;
+
+-- New Rust functions (definitions as pgrx generates them).
+CREATE  FUNCTION "workspace_member_support"(
+	"request" internal /* Internal */
+) RETURNS internal /* Internal */
+IMMUTABLE STRICT PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'workspace_member_support_wrapper';
+
+CREATE  FUNCTION "membership_token"() RETURNS bigint /* i64 */
+STRICT STABLE SECURITY DEFINER PARALLEL RESTRICTED 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'membership_token_wrapper';
+
+CREATE  FUNCTION "member_of"(
+	"workspace_id" uuid, /* pgrx :: Uuid */
+	"token" bigint /* i64 */
+) RETURNS bool /* bool */
+STRICT STABLE PARALLEL RESTRICTED 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'member_of_wrapper';
+
+CREATE  FUNCTION "member_array"(
+	"token" bigint /* i64 */
+) RETURNS uuid[] /* Vec < pgrx :: Uuid > */
+STRICT STABLE PARALLEL RESTRICTED 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'member_array_wrapper';
+
+CREATE  FUNCTION "shares_workspace"(
+	"user_id" uuid /* pgrx :: Uuid */
+) RETURNS bool /* bool */
+STRICT STABLE SECURITY DEFINER PARALLEL RESTRICTED 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'shares_workspace_wrapper';
+
+-- workspace_member: no SET clause any more (it pins search_path itself where it
+-- runs SQL), and the planner support that rewrites it.
+ALTER FUNCTION support.workspace_member(uuid) RESET search_path;
+ALTER FUNCTION support.workspace_member(uuid) SUPPORT support.workspace_member_support;
+ALTER FUNCTION support.member_of(uuid, bigint) SUPPORT support.workspace_member_support;
+
+-- workspace_members, AFTER each change: a new version for every user whose
+-- set of memberships changed (both users when a row moves), in the same
+-- transaction; TRUNCATE gives every user a new one. The membership cache behind
+-- the policies trusts a cached set only while its user's version is
+-- unchanged (src/membership/cache.rs). Runs in restore mode too: it writes
+-- no audit, only the version. A role change leaves the set unchanged.
+CREATE FUNCTION support.workspace_members_version() RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        INSERT INTO support.membership_versions AS v (user_id, version)
+        SELECT u.id, pg_catalog.nextval('support.membership_version_seq'::pg_catalog.regclass)
+          FROM support.users AS u
+        ON CONFLICT (user_id) DO UPDATE SET version = EXCLUDED.version;
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'UPDATE' AND NEW.user_id OPERATOR(pg_catalog.=) OLD.user_id
+       AND NEW.workspace_id OPERATOR(pg_catalog.=) OLD.workspace_id THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        INSERT INTO support.membership_versions AS v (user_id, version)
+        VALUES (OLD.user_id, pg_catalog.nextval('support.membership_version_seq'::pg_catalog.regclass))
+        ON CONFLICT (user_id) DO UPDATE SET version = EXCLUDED.version;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'INSERT') THEN
+        INSERT INTO support.membership_versions AS v (user_id, version)
+        VALUES (NEW.user_id, pg_catalog.nextval('support.membership_version_seq'::pg_catalog.regclass))
+        ON CONFLICT (user_id) DO UPDATE SET version = EXCLUDED.version;
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION support.workspace_members_version() IS
+    'Trigger: writes a new support.membership_versions row for every user whose memberships change (the membership cache of the policies re-validates against it).';
+
+CREATE TRIGGER workspace_members_version
+    AFTER INSERT OR UPDATE OR DELETE ON support.workspace_members
+    FOR EACH ROW EXECUTE FUNCTION support.workspace_members_version();
+CREATE TRIGGER workspace_members_version_truncate
+    AFTER TRUNCATE ON support.workspace_members
+    FOR EACH STATEMENT EXECUTE FUNCTION support.workspace_members_version();
+
+-- Policies: one call, no sub-select.
+ALTER POLICY users_select_member ON support.users
+    USING (support.shares_workspace(id));
+ALTER POLICY workspaces_select_member ON support.workspaces
+    USING (support.workspace_member(id));
+ALTER POLICY workspace_members_select_member ON support.workspace_members
+    USING (support.workspace_member(workspace_id));
+ALTER POLICY conversations_select_member ON support.conversations
+    USING (support.workspace_member(workspace_id));
+ALTER POLICY conversations_insert_member ON support.conversations
+    WITH CHECK (support.workspace_member(workspace_id));
+ALTER POLICY conversations_update_member ON support.conversations
+    USING (support.workspace_member(workspace_id)) WITH CHECK (support.workspace_member(workspace_id));
+ALTER POLICY conversations_delete_member ON support.conversations
+    USING (support.workspace_member(workspace_id));
+ALTER POLICY conversation_messages_select_member ON support.conversation_messages
+    USING (support.workspace_member(workspace_id));
+ALTER POLICY conversation_messages_insert_member ON support.conversation_messages
+    WITH CHECK (support.workspace_member(workspace_id));
+ALTER POLICY conversation_messages_update_member ON support.conversation_messages
+    USING (support.workspace_member(workspace_id)) WITH CHECK (support.workspace_member(workspace_id));
+ALTER POLICY conversation_messages_delete_member ON support.conversation_messages
+    USING (support.workspace_member(workspace_id));
+ALTER POLICY conversation_events_select_member ON support.conversation_events
+    USING (support.workspace_member(workspace_id));
+ALTER POLICY member_events_select_member ON support.member_events
+    USING (support.workspace_member(workspace_id));
+
+-- Privileges: grant_usage covers the new functions the policies call.
+CREATE OR REPLACE FUNCTION support.grant_usage(app_role pg_catalog.regrole) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r text := app_role::text;   -- regrole output is already a quoted identifier
+BEGIN
+    IF app_role IS NULL THEN
+        RAISE EXCEPTION 'support.grant_usage: role must not be NULL' USING ERRCODE = '22004';
+    END IF;
+    -- Exact, not additive: the role ends with precisely the privileges below,
+    -- whatever an earlier version (or a hand-made GRANT) gave it. Upgrades call
+    -- this again for every role that had it, so an application keeps working.
+    EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA support FROM %s', r);
+    EXECUTE format('REVOKE ALL ON ALL FUNCTIONS IN SCHEMA support FROM %s', r);
+    EXECUTE format('GRANT USAGE ON SCHEMA support TO %s', r);
+
+    -- Directory tables: read-only for end users (RLS narrows what they see).
+    EXECUTE format('GRANT SELECT ON support.users, support.workspaces, support.workspace_members TO %s', r);
+
+    -- Conversations: ids, lifecycle columns and timestamps are the database's.
+    -- The lifecycle columns are granted for INSERT only so that an ORM may send
+    -- them as NULL; the insert trigger refuses any other value, naming the column.
+    EXECUTE format('GRANT SELECT, DELETE ON support.conversations TO %s', r);
+    EXECUTE format('GRANT INSERT (workspace_id, bot_user_id, channel, status, subject, '
+                   'claimed_by, claimed_at, escalated_at, resolved_at, first_agent_reply_at) '
+                   'ON support.conversations TO %s', r);
+    -- workspace_id is granted so that a move attempt meets the trigger's clear
+    -- 0A000 error rather than a bare permission error; it never changes.
+    EXECUTE format('GRANT UPDATE (workspace_id, bot_user_id, channel, subject) ON support.conversations TO %s', r);
+
+    -- Messages: append, edit the text, delete; ids and timestamps are the database's.
+    EXECUTE format('GRANT SELECT, DELETE ON support.conversation_messages TO %s', r);
+    EXECUTE format('GRANT INSERT (workspace_id, conversation_id, role, author_id, content) ON support.conversation_messages TO %s', r);
+    EXECUTE format('GRANT UPDATE (content) ON support.conversation_messages TO %s', r);
+
+    -- The audit trails: read-only.
+    EXECUTE format('GRANT SELECT ON support.conversation_events, support.member_events TO %s', r);
+
+    -- The public functions (policies call the identity and membership helpers
+    -- as the querying role, so those are needed too).
+    EXECUTE format('GRANT EXECUTE ON FUNCTION support.current_user_id(), support.member_workspaces(), '
+                   'support.workspace_member(uuid), support.shares_workspace(uuid), support.membership_token(), '
+                   'support.member_of(uuid, bigint), support.member_array(bigint), support.workspace_role(uuid), '
+                   'support.check_new_message(uuid, uuid, text), '
+                   'support.escalate_conversation(uuid, text), support.claim_conversation(uuid), '
+                   'support.claim_next_conversation(uuid), support.release_conversation(uuid), '
+                   'support.transfer_conversation(uuid, uuid), support.resolve_conversation(uuid), '
+                   'support.reopen_conversation(uuid), support.authenticate(text), '
+                   'support.add_member(uuid, uuid, text), support.set_member_role(uuid, uuid, text), '
+                   'support.remove_member(uuid, uuid) TO %s', r);
+END
+$$;
+
+-- Catalog documentation of the new internal functions.
+COMMENT ON FUNCTION support.workspace_member_support(internal) IS
+    'Internal (planner support of support.workspace_member): offers the index condition workspace_id = ANY (support.member_workspaces()) where the query does not already pin workspace_id, and that condition''s selectivity.';
+COMMENT ON FUNCTION support.membership_token() IS
+    'Internal (policies, once per statement): a random token naming the caller''s membership set as the statement''s snapshot sees it (0 for nobody).';
+COMMENT ON FUNCTION support.member_of(uuid, bigint) IS
+    'Internal (policies, per row): is the workspace in the set the token names? 55000 for a token that names no set of this backend.';
+COMMENT ON FUNCTION support.member_array(bigint) IS
+    'Internal (index conditions of the policies): the workspaces of the set the token names, in uuid order.';
+COMMENT ON FUNCTION support.shares_workspace(uuid) IS
+    'Internal (policy of support.users, runs as the application role): is the user the caller, or a member of one of the caller''s workspaces?';
+
+-- Catalog comments of the public functions (the text of docs/api.md).
+-- catalog comments: begin (generated by scripts/catalog_comments.py from docs/api.md)
+COMMENT ON FUNCTION support.current_user_id() IS
+    'The end user of the current transaction, or NULL for nobody. A token verified by support.authenticate() in this transaction comes first; in support.identity_mode = claims the first of request.jwt.claims (its sub), request.jwt.claim.sub and support.user_id that this transaction set decides. A value left from an earlier transaction or a session-level SET is ignored. A subject that is not a UUID, or claims that are not JSON, raise 22P02.';
+COMMENT ON FUNCTION support.member_workspaces() IS
+    'Ids of the workspaces the current user belongs to, whatever the role, in uuid order (an empty array for nobody).';
+COMMENT ON FUNCTION support.workspace_member(uuid) IS
+    'True when the current user is a member of the workspace, whatever the role; false otherwise, also for a workspace that does not exist and for nobody. Every row-level security policy is support.workspace_member(workspace_id); in a query PostgreSQL resolves the identity and the membership set once per statement and checks each row with a hash probe (docs/performance.md).';
+COMMENT ON FUNCTION support.workspace_role(uuid) IS
+    'The current user''s effective role in the workspace: owner, admin, agent or viewer, or bot for a user of kind bot whose role is not viewer (a bot with role viewer is a viewer). NULL when the current user is not a member. The role decides every write (docs/permissions.md).';
+COMMENT ON FUNCTION support.authenticate(text) IS
+    'Verifies a JWT against support.jwt_keys and makes its sub the current user until the end of the current transaction (also undone when the savepoint it was called in is rolled back). The key named by the token''s kid (without kid: the only active key of the token''s algorithm) decides the algorithm: HS256, HS384, HS512, EdDSA (Ed25519) or ES256. Checks the signature, exp (required), nbf, aud and iss when the key row sets them (30 s leeway), and that sub is a UUID. Any refusal raises 28000 with the message invalid token; the reason goes to the server log only.';
+COMMENT ON FUNCTION support.escalate_conversation(uuid,text) IS
+    'Hands an active conversation to the human queue: active -> escalated, escalated_at = now() starts the wait clock; reason goes to the audit trail. Any member but a viewer (typically the bot). Errors: 28000 no current user, P0002 not found, 42501 viewer, 55000 not active.';
+COMMENT ON FUNCTION support.claim_conversation(uuid) IS
+    'The current user takes over an escalated conversation: escalated -> claimed, claimed_by = the caller. Of agents racing for it exactly one wins; claiming one''s own claimed conversation again returns it unchanged. A human agent, admin or owner of the workspace. Errors: 28000 no current user, P0002 not found, 42501 viewer or bot, 55006 claimed by another agent, 55000 not escalated.';
+COMMENT ON FUNCTION support.claim_next_conversation(uuid) IS
+    'The current user claims the oldest waiting conversation of the workspace (escalated, oldest escalated_at first; FOR UPDATE SKIP LOCKED, so agents never wait on each other). Returns NULL when the queue is empty. A human agent, admin or owner of the workspace. Errors: 28000 no current user, P0002 workspace not found, 42501 viewer or bot.';
+COMMENT ON FUNCTION support.release_conversation(uuid) IS
+    'Puts a claimed conversation back in the queue: claimed -> escalated, keeping its original wait time. Its owner, or an admin or owner of the workspace (supervisor action). Errors: 28000 no current user, P0002 not found, 42501 viewer, bot or another agent''s claim, 55000 not claimed.';
+COMMENT ON FUNCTION support.transfer_conversation(uuid,uuid) IS
+    'Hands a claimed conversation to another human agent, admin or owner of the same workspace (to_user). Its owner, or an admin or owner of the workspace (supervisor action). Errors: 28000 no current user, P0002 not found, 42501 caller may not or target is a viewer or bot, 22023 target not a member of the workspace, 55000 not claimed.';
+COMMENT ON FUNCTION support.resolve_conversation(uuid) IS
+    'Closes a conversation: claimed or active -> resolved, resolved_at = now(). A claimed one: its owner, or an admin or owner of the workspace; an active one: any agent, admin, owner or bot (the bot solved it). Errors: 28000 no current user, P0002 not found, 42501 viewer, bot on a claim or another agent''s claim, 55000 escalated or already resolved.';
+COMMENT ON FUNCTION support.reopen_conversation(uuid) IS
+    'Reopens a resolved conversation for a human: resolved -> escalated with a new wait clock (escalated_at = now()), resolved_at cleared, reopen_count + 1. Any member but a viewer. Errors: 28000 no current user, P0002 not found, 42501 viewer, 55000 not resolved.';
+COMMENT ON FUNCTION support.add_member(uuid,uuid,text) IS
+    'An owner or admin adds a user to the workspace with a role (default agent; only an owner adds an owner). Returns the new membership; recorded in support.member_events as added. Errors: 28000 no current user, P0002 workspace not found, 42501 caller''s role, 23505 already a member, 23503 no such user, 23514 unknown role.';
+COMMENT ON FUNCTION support.set_member_role(uuid,uuid,text) IS
+    'An owner or admin changes a member''s role. Only an owner grants, changes or removes the owner role, and the last owner cannot be demoted (55000). Demoting a member to viewer returns their claims to the queue. Returns the changed membership; recorded in support.member_events as role_changed. Errors: 28000 no current user, P0002 workspace not found or user not a member, 42501 caller''s role, 55000 last owner, 23514 unknown role.';
+COMMENT ON FUNCTION support.remove_member(uuid,uuid) IS
+    'An owner or admin removes a member (only an owner removes an owner; the last owner cannot be removed: 55000). Their claims return to the queue; their messages stay, with author_id NULL. Returns the removed membership; recorded in support.member_events as removed. Errors: 28000 no current user, P0002 workspace not found or user not a member, 42501 caller''s role, 55000 last owner.';
+COMMENT ON FUNCTION support.grant_usage(regrole) IS
+    'Gives an application role exactly what its end users need, revoking anything else it had on support objects: USAGE on the schema, column-level privileges on the tables (row-level security applies), and EXECUTE on the public functions. Idempotent; ALTER EXTENSION UPDATE re-applies it to every role that had it. For the DBA (superuser or extension owner).';
+-- catalog comments: end
+REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA support FROM PUBLIC;
+
+-- Every role given grant_usage before this update (it holds USAGE on the
+-- schema) gets exactly what grant_usage gives now: applications keep working
+-- through ALTER EXTENSION ... UPDATE, new functions and tables included.
+DO $$
+DECLARE
+    grantee pg_catalog.regrole;
+BEGIN
+    FOR grantee IN
+        SELECT DISTINCT a.grantee::pg_catalog.regrole
+          FROM pg_catalog.pg_namespace AS n,
+               pg_catalog.aclexplode(n.nspacl) AS a
+         WHERE n.nspname OPERATOR(pg_catalog.=) 'support'
+           AND a.privilege_type OPERATOR(pg_catalog.=) 'USAGE'
+           AND a.grantee OPERATOR(pg_catalog.<>) n.nspowner
+           AND a.grantee OPERATOR(pg_catalog.<>) 0
+         ORDER BY 1
+    LOOP
+        PERFORM support.grant_usage(grantee);
+    END LOOP;
+END
+$$;

@@ -1,0 +1,309 @@
+//! The current user's workspaces, kept per backend so that row-level security
+//! costs a hash probe per row instead of reading `support.workspace_members`
+//! per statement.
+//!
+//! # Why a cached set is never stale
+//!
+//! Every change to a user's memberships (insert, delete, a row moved to
+//! another user or workspace, TRUNCATE) also writes that user's row of
+//! `support.membership_versions` in the same transaction (trigger
+//! `workspace_members_version`, sql/20_triggers.sql): a fresh value of a
+//! sequence, or the row's removal on TRUNCATE. Sequence values never repeat,
+//! even after a rollback. So under one snapshot, the **stamp** (the version
+//! row as that snapshot sees it, and the version table's OID, which changes
+//! if the extension is dropped and created again) determines the membership
+//! set: two snapshots that see the same stamp see the same memberships. The
+//! set is loaded together with its stamp, under the same (active) snapshot.
+//!
+//! Before the set is used, its stamp is re-read under the active snapshot
+//! unless that snapshot is **the same** as the one it was last checked
+//! under: the same xmin, xmax, in-progress transaction ids (and
+//! subtransaction ids), the same transaction id of our own (none while the
+//! transaction has written nothing) and the same command id. Two such
+//! snapshots see exactly the same rows: a transaction below xmax and not in
+//! progress had completed when the snapshot was taken, so its outcome is
+//! fixed; our own writes are told apart by the command id, which keeps
+//! increasing across statements and rolled-back subtransactions. The check is
+//! a comparison of a few integers and two short arrays per row.
+//!
+//! This holds under every isolation level: READ COMMITTED takes a snapshot per
+//! statement, so a membership removed by another session's commit is gone at
+//! the next statement; REPEATABLE READ and SERIALIZABLE keep one snapshot, so
+//! the set stays the one that snapshot sees, as every other read does. The
+//! user is part of the key: a new identity is a miss.
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::rc::Rc;
+
+use pgrx::prelude::*;
+
+use crate::errors::Result;
+use crate::plans;
+
+/// What a snapshot sees of the user's memberships (see the module docs).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Stamp {
+    table: u32,
+    version: Option<i64>,
+}
+
+/// A snapshot, as far as visibility goes (see the module docs).
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+struct SnapshotKey {
+    xmin: u32,
+    xmax: u32,
+    curcid: u32,
+    own_xid: u32,
+    suboverflowed: bool,
+    recovery: bool,
+    xip: Vec<u32>,
+    subxip: Vec<u32>,
+}
+
+impl SnapshotKey {
+    /// The active snapshot's key (None without an active snapshot).
+    fn active() -> Option<SnapshotKey> {
+        let mut key = SnapshotKey::default();
+        key.assign_active().then_some(key)
+    }
+
+    /// Is this the active snapshot's key? No allocation.
+    fn is_active(&self) -> bool {
+        // SAFETY: see `with_active`.
+        unsafe {
+            with_active(|s, own, xip, subxip| self.same(s, own, xip, subxip)).unwrap_or(false)
+        }
+    }
+
+    fn same(&self, s: &pg_sys::SnapshotData, own: u32, xip: &[u32], subxip: &[u32]) -> bool {
+        self.xmin == s.xmin.into_inner()
+            && self.xmax == s.xmax.into_inner()
+            && self.curcid == s.curcid
+            && self.own_xid == own
+            && self.suboverflowed == s.suboverflowed
+            && self.recovery == s.takenDuringRecovery
+            && self.xip == xip
+            && self.subxip == subxip
+    }
+
+    fn assign_active(&mut self) -> bool {
+        // SAFETY: see `with_active`.
+        unsafe {
+            with_active(|s, own, xip, subxip| {
+                self.xmin = s.xmin.into_inner();
+                self.xmax = s.xmax.into_inner();
+                self.curcid = s.curcid;
+                self.own_xid = own;
+                self.suboverflowed = s.suboverflowed;
+                self.recovery = s.takenDuringRecovery;
+                self.xip.clear();
+                self.xip.extend_from_slice(xip);
+                self.subxip.clear();
+                self.subxip.extend_from_slice(subxip);
+            })
+            .is_some()
+        }
+    }
+}
+
+/// Calls `f` with the active snapshot, our transaction id (0: none yet) and
+/// the snapshot's in-progress (sub)transaction ids.
+///
+/// SAFETY: reads the backend's own active snapshot, which stays valid for
+/// the duration of the call; the arrays hold xcnt / subxcnt ids.
+unsafe fn with_active<R>(
+    f: impl FnOnce(&pg_sys::SnapshotData, u32, &[u32], &[u32]) -> R,
+) -> Option<R> {
+    if !pg_sys::ActiveSnapshotSet() {
+        return None;
+    }
+    let s = &*pg_sys::GetActiveSnapshot();
+    let ids = |p: *mut pg_sys::TransactionId, n: usize| -> &[u32] {
+        if p.is_null() || n == 0 {
+            &[]
+        } else {
+            std::slice::from_raw_parts(p.cast::<u32>(), n)
+        }
+    };
+    let xip = ids(s.xip, s.xcnt as usize);
+    let subxip = ids(s.subxip, usize::try_from(s.subxcnt).unwrap_or(0));
+    let own = pg_sys::GetTopTransactionIdIfAny().into_inner();
+    Some(f(s, own, xip, subxip))
+}
+
+/// One user's workspaces under one stamp, handed to statements by token.
+pub(crate) struct Members {
+    /// Random and never reused: a statement names the set it checked by
+    /// this token (see `super::member_of`); a guess names nothing.
+    pub(crate) token: i64,
+    set: HashSet<[u8; 16]>,
+    /// The same workspaces, in uuid order (what `member_workspaces()` returns:
+    /// btree's array-key sort then finds them sorted).
+    sorted: Vec<pgrx::Uuid>,
+}
+
+struct Current {
+    user: pgrx::Uuid,
+    stamp: Stamp,
+    /// The snapshot the stamp was last checked under.
+    checked: Option<SnapshotKey>,
+    members: Rc<Members>,
+}
+
+/// How many recent sets stay reachable by token: a statement keeps using the
+/// set it started with even if a nested statement switches identity; more
+/// switches than this within one statement make it fail, never guess.
+const RECENT: usize = 4;
+
+thread_local! {
+    static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
+    static BY_TOKEN: RefCell<Vec<Rc<Members>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The version table's OID, None before `ALTER EXTENSION ... UPDATE` to
+/// 0.4.0 has created it (the library is replaced first).
+fn version_table() -> Option<pg_sys::Oid> {
+    // SAFETY: catalog look-ups by name; missing_ok.
+    unsafe {
+        let schema = pg_sys::get_namespace_oid(c"support".as_ptr(), true);
+        if schema == pg_sys::InvalidOid {
+            return None;
+        }
+        let table = pg_sys::get_relname_relid(c"membership_versions".as_ptr(), schema);
+        (table != pg_sys::InvalidOid).then_some(table)
+    }
+}
+
+/// `user`'s stamp under the active snapshot; None when there is no version
+/// table to trust (an older schema: every call then loads the set).
+fn read_stamp(user: pgrx::Uuid) -> Result<Option<Stamp>> {
+    if version_table().is_none() {
+        return Ok(None);
+    }
+    plans::run(
+        "SELECT 'support.membership_versions'::pg_catalog.regclass::pg_catalog.oid, \
+                (SELECT v.version FROM support.membership_versions AS v \
+                  WHERE v.user_id OPERATOR(pg_catalog.=) $1)",
+        plans::UUID1,
+        false,
+        &[user.into()],
+        |mut rows| {
+            let row = rows.next();
+            let table = match &row {
+                Some(row) => row.get::<pg_sys::Oid>(1)?.map_or(0, |o| o.to_u32()),
+                None => 0,
+            };
+            let version = match &row {
+                Some(row) => row.get::<i64>(2)?,
+                None => None,
+            };
+            Ok(Some(Stamp { table, version }))
+        },
+    )
+}
+
+/// A fresh random token (never 0).
+fn new_token() -> i64 {
+    let mut bytes = [0u8; 8];
+    loop {
+        // SAFETY: fills the 8-byte buffer.
+        if !unsafe { pg_sys::pg_strong_random(bytes.as_mut_ptr().cast(), bytes.len()) } {
+            pgrx::error!("could not generate a random token");
+        }
+        let token = i64::from_ne_bytes(bytes);
+        if token != 0 {
+            return token;
+        }
+    }
+}
+
+/// `user`'s workspaces under the active snapshot.
+fn load(user: pgrx::Uuid) -> Result<Members> {
+    let mut sorted = super::workspaces_of(user)?;
+    sorted.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    sorted.dedup();
+    let set = sorted.iter().map(|id| *id.as_bytes()).collect();
+    Ok(Members {
+        token: new_token(),
+        set,
+        sorted,
+    })
+}
+
+/// `user`'s workspaces as the active snapshot sees them, checking (and if
+/// need be reloading) the cached set first. Callers are SECURITY DEFINER: the
+/// SQL runs with the extension owner's rights, under a pinned search_path.
+pub(crate) fn members(user: pgrx::Uuid) -> Result<Rc<Members>> {
+    let cached = CURRENT.with(|c| match &*c.borrow() {
+        Some(cur)
+            if cur.user == user && cur.checked.as_ref().is_some_and(SnapshotKey::is_active) =>
+        {
+            Some(cur.members.clone())
+        }
+        _ => None,
+    });
+    match cached {
+        Some(members) => Ok(members),
+        None => super::pinned(|| refresh(user)),
+    }
+}
+
+/// The set a statement was handed `token` for, if still reachable.
+pub(crate) fn by_token<R>(token: i64, f: impl FnOnce(&Members) -> R) -> Option<R> {
+    BY_TOKEN.with(|t| t.borrow().iter().find(|m| m.token == token).map(|m| f(m)))
+}
+
+/// Re-checks the stamp; reloads the set when it changed.
+fn refresh(user: pgrx::Uuid) -> Result<Rc<Members>> {
+    let Some(stamp) = read_stamp(user)? else {
+        // No versions to check against: use a fresh set, cache nothing.
+        CURRENT.with(|c| *c.borrow_mut() = None);
+        let members = Rc::new(load(user)?);
+        remember(&members);
+        return Ok(members);
+    };
+    let key = SnapshotKey::active();
+    let same = CURRENT.with(|c| match &mut *c.borrow_mut() {
+        Some(cur) if cur.user == user && cur.stamp == stamp => {
+            cur.checked = key.clone();
+            Some(cur.members.clone())
+        }
+        _ => None,
+    });
+    if let Some(members) = same {
+        return Ok(members);
+    }
+    // Forget the old set first: if loading fails, nothing stale survives.
+    CURRENT.with(|c| *c.borrow_mut() = None);
+    let members = Rc::new(load(user)?);
+    remember(&members);
+    CURRENT.with(|c| {
+        *c.borrow_mut() = Some(Current {
+            user,
+            stamp,
+            checked: key,
+            members: members.clone(),
+        })
+    });
+    Ok(members)
+}
+
+/// Makes `members` reachable by its token.
+fn remember(members: &Rc<Members>) {
+    BY_TOKEN.with(|t| {
+        let mut t = t.borrow_mut();
+        t.insert(0, members.clone());
+        t.truncate(RECENT);
+    });
+}
+
+impl Members {
+    pub(crate) fn contains(&self, workspace_id: &pgrx::Uuid) -> bool {
+        self.set.contains(workspace_id.as_bytes())
+    }
+
+    pub(crate) fn sorted(&self) -> &[pgrx::Uuid] {
+        &self.sorted
+    }
+}

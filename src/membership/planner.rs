@@ -1,0 +1,351 @@
+//! What the planner knows about the policies' call (the planner support
+//! function, `prosupport`, of `support.workspace_member` and
+//! `support.member_of`).
+//!
+//! - **Once per statement.** Every policy is `support.workspace_member(
+//!   workspace_id)`: no sub-select (Citus refuses those in policies). When a
+//!   query is planned, the call is rewritten to `support.member_of(
+//!   workspace_id, (SELECT support.membership_token()))`. PostgreSQL runs the
+//!   sub-select once per statement (an initPlan): it resolves the identity and
+//!   checks the cached membership set against the statement's snapshot. Per
+//!   row remains a hash probe of that set.
+//! - **Index condition.** On an index whose leading column is the row's
+//!   `workspace_id` (a btree, which searches arrays), `member_of` is
+//!   equivalent to `workspace_id = ANY (support.member_array(token))`: both
+//!   read the same set. That condition is offered, exact (not lossy), so a scan
+//!   over "all my workspaces" descends the index once per workspace instead of
+//!   reading the table. It is **not** offered when the query already pins
+//!   `workspace_id` (an equality or `= ANY` on it, or an equivalence with
+//!   another column, as in a join or a LATERAL inbox): there the call stays a
+//!   per-row probe, and a scan never walks the caller's whole membership array
+//!   once per outer row (what made the per-workspace inbox quadratic).
+//! - **Selectivity.** The estimate of `workspace_id = ANY (array)` for an array
+//!   the planner does not know: the same for every caller of a cached plan.
+//!
+//! Nothing here decides which rows are visible: each rewrite is equivalent to
+//! the call it replaces.
+
+use pgrx::datum::Internal;
+use pgrx::pg_sys::{self, NodeTag};
+use pgrx::prelude::*;
+use pgrx::{is_a, PgList};
+
+/// `support.workspace_member_support(internal)`: the planner support function
+/// of `support.workspace_member(uuid)`. Internal.
+#[pg_extern(immutable, strict, parallel_safe, requires = ["schema"])]
+pub fn workspace_member_support(request: Internal) -> Internal {
+    let Some(datum) = request.unwrap() else {
+        return not_handled();
+    };
+    let node = datum.cast_mut_ptr::<pg_sys::Node>();
+    // SAFETY: the planner passes a valid support request node.
+    unsafe {
+        if is_a(node, NodeTag::T_SupportRequestSimplify) {
+            return simplify(node.cast());
+        }
+        if is_a(node, NodeTag::T_SupportRequestIndexCondition) {
+            return index_condition(node.cast());
+        }
+        if is_a(node, NodeTag::T_SupportRequestSelectivity) {
+            return selectivity(node.cast());
+        }
+    }
+    not_handled()
+}
+
+/// A NULL pointer (not an SQL NULL): "no answer", as the planner expects.
+fn not_handled() -> Internal {
+    Internal::from(Some(pg_sys::Datum::from(0usize)))
+}
+
+/// `workspace_id = ANY (support.member_array(token))` for the column `arg`,
+/// with the btree equality operator `opno`; None if the function is missing.
+unsafe fn member_array_clause(
+    arg: *mut pg_sys::Node,
+    token: *mut pg_sys::Node,
+    opno: pg_sys::Oid,
+) -> Option<*mut pg_sys::Node> {
+    let mut args = PgList::<pg_sys::Node>::new();
+    args.push(pg_sys::copyObjectImpl(token.cast()).cast());
+    let call = function_call(
+        "member_array",
+        &[pg_sys::INT8OID],
+        pg_sys::UUIDARRAYOID,
+        args.into_pg(),
+    )?;
+    Some(any_clause(arg, opno, call))
+}
+
+/// The same clause for estimation only: the array is an opaque parameter, so
+/// the estimate is PostgreSQL's for an array it does not know (ten elements),
+/// the same for every caller of a cached plan. With the function call the
+/// estimator would run it (it evaluates stable functions) and price each of
+/// the planning user's workspaces: milliseconds of planning at thousands of
+/// memberships, for an estimate that fits only that user.
+unsafe fn estimate_clause(arg: *mut pg_sys::Node, opno: pg_sys::Oid) -> *mut pg_sys::Node {
+    let mut param = PgBox::<pg_sys::Param>::alloc_node(NodeTag::T_Param);
+    param.paramkind = pg_sys::ParamKind::PARAM_EXEC;
+    param.paramid = 0;
+    param.paramtype = pg_sys::UUIDARRAYOID;
+    param.paramtypmod = -1;
+    param.paramcollid = pg_sys::InvalidOid;
+    param.location = -1;
+    any_clause(arg, opno, param.into_pg().cast())
+}
+
+/// A call of `support.<name>(args)`, or None if the function is missing.
+unsafe fn function_call(
+    name: &str,
+    arg_types: &[pg_sys::Oid],
+    result: pg_sys::Oid,
+    args: *mut pg_sys::List,
+) -> Option<*mut pg_sys::Node> {
+    let mut qualified = PgList::<pg_sys::Node>::new();
+    qualified.push(pg_sys::makeString(pg_sys::pstrdup(c"support".as_ptr())).cast());
+    let name = std::ffi::CString::new(name).ok()?;
+    qualified.push(pg_sys::makeString(pg_sys::pstrdup(name.as_ptr())).cast());
+    let nargs = i32::try_from(arg_types.len()).ok()?;
+    let no_args = [pg_sys::InvalidOid];
+    let types = if arg_types.is_empty() {
+        no_args.as_ptr()
+    } else {
+        arg_types.as_ptr()
+    };
+    let func = pg_sys::LookupFuncName(qualified.into_pg(), nargs, types, true);
+    if func == pg_sys::InvalidOid {
+        return None;
+    }
+    let call = pg_sys::makeFuncExpr(
+        func,
+        result,
+        args,
+        pg_sys::InvalidOid,
+        pg_sys::InvalidOid,
+        pg_sys::CoercionForm::COERCE_EXPLICIT_CALL,
+    );
+    Some(call.cast())
+}
+
+/// `(SELECT support.membership_token())`, a sub-select the planner turns into
+/// an initPlan (run once per statement).
+unsafe fn token_sublink() -> Option<*mut pg_sys::Node> {
+    let call = function_call(
+        "membership_token",
+        &[],
+        pg_sys::INT8OID,
+        std::ptr::null_mut(),
+    )?;
+    let mut target = PgList::<pg_sys::TargetEntry>::new();
+    target.push(pg_sys::makeTargetEntry(
+        call.cast(),
+        1,
+        pg_sys::pstrdup(c"membership_token".as_ptr()),
+        false,
+    ));
+    let mut query = PgBox::<pg_sys::Query>::alloc_node(NodeTag::T_Query);
+    query.commandType = pg_sys::CmdType::CMD_SELECT;
+    query.querySource = pg_sys::QuerySource::QSRC_ORIGINAL;
+    query.canSetTag = true;
+    query.jointree = pg_sys::makeFromExpr(std::ptr::null_mut(), std::ptr::null_mut());
+    query.targetList = target.into_pg();
+    query.stmt_location = -1;
+    let mut sublink = PgBox::<pg_sys::SubLink>::alloc_node(NodeTag::T_SubLink);
+    sublink.subLinkType = pg_sys::SubLinkType::EXPR_SUBLINK;
+    sublink.subLinkId = 0;
+    sublink.testexpr = std::ptr::null_mut();
+    sublink.operName = std::ptr::null_mut();
+    sublink.subselect = query.into_pg().cast();
+    sublink.location = -1;
+    Some(sublink.into_pg().cast())
+}
+
+/// `workspace_member(col)` → `member_of(col, (SELECT membership_token()))`,
+/// in a query being planned (never in an expression evaluated without a
+/// planner, nor for a constant argument).
+unsafe fn simplify(req: *mut pg_sys::SupportRequestSimplify) -> Internal {
+    let req = &mut *req;
+    if req.root.is_null() || (*req.root).parse.is_null() || req.fcall.is_null() {
+        return not_handled();
+    }
+    let args = PgList::<pg_sys::Node>::from_pg((*req.fcall).args);
+    if args.len() != 1 {
+        return not_handled();
+    }
+    let Some(arg) = args.get_ptr(0) else {
+        return not_handled();
+    };
+    if is_a(arg, NodeTag::T_Const) {
+        return not_handled();
+    }
+    let Some(sublink) = token_sublink() else {
+        return not_handled();
+    };
+    let mut call_args = PgList::<pg_sys::Node>::new();
+    call_args.push(pg_sys::copyObjectImpl(arg.cast()).cast());
+    call_args.push(sublink);
+    let Some(call) = function_call(
+        "member_of",
+        &[pg_sys::UUIDOID, pg_sys::INT8OID],
+        pg_sys::BOOLOID,
+        call_args.into_pg(),
+    ) else {
+        return not_handled();
+    };
+    // The sub-select is new to this query: have the planner expand it.
+    (*(*req.root).parse).hasSubLinks = true;
+    Internal::from(Some(pg_sys::Datum::from(call)))
+}
+
+/// `arg = ANY (array)` with the equality operator `opno`.
+unsafe fn any_clause(
+    arg: *mut pg_sys::Node,
+    opno: pg_sys::Oid,
+    array: *mut pg_sys::Node,
+) -> *mut pg_sys::Node {
+    let mut args = PgList::<pg_sys::Node>::new();
+    args.push(pg_sys::copyObjectImpl(arg.cast()).cast());
+    args.push(array);
+    let mut saop = PgBox::<pg_sys::ScalarArrayOpExpr>::alloc_node(NodeTag::T_ScalarArrayOpExpr);
+    saop.opno = opno;
+    saop.opfuncid = pg_sys::get_opcode(opno);
+    saop.hashfuncid = pg_sys::InvalidOid;
+    saop.negfuncid = pg_sys::InvalidOid;
+    saop.useOr = true;
+    saop.inputcollid = pg_sys::InvalidOid;
+    saop.args = args.into_pg();
+    saop.location = -1;
+    saop.into_pg().cast()
+}
+
+/// The call's argument, if it is a plain column of the relation being planned.
+unsafe fn column(args: *mut pg_sys::List) -> Option<*mut pg_sys::Var> {
+    let args = PgList::<pg_sys::Node>::from_pg(args);
+    let arg = args.get_ptr(0)?;
+    if is_a(arg, NodeTag::T_Var) {
+        let var = arg.cast::<pg_sys::Var>();
+        ((*var).varlevelsup == 0).then_some(var)
+    } else {
+        None
+    }
+}
+
+unsafe fn same_column(expr: *mut pg_sys::Node, var: *const pg_sys::Var) -> bool {
+    let mut expr = expr;
+    while !expr.is_null() && is_a(expr, NodeTag::T_RelabelType) {
+        expr = (*expr.cast::<pg_sys::RelabelType>()).arg.cast();
+    }
+    if expr.is_null() || !is_a(expr, NodeTag::T_Var) {
+        return false;
+    }
+    let other = expr.cast::<pg_sys::Var>();
+    (*other).varno == (*var).varno
+        && (*other).varattno == (*var).varattno
+        && (*other).varlevelsup == 0
+}
+
+/// Does the query already pin this column: an equality (or `= ANY`) among the
+/// relation's restrictions, or an equivalence class that holds the column
+/// together with a constant or another expression (a join, a LATERAL
+/// reference)?
+unsafe fn already_pinned(
+    root: *mut pg_sys::PlannerInfo,
+    rel: *mut pg_sys::RelOptInfo,
+    var: *const pg_sys::Var,
+    opfamily: pg_sys::Oid,
+) -> bool {
+    let equality = |opno: pg_sys::Oid| {
+        pg_sys::get_op_opfamily_strategy(opno, opfamily) == pg_sys::BTEqualStrategyNumber as i32
+    };
+    for ec in PgList::<pg_sys::EquivalenceClass>::from_pg((*root).eq_classes).iter_ptr() {
+        let members = PgList::<pg_sys::EquivalenceMember>::from_pg((*ec).ec_members);
+        if members.len() < 2 && !(*ec).ec_has_const {
+            continue;
+        }
+        if members
+            .iter_ptr()
+            .any(|em| same_column((*em).em_expr.cast(), var))
+        {
+            return true;
+        }
+    }
+    for rinfo in PgList::<pg_sys::RestrictInfo>::from_pg((*rel).baserestrictinfo).iter_ptr() {
+        let clause = (*rinfo).clause.cast::<pg_sys::Node>();
+        if is_a(clause, NodeTag::T_OpExpr) {
+            let op = clause.cast::<pg_sys::OpExpr>();
+            let args = PgList::<pg_sys::Node>::from_pg((*op).args);
+            if args.len() == 2
+                && equality((*op).opno)
+                && (same_column(args.get_ptr(0).unwrap_or(std::ptr::null_mut()), var)
+                    || same_column(args.get_ptr(1).unwrap_or(std::ptr::null_mut()), var))
+            {
+                return true;
+            }
+        } else if is_a(clause, NodeTag::T_ScalarArrayOpExpr) {
+            let op = clause.cast::<pg_sys::ScalarArrayOpExpr>();
+            let args = PgList::<pg_sys::Node>::from_pg((*op).args);
+            if (*op).useOr
+                && equality((*op).opno)
+                && same_column(args.get_ptr(0).unwrap_or(std::ptr::null_mut()), var)
+            {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+unsafe fn index_condition(req: *mut pg_sys::SupportRequestIndexCondition) -> Internal {
+    let req = &mut *req;
+    let index = &*req.index;
+    if req.indexarg != 0 || req.indexcol != 0 || !index.amsearcharray {
+        return not_handled();
+    }
+    if !is_a(req.node, NodeTag::T_FuncExpr) {
+        return not_handled();
+    }
+    let call_args = (*req.node.cast::<pg_sys::FuncExpr>()).args;
+    let Some(var) = column(call_args) else {
+        return not_handled();
+    };
+    // member_of(col, token): the token is the statement's initPlan output.
+    let token = match PgList::<pg_sys::Node>::from_pg(call_args).get_ptr(1) {
+        Some(token) if is_a(token, NodeTag::T_Param) => token,
+        _ => return not_handled(),
+    };
+    if already_pinned(req.root, index.rel, var, req.opfamily) {
+        return not_handled();
+    }
+    let opno = pg_sys::get_opfamily_member(
+        req.opfamily,
+        pg_sys::UUIDOID,
+        pg_sys::UUIDOID,
+        pg_sys::BTEqualStrategyNumber as i16,
+    );
+    if opno == pg_sys::InvalidOid {
+        return not_handled();
+    }
+    let Some(clause) = member_array_clause(var.cast(), token, opno) else {
+        return not_handled();
+    };
+    req.lossy = false;
+    let mut conditions = PgList::<pg_sys::Node>::new();
+    conditions.push(clause);
+    Internal::from(Some(pg_sys::Datum::from(conditions.into_pg())))
+}
+
+unsafe fn selectivity(req: *mut pg_sys::SupportRequestSelectivity) -> Internal {
+    let r = &mut *req;
+    if r.is_join {
+        return not_handled();
+    }
+    let Some(var) = column(r.args) else {
+        return not_handled();
+    };
+    let types = pg_sys::lookup_type_cache(pg_sys::UUIDOID, pg_sys::TYPECACHE_EQ_OPR as i32);
+    if (*types).eq_opr == pg_sys::InvalidOid {
+        return not_handled();
+    }
+    let clause = estimate_clause(var.cast(), (*types).eq_opr);
+    r.selectivity = pg_sys::clause_selectivity(r.root, clause, r.varRelid, r.jointype, r.sjinfo);
+    Internal::from(Some(pg_sys::Datum::from(req)))
+}
