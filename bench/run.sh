@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The benchmark (`make bench`, `make bench BENCH_SCALE=small`): a throwaway
 # cluster, two generated databases (full scale and 1/100 of its conversations
-# and messages), then bench/bench.py measures and writes bench/results/.
+# and messages) and the membership sweep's, then bench/bench.py and
+# bench/sweep.py measure and write bench/results/. BENCH_SWEEP=1
+# (`make bench-sweep`) runs the sweep alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/pg_env.sh
@@ -62,8 +64,11 @@ BIN=$SNAP$PG_BINDIR
 chown postgres: "$DIR"
 # Settings: room for the working set in shared_buffers, no JIT (its compile
 # time is noise for OLTP queries), no autovacuum during the measurements
-# (the harness runs VACUUM ANALYZE itself), pg_stat_statements for the
-# server-side times. Unix socket only, in $DIR.
+# (the harness runs VACUUM ANALYZE itself), no parallel query (none of the
+# measured plans uses it; on 2 cores a worker is noise), pg_stat_statements
+# with planning time for the server-side times (a statement re-planned at
+# every call pays planning, one on a generic plan does not: the execution
+# time alone hides that). Unix socket only, in $DIR.
 # BENCH_AUTO_EXPLAIN=5ms logs the plan of every statement slower than that to
 # $DIR/server.log (diagnosis; use with BENCH_KEEP=1).
 EXTRA_OPTS=""
@@ -74,7 +79,9 @@ as_pg "$BIN/initdb" -D "$DIR/data" -U postgres -A trust --no-sync -E UTF8 --loca
 as_pg "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -o "-p $PORT -k $DIR -c listen_addresses='' \
  -c fsync=off -c max_connections=100 -c shared_buffers=4GB -c maintenance_work_mem=1GB -c max_wal_size=16GB \
  -c checkpoint_timeout=1h -c wal_level=minimal -c max_wal_senders=0 -c jit=off -c autovacuum=off \
- -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=top $EXTRA_OPTS" start >/dev/null
+ -c max_parallel_workers_per_gather=0 \
+ -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=top \
+ -c pg_stat_statements.track_planning=on $EXTRA_OPTS" start >/dev/null
 echo "bench: scale $SCALE, cluster in $DIR port $PORT"
 
 pg() { as_pg "$SYS_BIN/$1" -h "$DIR" -p "$PORT" "${@:2}"; }
@@ -91,23 +98,42 @@ generate() {  # db conversations q6_rows
     psql_db "$db" -c 'VACUUM (ANALYZE)'
     echo "bench: $db generated in $((SECONDS - t0)) s"
 }
-# The two databases load in parallel (one core each).
-# The membership sweep (BENCH_SWEEP=1, bench/sweep.py): its own data set of
-# 10,000 small workspaces and probe users in 1 ... 10,000 of them.
-if [ -n "${BENCH_SWEEP:-}" ]; then
-    SWEEP_CONVERSATIONS=$([ "$SCALE" = full ] && echo 300000 || echo 30000)
+# The membership sweep (bench/sweep.py): its own data set of 10,000 small
+# workspaces and probe users in 1 ... 10,000 of them.
+generate_sweep() {
+    local t0=$SECONDS
+    local conv
+    conv=$([ "$SCALE" = full ] && echo 300000 || echo 30000)
     pg createdb bench_sweep
-    psql_db bench_sweep -v workspaces=10000 -v conversations="$SWEEP_CONVERSATIONS" -v seed="$SEED" \
+    psql_db bench_sweep -v workspaces=10000 -v conversations="$conv" -v seed="$SEED" \
         -f - < bench/sql/sweep_generate.sql
     psql_db bench_sweep -c "DO \$\$ BEGIN CREATE ROLE bench_app LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END \$\$" \
         -c "SELECT support.grant_usage('bench_app')" -c 'VACUUM (ANALYZE)' -c 'CHECKPOINT' >/dev/null
-    OUT=${BENCH_OUT:-bench/results}
-    mkdir -p "$OUT"
+    echo "bench: bench_sweep generated in $((SECONDS - t0)) s"
+}
+run_sweep() {
     python3 bench/sweep.py --host "$DIR" --port "$PORT" --scale "$SCALE" --out "$OUT"
+}
+keep() {
+    if [ -n "${BENCH_KEEP:-}" ]; then
+        echo "bench: BENCH_KEEP set: cluster left running in $DIR port $PORT"
+        echo "  stop it: runuser -u postgres -- $BIN/pg_ctl -D $DIR/data -m fast stop && rm -rf $DIR"
+        trap - EXIT
+    fi
+}
+OUT=${BENCH_OUT:-bench/results}
+mkdir -p "$OUT"
+
+if [ -n "${BENCH_SWEEP:-}" ]; then
+    generate_sweep
+    run_sweep
+    keep
     exit 0
 fi
 
-generate bench_growth "$GROWTH_CONVERSATIONS" 0 &
+# The databases load in parallel (one core each): the growth and sweep
+# databases (small) one after the other beside the main one.
+{ generate bench_growth "$GROWTH_CONVERSATIONS" 0 && generate_sweep; } &
 growth_pid=$!
 generate bench "$CONVERSATIONS" "$Q6_ROWS"
 wait "$growth_pid"
@@ -121,13 +147,7 @@ for db in bench bench_growth; do
              WHERE n.nspname IN ('support', 'bench_naive') AND c.relkind IN ('r', 'i')" >/dev/null
 done
 
-OUT=${BENCH_OUT:-bench/results}
-mkdir -p "$OUT"
 python3 bench/bench.py --host "$DIR" --port "$PORT" --scale "$SCALE" --out "$OUT" \
     --pgbench "$SYS_BIN/pgbench" --q6-queues "$Q6_QUEUES" --q6-rows "$Q6_ROWS"
-
-if [ -n "${BENCH_KEEP:-}" ]; then
-    echo "bench: BENCH_KEEP set: cluster left running in $DIR port $PORT"
-    echo "  stop it: runuser -u postgres -- $BIN/pg_ctl -D $DIR/data -m fast stop && rm -rf $DIR"
-    trap - EXIT
-fi
+run_sweep
+keep

@@ -6,8 +6,11 @@ For each probe user and query, the RLS statement (application role, identity
 set per transaction as PostgREST does: set_config('role'), set_config(
 'request.jwt.claims')) and the table owner's hand-filtered baseline run
 interleaved, each as a prepared statement with the default plan cache, in
-their own transaction; only the query is timed. The ratio is p50(RLS) /
-p50(baseline). Writes sweep[-small].{md,json,png} into --out.
+their own transaction; only the query is timed (execute + fetch). The same
+method as bench/bench.py (its Variant.run). Each cell has its own prepared
+statements, run 6 times untimed first so that the plan cache has settled (a
+PostgREST connection's steady state); parallel query off. The ratio is
+p50(RLS) / p50(baseline). Writes sweep[-small].{md,json,png} into --out.
 """
 import argparse
 import datetime
@@ -68,6 +71,9 @@ def git_build():
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
 
 
+WARMUP = 6  # executions before timing: the plan cache picks generic or custom after 5
+
+
 def timed(conn, role, claims, sql, params):
     """One transaction: identity (not timed), the query (timed), commit."""
     with conn.cursor() as cur:
@@ -82,17 +88,36 @@ def timed(conn, role, claims, sql, params):
     return elapsed * 1000.0, rows
 
 
+def plan_kinds(conn):
+    """{tag: "generic" | "custom"} of this session's prepared statements that
+    carry a /* tag */ comment (custom: re-planned at every execution)."""
+    out = {}
+    for stmt, g, c in conn.execute("SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"):
+        if stmt.startswith("/* "):
+            out[stmt[3:stmt.index(" */")]] = "generic" if g > c else "custom"
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--host", required=True)
     ap.add_argument("--port", required=True)
     ap.add_argument("--db", default="bench_sweep")
     ap.add_argument("--scale", default="full")
-    ap.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_SWEEP_ROUNDS", "60")))
+    ap.add_argument("--rounds", type=int, default=None, help="most timed rounds per cell (300; small scale 200)")
     ap.add_argument("--out", default="bench/results")
-    ap.add_argument("--cell-seconds", type=float, default=float(os.environ.get("BENCH_SWEEP_CELL_SECONDS", "8")))
+    ap.add_argument("--cell-seconds", type=float, default=None,
+                    help="a cell stops after this many seconds of timed rounds, at least 5 (8; small scale 3)")
     args = ap.parse_args()
-    conn = psycopg.connect(host=args.host, port=args.port, user="postgres", dbname=args.db, autocommit=True)
+    small = args.scale != "full"
+    if args.rounds is None:
+        args.rounds = int(os.environ.get("BENCH_SWEEP_ROUNDS", "200" if small else "300"))
+    if args.cell_seconds is None:
+        args.cell_seconds = float(os.environ.get("BENCH_SWEEP_CELL_SECONDS", "3" if small else "8"))
+    started_all = time.perf_counter()
+    conn = psycopg.connect(host=args.host, port=args.port, user="postgres", dbname=args.db, autocommit=True,
+                           options="-c max_parallel_workers_per_gather=0")
+    conn.prepared_max = 1000  # one statement per cell and side: never evicted (re-preparing resets the plan cache)
     with conn.cursor() as cur:
         cur.execute("SELECT k, memberships, user_id::text FROM bench.sweep_probe ORDER BY k")
         probes = cur.fetchall()
@@ -118,6 +143,13 @@ def main():
         for q, spec in QUERIES.items():
             times = {"rls": [], "baseline": []}
             rows = {}
+            # This cell's own prepared statements (the comment makes the text
+            # unique), so that its plan-cache state is its own.
+            sql = {side: f"/* {q} m{m} {side} */ " + spec[side] for side in times}
+            role = {"rls": "bench_app", "baseline": "postgres"}
+            for _ in range(WARMUP):
+                for side in times:
+                    rows[side] = timed(conn, role[side], claims, sql[side], params)[1]
             started = time.perf_counter()
             for r in range(args.rounds):
                 # A slow cell stops after its time budget (at least 5 rounds).
@@ -125,24 +157,27 @@ def main():
                     break
                 order = ("rls", "baseline") if r % 2 == 0 else ("baseline", "rls")
                 for side in order:
-                    role = "bench_app" if side == "rls" else "postgres"
-                    ms, got = timed(conn, role, claims, spec[side], params)
+                    ms, got = timed(conn, role[side], claims, sql[side], params)
                     times[side].append(ms)
                     rows[side] = got
             same = sorted(map(repr, rows["rls"])) == sorted(map(repr, rows["baseline"]))
             p50 = {s: statistics.median(times[s]) for s in times}
+            kinds = plan_kinds(conn)
+            plans = {side: kinds.get(f"{q} m{m} {side}") for side in times}
             results.append({"memberships": m, "query": q, "rounds": len(times["rls"]), "rls_p50_ms": p50["rls"],
                             "baseline_p50_ms": p50["baseline"], "ratio": p50["rls"] / p50["baseline"],
+                            "baseline_plan": plans["baseline"], "rls_plan": plans["rls"],
                             "same_rows": same, "rows": len(rows["rls"])})
             print(f"sweep: {m:>5} memberships {q:<3} baseline {p50['baseline']:.3f} ms  RLS {p50['rls']:.3f} ms"
-                  f"  ratio {p50['rls'] / p50['baseline']:.2f}  rows {len(rows['rls'])}{'' if same else '  ROWS DIFFER'}",
-                  flush=True)
+                  f"  ratio {p50['rls'] / p50['baseline']:.2f}  rows {len(rows['rls'])}"
+                  f"  plans {plans['baseline']}/{plans['rls']}{'' if same else '  ROWS DIFFER'}", flush=True)
             if not same:
                 raise SystemExit(f"sweep: {q} at {m} memberships: RLS and baseline return different rows")
     suffix = "" if args.scale == "full" else f"-{args.scale}"
     meta = {"finished_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "build": git_build(), "postgres": version, "workspaces": n_ws, "conversations": n_conv,
-            "messages": n_msg, "rounds": args.rounds, "scale": args.scale}
+            "messages": n_msg, "rounds": args.rounds, "cell_seconds": args.cell_seconds, "warmup": WARMUP,
+            "scale": args.scale, "duration_s": round(time.perf_counter() - started_all, 1)}
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, f"sweep{suffix}.json"), "w") as f:
         json.dump({"meta": meta, "results": results}, f, indent=1)
@@ -150,17 +185,24 @@ def main():
     lines = [f"# Membership sweep{'' if args.scale == 'full' else ' — ' + args.scale + ' scale'}", "",
              f"{n_conv:,} conversations, {n_msg:,} messages, {n_ws:,} workspaces; PostgreSQL {version}; "
              f"{meta['finished_at']}; extension built from {meta['build']}; up to {args.rounds} rounds per cell "
-             f"(a cell stops after {args.cell_seconds:g} s, at least 5 rounds), "
-             "RLS and baseline interleaved, prepared statements (default plan cache).", "",
-             "p50 ratio RLS ÷ baseline (RLS p50 in parentheses):", "",
+             f"(a cell stops after {args.cell_seconds:g} s, at least 5 rounds) after {WARMUP} untimed executions, "
+             "RLS and baseline interleaved, each request its own transaction with role and claims set first "
+             "(not timed), prepared statements (default plan cache), parallel query off; command "
+             f"`make bench{'' if args.scale == 'full' else ' BENCH_SCALE=' + args.scale}` (or `make bench-sweep`).", "",
+             "p50 ratio RLS ÷ baseline (in parentheses: RLS p50, and RLS p50 − baseline p50, the cost per "
+             "request that the ratio divides by the query's own cost); † the two sides ran on different kinds of plan "
+             "(one generic, one re-planned at every call: see the JSON), so that ratio compares planning too:", "",
              "| memberships | " + " | ".join(f"{q} {QUERIES[q]['title']}" for q in QUERIES) + " |",
              "|---|" + "---|" * len(QUERIES)]
     for m in ms:
         cells = []
         for q in QUERIES:
             r = next(x for x in results if x["memberships"] == m and x["query"] == q)
-            cells.append(f"{r['ratio']:.2f} ({r['rls_p50_ms']:.3f} ms)")
+            dagger = "†" if r["baseline_plan"] != r["rls_plan"] else ""
+            d = (r["rls_p50_ms"] - r["baseline_p50_ms"]) * 1000
+            cells.append(f"{r['ratio']:.2f}{dagger} ({r['rls_p50_ms']:.3f} ms, {d:+,.0f} µs)")
         lines.append(f"| {m:,} | " + " | ".join(cells) + " |")
+    lines += ["", f"![ratio against memberships](sweep{suffix}.png)"]
     with open(os.path.join(args.out, f"sweep{suffix}.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     try:
