@@ -209,17 +209,28 @@ def main():
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        fig, ax = plt.subplots(figsize=(7, 4))
+        from matplotlib.ticker import FuncFormatter, NullFormatter
+        fig, ax = plt.subplots(figsize=(8, 4.5))
         for q in QUERIES:
-            ax.plot(ms, [next(x for x in results if x["memberships"] == m and x["query"] == q)["ratio"] for m in ms],
-                    marker="o", label=q)
+            cells = [next(x for x in results if x["memberships"] == m and x["query"] == q) for m in ms]
+            line, = ax.plot(ms, [c["ratio"] for c in cells], marker="o", label=f"{q} {QUERIES[q]['title']}")
+            # hollow marker: the two sides ran on different kinds of plan (†)
+            odd = [c for c in cells if c["baseline_plan"] != c["rls_plan"]]
+            if odd:
+                ax.scatter([c["memberships"] for c in odd], [c["ratio"] for c in odd], s=70, facecolors="white",
+                           edgecolors=line.get_color(), zorder=3)
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel("workspaces the user belongs to")
-        ax.set_ylabel("p50 RLS ÷ baseline")
+        ax.set_xticks(ms, [f"{m:,}" for m in ms])
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}"))
+        ax.yaxis.set_minor_formatter(FuncFormatter(lambda y, _: f"{y:g}" if round(y / 10 ** int(f"{y:e}".split("e")[1]), 6) in (2, 3, 5) else ""))
+        ax.set_xlabel("workspaces the user belongs to (log)")
+        ax.set_ylabel("p50 RLS ÷ baseline (log)")
         ax.axhline(1.0, color="grey", linewidth=0.5)
-        ax.legend()
-        ax.set_title("RLS cost against memberships")
+        ax.legend(fontsize=7)
+        ax.set_title(f"RLS cost against memberships ({args.scale} scale, {n_conv:,} conversations; "
+                     f"build {meta['build'].split()[0]})", fontsize=9)
         fig.tight_layout()
         fig.savefig(os.path.join(args.out, f"sweep{suffix}.png"), dpi=110)
     except ImportError:
