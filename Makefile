@@ -61,7 +61,7 @@ lint:
 ## Benchmark (not part of `make test`): RLS vs hand-filtered baseline vs naive
 ## policy on generated data; writes bench/results/. See bench/README.md.
 ##   make bench                     full scale (1M conversations, 5M messages), membership sweep included
-##   make bench BENCH_SCALE=small   quick mode (about 1.5 minutes once built), membership sweep included
+##   make bench BENCH_SCALE=small   quick mode (about 2 minutes once built), membership sweep included
 BENCH_SCALE ?= full
 bench: prereqs
 	BENCH_SCALE=$(BENCH_SCALE) bench/run.sh
