@@ -40,7 +40,8 @@ LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'workspace_member_support_wrapper';
 
 CREATE  FUNCTION "membership_token"() RETURNS bigint /* i64 */
-STRICT STABLE SECURITY DEFINER PARALLEL RESTRICTED 
+STRICT STABLE SECURITY DEFINER PARALLEL RESTRICTED
+SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'membership_token_wrapper';
 
@@ -55,7 +56,8 @@ AS 'MODULE_PATHNAME', 'member_of_wrapper';
 CREATE  FUNCTION "member_array"(
 	"token" bigint /* i64 */
 ) RETURNS uuid[] /* Vec < pgrx :: Uuid > */
-STRICT STABLE PARALLEL RESTRICTED 
+STRICT STABLE PARALLEL RESTRICTED
+SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'member_array_wrapper';
 
@@ -147,7 +149,56 @@ ALTER POLICY conversation_events_select_member ON support.conversation_events
 ALTER POLICY member_events_select_member ON support.member_events
     USING (support.workspace_member(workspace_id));
 
--- Privileges: grant_usage covers the new functions the policies call.
+-- conversations_ext: the inbox, newest conversations across all the caller's
+-- workspaces, at a cost that stays small for a member of thousands.
+--
+-- The per-workspace LATERAL query (newest max_rows of each workspace, then the
+-- newest max_rows of those) reads up to max_rows rows per workspace: 300,000
+-- rows for a member of 10,000 workspaces. This function reads the newest
+-- conversation of each workspace first (one index descent each, index-only),
+-- keeps the max_rows workspaces whose newest is newest, and reads at most
+-- max_rows rows of each of those. That is exact: if a conversation is among the
+-- newest max_rows overall, every workspace whose newest conversation is newer
+-- than its own workspace's holds a newer conversation, so there are fewer than
+-- max_rows such workspaces. Ties are broken by id, the same total order
+-- (created_at DESC, id) throughout.
+--
+-- SECURITY INVOKER: row-level security applies to every row it reads, exactly
+-- as to the caller's own query.
+CREATE FUNCTION support.inbox(max_rows integer DEFAULT 50) RETURNS SETOF support.conversations
+LANGUAGE plpgsql
+STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF max_rows IS NULL OR max_rows OPERATOR(pg_catalog.<) 1 OR max_rows OPERATOR(pg_catalog.>) 1000 THEN
+        RAISE EXCEPTION 'max_rows must be between 1 and 1000, not %', max_rows
+            USING ERRCODE = '22023';
+    END IF;
+    RETURN QUERY
+    SELECT c.*
+      FROM (SELECT w.id
+              FROM pg_catalog.unnest(support.member_workspaces()) AS w(id)
+              CROSS JOIN LATERAL (
+                    SELECT h.created_at, h.id
+                      FROM support.conversations AS h
+                     WHERE h.workspace_id OPERATOR(pg_catalog.=) w.id
+                     ORDER BY h.created_at DESC, h.id
+                     LIMIT 1) AS newest
+             ORDER BY newest.created_at DESC, newest.id
+             LIMIT max_rows) AS w
+      CROSS JOIN LATERAL (
+            SELECT x.*
+              FROM support.conversations AS x
+             WHERE x.workspace_id OPERATOR(pg_catalog.=) w.id
+             ORDER BY x.created_at DESC, x.id
+             LIMIT max_rows) AS c
+     ORDER BY c.created_at DESC, c.id
+     LIMIT max_rows;
+END
+$$;
+
+-- Privileges: grant_usage covers the new functions the policies call, and the inbox.
 CREATE OR REPLACE FUNCTION support.grant_usage(app_role pg_catalog.regrole) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -198,10 +249,9 @@ BEGIN
                    'support.transfer_conversation(uuid, uuid), support.resolve_conversation(uuid), '
                    'support.reopen_conversation(uuid), support.authenticate(text), '
                    'support.add_member(uuid, uuid, text), support.set_member_role(uuid, uuid, text), '
-                   'support.remove_member(uuid, uuid) TO %s', r);
+                   'support.remove_member(uuid, uuid), support.inbox(integer) TO %s', r);
 END
 $$;
-
 -- Catalog documentation of the new internal functions.
 COMMENT ON FUNCTION support.workspace_member_support(internal) IS
     'Internal (planner support of support.workspace_member): offers the index condition workspace_id = ANY (support.member_workspaces()) where the query does not already pin workspace_id, and that condition''s selectivity.';
@@ -246,6 +296,8 @@ COMMENT ON FUNCTION support.set_member_role(uuid,uuid,text) IS
     'An owner or admin changes a member''s role. Only an owner grants, changes or removes the owner role, and the last owner cannot be demoted (55000). Demoting a member to viewer returns their claims to the queue. Returns the changed membership; recorded in support.member_events as role_changed. Errors: 28000 no current user, P0002 workspace not found or user not a member, 42501 caller''s role, 55000 last owner, 23514 unknown role.';
 COMMENT ON FUNCTION support.remove_member(uuid,uuid) IS
     'An owner or admin removes a member (only an owner removes an owner; the last owner cannot be removed: 55000). Their claims return to the queue; their messages stay, with author_id NULL. Returns the removed membership; recorded in support.member_events as removed. Errors: 28000 no current user, P0002 workspace not found or user not a member, 42501 caller''s role, 55000 last owner.';
+COMMENT ON FUNCTION support.inbox(integer) IS
+    'The newest conversations across all the workspaces the current user belongs to, newest first (created_at, then id), at most max_rows (1 to 1000, default 50). Reads the newest conversation of each workspace, then at most max_rows of the max_rows workspaces whose newest is newest: exact, and fast for a member of thousands of workspaces. Row-level security applies as to the caller''s own query.';
 COMMENT ON FUNCTION support.grant_usage(regrole) IS
     'Gives an application role exactly what its end users need, revoking anything else it had on support objects: USAGE on the schema, column-level privileges on the tables (row-level security applies), and EXECUTE on the public functions. Idempotent; ALTER EXTENSION UPDATE re-applies it to every role that had it. For the DBA (superuser or extension owner).';
 -- catalog comments: end

@@ -81,6 +81,13 @@ extension_sql_file!(
     ]
 );
 
+// support.inbox(): newest conversations across the caller's workspaces.
+extension_sql_file!(
+    "../sql/50_inbox.sql",
+    name = "inbox",
+    requires = ["policies", membership::member_workspaces]
+);
+
 // support.grant_usage(role) (its body names the public functions; plpgsql
 // resolves them when it runs).
 extension_sql_file!(
@@ -95,6 +102,7 @@ extension_sql_file!(
     name = "comments",
     requires = [
         "membership",
+        "inbox",
         "grant_usage",
         identity::current_user_id,
         identity::verified::authenticate,

@@ -91,9 +91,8 @@ pub fn workspace_member(workspace_id: pgrx::Uuid) -> bool {
 /// `support.membership_token()`: the token of the current user's membership
 /// set under the statement's snapshot (0 for nobody). Internal: the
 /// planner's rewrite of `workspace_member` evaluates it once per statement.
-/// No `SET search_path` clause (see [`pinned`]): it is most of the per-
-/// statement cost of row-level security for a lookup by id.
 #[pg_extern(stable, security_definer, parallel_restricted, requires = ["schema"])]
+#[search_path(pg_catalog, pg_temp)]
 pub fn membership_token() -> i64 {
     match identity::current_user() {
         Some(user) => cache::members(user).or_raise().token,
@@ -118,6 +117,7 @@ pub fn member_of(workspace_id: pgrx::Uuid, token: i64) -> bool {
 /// uuid order (the index condition the planner derives from `member_of`).
 /// Internal.
 #[pg_extern(stable, strict, parallel_restricted, requires = ["schema"])]
+#[search_path(pg_catalog, pg_temp)]
 pub fn member_array(token: i64) -> Vec<pgrx::Uuid> {
     if token == 0 {
         return Vec::new();

@@ -8,8 +8,8 @@ SELECT c.relname, c.relrowsecurity AS rls FROM pg_class c
  WHERE c.relnamespace = 'support'::regnamespace AND c.relkind = 'r' ORDER BY 1;
 -- The policies: one per table and command, named <table>_<command>_member.
 SELECT tablename, policyname, cmd, permissive, roles FROM pg_policies WHERE schemaname = 'support' ORDER BY 1, 2;
--- Every policy has the shape workspace_id = ANY ((SELECT support.member_workspaces())::uuid[])
--- (users: itself or a member of one of those workspaces); none reads role.
+-- Every policy is support.workspace_member(workspace_id) (workspaces: of id; users:
+-- support.shares_workspace(id)); none has a sub-select, none reads role.
 SELECT policyname, qual, with_check FROM pg_policies WHERE schemaname = 'support' ORDER BY 1;
 SELECT count(*) AS policies_reading_role FROM pg_policies
  WHERE schemaname = 'support' AND (coalesce(qual, '') ~ '\mrole\M' OR coalesce(with_check, '') ~ '\mrole\M');
