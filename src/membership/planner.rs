@@ -30,6 +30,9 @@ use pgrx::pg_sys::{self, NodeTag};
 use pgrx::prelude::*;
 use pgrx::{is_a, PgList};
 
+/// pg_opfamily `uuid_ops` of btree (a fixed OID of PostgreSQL's catalog).
+const UUID_BTREE_FAMILY: u32 = 2968;
+
 /// `support.workspace_member_support(internal)`: the planner support function
 /// of `support.workspace_member(uuid)`. Internal.
 #[pg_extern(immutable, strict, parallel_safe, requires = ["schema"])]
@@ -294,6 +297,49 @@ unsafe fn already_pinned(
     false
 }
 
+/// Does the query restrict another column that leads some index of the
+/// relation (`id`, `conversation_id`, `claimed_by`, ...)? That index is the
+/// way in, and the membership check a filter on its few rows: offering the
+/// array as well would let a generic plan (which assumes ten workspaces)
+/// combine it with that index and read every row of the caller's thousands
+/// of workspaces.
+unsafe fn served_by_another_index(rel: *mut pg_sys::RelOptInfo, var: *const pg_sys::Var) -> bool {
+    let leading: Vec<i16> = PgList::<pg_sys::IndexOptInfo>::from_pg((*rel).indexlist)
+        .iter_ptr()
+        .filter(|index| (**index).ncolumns > 0 && !(**index).indexkeys.is_null())
+        .map(|index| *(*index).indexkeys)
+        .filter(|&attno| attno != 0 && attno != i32::from((*var).varattno))
+        .filter_map(|attno| i16::try_from(attno).ok())
+        .collect();
+    let leads = |expr: *mut pg_sys::Node| {
+        let mut expr = expr;
+        while !expr.is_null() && is_a(expr, NodeTag::T_RelabelType) {
+            expr = (*expr.cast::<pg_sys::RelabelType>()).arg.cast();
+        }
+        if expr.is_null() || !is_a(expr, NodeTag::T_Var) {
+            return false;
+        }
+        let other = expr.cast::<pg_sys::Var>();
+        (*other).varno == (*var).varno
+            && (*other).varlevelsup == 0
+            && leading.contains(&(*other).varattno)
+    };
+    for rinfo in PgList::<pg_sys::RestrictInfo>::from_pg((*rel).baserestrictinfo).iter_ptr() {
+        let clause = (*rinfo).clause.cast::<pg_sys::Node>();
+        let args = if is_a(clause, NodeTag::T_OpExpr) {
+            (*clause.cast::<pg_sys::OpExpr>()).args
+        } else if is_a(clause, NodeTag::T_ScalarArrayOpExpr) {
+            (*clause.cast::<pg_sys::ScalarArrayOpExpr>()).args
+        } else {
+            continue;
+        };
+        if PgList::<pg_sys::Node>::from_pg(args).iter_ptr().any(leads) {
+            return true;
+        }
+    }
+    false
+}
+
 unsafe fn index_condition(req: *mut pg_sys::SupportRequestIndexCondition) -> Internal {
     let req = &mut *req;
     let index = &*req.index;
@@ -312,7 +358,9 @@ unsafe fn index_condition(req: *mut pg_sys::SupportRequestIndexCondition) -> Int
         Some(token) if is_a(token, NodeTag::T_Param) => token,
         _ => return not_handled(),
     };
-    if already_pinned(req.root, index.rel, var, req.opfamily) {
+    if already_pinned(req.root, index.rel, var, req.opfamily)
+        || served_by_another_index(index.rel, var)
+    {
         return not_handled();
     }
     let opno = pg_sys::get_opfamily_member(
@@ -344,6 +392,19 @@ unsafe fn selectivity(req: *mut pg_sys::SupportRequestSelectivity) -> Internal {
     let types = pg_sys::lookup_type_cache(pg_sys::UUIDOID, pg_sys::TYPECACHE_EQ_OPR as i32);
     if (*types).eq_opr == pg_sys::InvalidOid {
         return not_handled();
+    }
+    // A query that pins workspace_id asks about workspaces the caller is in
+    // (or gets nothing): the check does not thin out those rows further, and
+    // estimating it as independent would make LIMIT plans read in the wrong
+    // order.
+    let varno = (*var).varno;
+    if !r.root.is_null() && varno > 0 && varno < (*r.root).simple_rel_array_size {
+        let rel = *(*r.root).simple_rel_array.add(varno as usize);
+        let btree_uuid = pg_sys::Oid::from(UUID_BTREE_FAMILY);
+        if !rel.is_null() && already_pinned(r.root, rel, var, btree_uuid) {
+            r.selectivity = 1.0;
+            return Internal::from(Some(pg_sys::Datum::from(req)));
+        }
     }
     let clause = estimate_clause(var.cast(), (*types).eq_opr);
     r.selectivity = pg_sys::clause_selectivity(r.root, clause, r.varRelid, r.jointype, r.sjinfo);
