@@ -33,9 +33,12 @@ COMMENT ON COLUMN support.users.kind IS 'human | bot';
 
 -- Tenants.
 CREATE TABLE support.workspaces (
-    id         uuid        NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
-    name       text        NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    id           uuid        NOT NULL DEFAULT pg_catalog.gen_random_uuid(),
+    name         text        NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    -- Whether the platform's support staff (support.staff) serve this
+    -- workspace; its owner decides (support.set_staff_access).
+    staff_access boolean     NOT NULL DEFAULT true,
     CONSTRAINT workspaces_pkey PRIMARY KEY (id)
 );
 COMMENT ON TABLE support.workspaces IS
@@ -49,6 +52,9 @@ CREATE TABLE support.workspace_members (
     user_id      uuid        NOT NULL,
     role         text        NOT NULL DEFAULT 'agent',
     created_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    -- Joined through support.join_as_staff: removed again when the workspace
+    -- refuses staff access.
+    joined_as_staff boolean  NOT NULL DEFAULT false,
     CONSTRAINT workspace_members_pkey PRIMARY KEY (workspace_id, user_id),
     CONSTRAINT workspace_members_role_valid CHECK (role IN ('owner', 'admin', 'agent', 'viewer')),
     CONSTRAINT workspace_members_workspace_fkey FOREIGN KEY (workspace_id)
@@ -227,13 +233,50 @@ CREATE TABLE support.member_events (
     to_role      text,
     created_at   timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
     CONSTRAINT member_events_pkey PRIMARY KEY (workspace_id, id),
-    CONSTRAINT member_events_kind_valid CHECK (kind IN ('added', 'role_changed', 'removed'))
+    CONSTRAINT member_events_kind_valid
+        CHECK (kind IN ('added', 'role_changed', 'removed', 'staff_allowed', 'staff_refused'))
 );
 CREATE INDEX member_events_user_idx ON support.member_events (user_id, created_at);
 COMMENT ON TABLE support.member_events IS
     'Append-only audit of membership changes (added, role_changed, removed), written by a trigger; members read their workspace''s rows.';
 COMMENT ON COLUMN support.member_events.actor_id IS
     'support.current_user_id() of the statement that made the change (NULL: the DBA without an end user).';
+
+-- The platform's own support staff: they read every workspace that allows
+-- staff access (or, with all_workspaces = false, the ones listed in
+-- staff_workspaces) without being members, act there as viewers, and join a
+-- workspace (support.join_as_staff, audited) to claim or reply with their
+-- staff role. Managed by the DBA (owner-only, like jwt_keys). Rules:
+-- docs/permissions.md#support-staff.
+CREATE TABLE support.staff (
+    user_id        uuid        NOT NULL,
+    role           text        NOT NULL DEFAULT 'agent',
+    all_workspaces boolean     NOT NULL DEFAULT true,
+    created_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    CONSTRAINT staff_pkey PRIMARY KEY (user_id),
+    CONSTRAINT staff_role_valid CHECK (role IN ('admin', 'agent', 'viewer')),
+    CONSTRAINT staff_user_fkey FOREIGN KEY (user_id) REFERENCES support.users (id) ON DELETE CASCADE
+);
+REVOKE ALL ON support.staff FROM PUBLIC;
+COMMENT ON TABLE support.staff IS
+    'Platform support staff: read every workspace that allows staff access (or those in staff_workspaces), without membership; join one with support.join_as_staff to act. Owner-only.';
+COMMENT ON COLUMN support.staff.role IS 'admin | agent | viewer: the role they join a workspace with.';
+COMMENT ON COLUMN support.staff.all_workspaces IS 'true: every workspace that allows staff; false: only those in support.staff_workspaces.';
+
+-- The workspaces a staff user with all_workspaces = false serves.
+CREATE TABLE support.staff_workspaces (
+    workspace_id uuid NOT NULL,
+    user_id      uuid NOT NULL,
+    CONSTRAINT staff_workspaces_pkey PRIMARY KEY (workspace_id, user_id),
+    CONSTRAINT staff_workspaces_workspace_fkey FOREIGN KEY (workspace_id)
+        REFERENCES support.workspaces (id) ON DELETE CASCADE,
+    CONSTRAINT staff_workspaces_staff_fkey FOREIGN KEY (user_id)
+        REFERENCES support.staff (user_id) ON DELETE CASCADE
+);
+CREATE INDEX staff_workspaces_user_idx ON support.staff_workspaces (user_id, workspace_id);
+REVOKE ALL ON support.staff_workspaces FROM PUBLIC;
+COMMENT ON TABLE support.staff_workspaces IS
+    'The configured set of workspaces of a staff user whose all_workspaces is false. Owner-only.';
 
 -- The version of each user's set of memberships: written, in the same
 -- transaction, by every change to that user's rows of workspace_members
@@ -281,6 +324,8 @@ COMMENT ON COLUMN support.jwt_keys.issuer IS 'When set, tokens must carry this i
 SELECT pg_catalog.pg_extension_config_dump('support.users', '');
 SELECT pg_catalog.pg_extension_config_dump('support.workspaces', '');
 SELECT pg_catalog.pg_extension_config_dump('support.workspace_members', '');
+SELECT pg_catalog.pg_extension_config_dump('support.staff', '');
+SELECT pg_catalog.pg_extension_config_dump('support.staff_workspaces', '');
 SELECT pg_catalog.pg_extension_config_dump('support.conversations', '');
 SELECT pg_catalog.pg_extension_config_dump('support.conversation_messages', '');
 SELECT pg_catalog.pg_extension_config_dump('support.conversation_events', '');

@@ -462,6 +462,59 @@ CREATE TRIGGER workspace_members_version_truncate
     AFTER TRUNCATE ON support.workspace_members
     FOR EACH STATEMENT EXECUTE FUNCTION support.workspace_members_version();
 
+-- staff and staff_workspaces, AFTER each change: a new membership version for
+-- the staff user concerned; workspaces, AFTER each statement that creates or
+-- deletes workspaces or changes staff_access: a new version for every staff
+-- user (their set of served workspaces may have changed). Same reason as
+-- workspace_members_version.
+CREATE FUNCTION support.staff_version() RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_LEVEL OPERATOR(pg_catalog.=) 'STATEMENT' THEN
+        INSERT INTO support.membership_versions AS v (user_id, version)
+        SELECT s.user_id, pg_catalog.nextval('support.membership_version_seq'::pg_catalog.regclass)
+          FROM support.staff AS s
+        ON CONFLICT (user_id) DO UPDATE SET version = EXCLUDED.version;
+        RETURN NULL;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        INSERT INTO support.membership_versions AS v (user_id, version)
+        VALUES (OLD.user_id, pg_catalog.nextval('support.membership_version_seq'::pg_catalog.regclass))
+        ON CONFLICT (user_id) DO UPDATE SET version = EXCLUDED.version;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'INSERT') THEN
+        INSERT INTO support.membership_versions AS v (user_id, version)
+        VALUES (NEW.user_id, pg_catalog.nextval('support.membership_version_seq'::pg_catalog.regclass))
+        ON CONFLICT (user_id) DO UPDATE SET version = EXCLUDED.version;
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION support.staff_version() IS
+    'Trigger: writes new support.membership_versions rows when support staff, their configured workspaces, or the workspaces that allow staff change.';
+
+CREATE TRIGGER staff_version
+    AFTER INSERT OR UPDATE OR DELETE ON support.staff
+    FOR EACH ROW EXECUTE FUNCTION support.staff_version();
+CREATE TRIGGER staff_version_truncate
+    AFTER TRUNCATE ON support.staff
+    FOR EACH STATEMENT EXECUTE FUNCTION support.workspace_members_version();
+CREATE TRIGGER staff_workspaces_version
+    AFTER INSERT OR UPDATE OR DELETE ON support.staff_workspaces
+    FOR EACH ROW EXECUTE FUNCTION support.staff_version();
+CREATE TRIGGER staff_workspaces_version_truncate
+    AFTER TRUNCATE ON support.staff_workspaces
+    FOR EACH STATEMENT EXECUTE FUNCTION support.staff_version();
+CREATE TRIGGER workspaces_staff_version
+    AFTER INSERT OR DELETE OR UPDATE OF staff_access ON support.workspaces
+    FOR EACH STATEMENT EXECUTE FUNCTION support.staff_version();
+CREATE TRIGGER workspaces_staff_version_truncate
+    AFTER TRUNCATE ON support.workspaces
+    FOR EACH STATEMENT EXECUTE FUNCTION support.staff_version();
+
 -- jwt_keys, BEFORE INSERT/UPDATE: a key that could never verify a token, or
 -- that is too weak to trust, is refused when it is stored (22023), not at
 -- first use: HMAC secrets of at least 32/48/64 bytes (HS256/384/512, RFC 7518

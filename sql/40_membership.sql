@@ -187,3 +187,103 @@ BEGIN
     RETURN removed;
 END
 $$;
+
+-- Support staff (docs/permissions.md#support-staff). A staff user reads every
+-- workspace they serve without membership and acts there as a viewer; to
+-- claim or reply they join it, with their staff role. The membership is
+-- audited like any other (member_events 'added', actor = the staff user)
+-- and marked joined_as_staff.
+CREATE FUNCTION support.join_as_staff(workspace_id uuid)
+RETURNS support.workspace_members
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    me uuid := support.require_user_id();   -- 28000 without an end user
+    staff_role text;
+    joined support.workspace_members;
+BEGIN
+    -- A concurrent refusal (set_staff_access) waits for this join, or this
+    -- join for it: the workspace row is the lock both take.
+    PERFORM 1 FROM support.workspaces AS w
+     WHERE w.id OPERATOR(pg_catalog.=) join_as_staff.workspace_id
+       FOR SHARE;
+    SELECT s.role INTO staff_role
+      FROM support.staff AS s
+      JOIN support.workspaces AS w
+        ON w.id OPERATOR(pg_catalog.=) join_as_staff.workspace_id AND w.staff_access
+     WHERE s.user_id OPERATOR(pg_catalog.=) me
+       AND (s.all_workspaces
+            OR EXISTS (SELECT 1 FROM support.staff_workspaces AS sw
+                        WHERE sw.workspace_id OPERATOR(pg_catalog.=) join_as_staff.workspace_id
+                          AND sw.user_id OPERATOR(pg_catalog.=) me));
+    IF staff_role IS NULL THEN
+        -- Not staff, or not serving this workspace: the same answer as for a
+        -- workspace that does not exist.
+        RAISE EXCEPTION 'workspace % not found', join_as_staff.workspace_id
+            USING ERRCODE = 'P0002';
+    END IF;
+    INSERT INTO support.workspace_members AS m (workspace_id, user_id, role, joined_as_staff)
+    VALUES (join_as_staff.workspace_id, me, staff_role, true)
+    ON CONFLICT ON CONSTRAINT workspace_members_pkey DO NOTHING
+    RETURNING m.* INTO joined;
+    IF joined.user_id IS NULL THEN
+        -- Already a member: the membership stays as it is.
+        SELECT m.* INTO joined FROM support.workspace_members AS m
+         WHERE m.workspace_id OPERATOR(pg_catalog.=) join_as_staff.workspace_id
+           AND m.user_id OPERATOR(pg_catalog.=) me;
+    END IF;
+    RETURN joined;
+END
+$$;
+
+-- The workspace's owner allows or refuses support staff. Refusing removes
+-- the members who joined as staff (their claims return to the queue) and ends
+-- staff reads of the workspace at the next statement. Audited in
+-- member_events ('staff_allowed' / 'staff_refused', user and actor the owner).
+CREATE FUNCTION support.set_staff_access(workspace_id uuid, allowed boolean)
+RETURNS boolean
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    me uuid := support.require_user_id();   -- 28000 without an end user
+    was boolean;
+    caller_role text;
+BEGIN
+    IF allowed IS NULL THEN
+        RAISE EXCEPTION 'allowed must be true or false, not NULL' USING ERRCODE = '22004';
+    END IF;
+    SELECT w.staff_access INTO was FROM support.workspaces AS w
+     WHERE w.id OPERATOR(pg_catalog.=) set_staff_access.workspace_id
+       FOR NO KEY UPDATE;
+    caller_role := support.workspace_role(set_staff_access.workspace_id);
+    IF was IS NULL OR caller_role IS NULL THEN
+        RAISE EXCEPTION 'workspace % not found', set_staff_access.workspace_id
+            USING ERRCODE = 'P0002';
+    END IF;
+    IF caller_role OPERATOR(pg_catalog.<>) 'owner' THEN
+        RAISE EXCEPTION 'workspace role % cannot change staff access', caller_role
+            USING ERRCODE = '42501',
+                  HINT = 'Only an owner of the workspace allows or refuses support staff.';
+    END IF;
+    IF was IS DISTINCT FROM allowed THEN
+        UPDATE support.workspaces AS w SET staff_access = allowed
+         WHERE w.id OPERATOR(pg_catalog.=) set_staff_access.workspace_id;
+        INSERT INTO support.member_events (workspace_id, user_id, actor_id, kind)
+        VALUES (set_staff_access.workspace_id, me, me,
+                CASE WHEN allowed THEN 'staff_allowed' ELSE 'staff_refused' END);
+        IF NOT allowed THEN
+            DELETE FROM support.workspace_members AS m
+             WHERE m.workspace_id OPERATOR(pg_catalog.=) set_staff_access.workspace_id
+               AND m.joined_as_staff
+               AND m.role OPERATOR(pg_catalog.<>) 'owner';
+        END IF;
+    END IF;
+    RETURN allowed;
+END
+$$;

@@ -52,6 +52,7 @@ BEGIN
                    'support.transfer_conversation(uuid, uuid), support.resolve_conversation(uuid), '
                    'support.reopen_conversation(uuid), support.authenticate(text), '
                    'support.add_member(uuid, uuid, text), support.set_member_role(uuid, uuid, text), '
-                   'support.remove_member(uuid, uuid), support.inbox(integer) TO %s', r);
+                   'support.remove_member(uuid, uuid), support.inbox(integer), '
+                   'support.join_as_staff(uuid), support.set_staff_access(uuid, boolean) TO %s', r);
 END
 $$;

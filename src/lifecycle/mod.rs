@@ -123,10 +123,51 @@ fn lock_visible(id: pgrx::Uuid, user: pgrx::Uuid) -> Result<Option<Locked>> {
     )
 }
 
+/// Locks conversation `$1` if `$2` is support staff serving its workspace
+/// without being a member: they see it, and act as a viewer.
+static LOCK_STAFF_VISIBLE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT c.workspace_id, c.status, c.claimed_by \
+           FROM support.conversations AS c \
+          WHERE c.id OPERATOR(pg_catalog.=) $1 AND {serves} \
+            FOR UPDATE OF c",
+        serves = membership::staff_serves_sql("c.workspace_id")
+    )
+});
+
+/// Runs [`LOCK_STAFF_VISIBLE`].
+fn lock_staff_visible(id: pgrx::Uuid, user: pgrx::Uuid) -> Result<Option<Locked>> {
+    plans::run(
+        &LOCK_STAFF_VISIBLE,
+        UUID2,
+        true,
+        &[id.into(), user.into()],
+        |mut rows| {
+            let Some(row) = rows.next() else {
+                return Ok(None);
+            };
+            Ok(Some(Locked {
+                id,
+                workspace_id: column(&row, 1, "conversations.workspace_id")?,
+                status: parse(
+                    column(&row, 2, "conversations.status")?,
+                    "conversations.status",
+                    Status::parse,
+                )?,
+                claimed_by: row.get::<pgrx::Uuid>(3)?,
+                role: Role::Viewer,
+            }))
+        },
+    )
+}
+
 /// The conversation `id`, locked, or "not found" (also for another
 /// workspace's conversation).
 fn lock_or_not_found(id: pgrx::Uuid, user: pgrx::Uuid) -> Result<Locked> {
-    Ok(lock_visible(id, user)?.unwrap_or_else(|| errors::conversation_not_found(id)))
+    if let Some(locked) = lock_visible(id, user)? {
+        return Ok(locked);
+    }
+    Ok(lock_staff_visible(id, user)?.unwrap_or_else(|| errors::conversation_not_found(id)))
 }
 
 /// Locks a claimed conversation for an action its owner or a supervisor may

@@ -220,7 +220,7 @@ fn new_token() -> i64 {
 
 /// `user`'s workspaces under the active snapshot.
 fn load(user: pgrx::Uuid) -> Result<Members> {
-    let mut sorted = super::workspaces_of(user)?;
+    let mut sorted = super::visible_workspaces_of(user)?;
     sorted.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
     sorted.dedup();
     let set = sorted.iter().map(|id| *id.as_bytes()).collect();

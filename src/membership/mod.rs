@@ -62,6 +62,47 @@ pub(crate) fn pinned<R>(f: impl FnOnce() -> R) -> R {
     }
 }
 
+/// SQL: `$2` is support staff serving workspace `{workspace}` (staff access
+/// allowed there, and the workspace in the staff user's scope). The one
+/// spelling of the rule (docs/permissions.md#support-staff).
+pub(crate) fn staff_serves_sql(workspace: &str) -> String {
+    format!(
+        "(EXISTS (SELECT 1 FROM support.staff AS s \
+                  WHERE s.user_id OPERATOR(pg_catalog.=) $2 \
+                    AND (s.all_workspaces \
+                         OR EXISTS (SELECT 1 FROM support.staff_workspaces AS sw \
+                                     WHERE sw.workspace_id OPERATOR(pg_catalog.=) {workspace} \
+                                       AND sw.user_id OPERATOR(pg_catalog.=) $2))) \
+          AND EXISTS (SELECT 1 FROM support.workspaces AS w \
+                       WHERE w.id OPERATOR(pg_catalog.=) {workspace} AND w.staff_access))"
+    )
+}
+
+/// The workspaces `user` reads: their memberships, and as support staff the
+/// workspaces they serve (what the policies check).
+pub(crate) fn visible_workspaces_of(user: pgrx::Uuid) -> Result<Vec<pgrx::Uuid>> {
+    plans::run(
+        "SELECT pg_catalog.array_agg(x.id) FROM ( \
+            SELECT m.workspace_id AS id FROM support.workspace_members AS m \
+             WHERE m.user_id OPERATOR(pg_catalog.=) $1 \
+            UNION ALL \
+            SELECT w.id FROM support.staff AS s JOIN support.workspaces AS w ON w.staff_access \
+             WHERE s.user_id OPERATOR(pg_catalog.=) $1 AND s.all_workspaces \
+            UNION ALL \
+            SELECT sw.workspace_id FROM support.staff AS s \
+              JOIN support.staff_workspaces AS sw ON sw.user_id OPERATOR(pg_catalog.=) s.user_id \
+              JOIN support.workspaces AS w ON w.id OPERATOR(pg_catalog.=) sw.workspace_id AND w.staff_access \
+             WHERE s.user_id OPERATOR(pg_catalog.=) $1 AND NOT s.all_workspaces) AS x",
+        plans::UUID1,
+        false,
+        &[user.into()],
+        |mut rows| match rows.next() {
+            Some(row) => Ok(row.get::<Vec<pgrx::Uuid>>(1)?.unwrap_or_default()),
+            None => Ok(Vec::new()),
+        },
+    )
+}
+
 /// `support.member_workspaces()`: the ids of the workspaces the current user
 /// belongs to (empty for nobody), in uuid order.
 #[pg_extern(stable, security_definer, parallel_restricted)]
@@ -193,6 +234,30 @@ pub(crate) fn effective_role(
                     value,
                 }),
             }
+        },
+    )
+    .and_then(|role| match role {
+        Some(role) => Ok(Some(role)),
+        // Support staff who have not joined read the workspace and act in it
+        // as viewers (docs/permissions.md#support-staff).
+        None if staff_serves(workspace_id, user)? => Ok(Some(Role::Viewer)),
+        None => Ok(None),
+    })
+}
+
+static STAFF_SERVES: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {}", staff_serves_sql("$1")));
+
+/// Is `user` support staff serving `workspace_id`?
+pub(crate) fn staff_serves(workspace_id: pgrx::Uuid, user: pgrx::Uuid) -> Result<bool> {
+    plans::run(
+        &STAFF_SERVES,
+        plans::UUID2,
+        false,
+        &[workspace_id.into(), user.into()],
+        |mut rows| match rows.next() {
+            Some(row) => column(&row, 1, "staff_serves"),
+            None => Ok(false),
         },
     )
 }
