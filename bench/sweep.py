@@ -62,8 +62,89 @@ QUERIES = {
                     " CROSS JOIN LATERAL (SELECT x.id, x.created_at FROM support.conversations AS x"
                     " WHERE x.workspace_id = w.id ORDER BY x.created_at DESC, x.id LIMIT 50) AS c"
                     " ORDER BY c.created_at DESC, c.id LIMIT 50",
+        "ordered": True,
+    },
+    # The inbox function (sql/50_inbox.sql): the newest conversation of each
+    # workspace first, then at most 50 of the 50 newest workspaces. Baseline:
+    # the owner's per-workspace LATERAL over the probe's workspaces (Q2L's).
+    "QI": {
+        "title": "inbox function",
+        "rls": "SELECT id, created_at FROM support.inbox(50)",
+        "baseline": "SELECT c.id, c.created_at FROM unnest(%(wss)s::uuid[]) AS w(id)"
+                    " CROSS JOIN LATERAL (SELECT x.id, x.created_at FROM support.conversations AS x"
+                    " WHERE x.workspace_id = w.id ORDER BY x.created_at DESC, x.id LIMIT 50) AS c"
+                    " ORDER BY c.created_at DESC, c.id LIMIT 50",
+        "ordered": True,  # same rows in the same order (created_at DESC, id)
     },
 }
+
+# Issue 10's targets. "small": memberships 1-20; "all": every count swept.
+# ratio = p50(RLS) / p50(baseline); ms = RLS p50.
+SMALL = 20
+TARGETS = [
+    {"queries": ("Q7", "Q1", "Q3"), "kind": "ratio", "small": 1.10, "all": 1.25},
+    {"queries": ("Q1", "Q7"), "kind": "ms_at_max", "limit": 1.0},
+    {"queries": ("Q2L", "Q4"), "kind": "ratio", "small": 1.25, "all": 1.5},
+    {"queries": ("QI",), "kind": "ms_at_max", "limit": 50.0},
+    {"queries": ("QI",), "kind": "not_slower_than", "other": "Q2L"},
+]
+# One line per query under the table header.
+TARGET_NOTE = {
+    "Q7": "≤ 1.10 at 1–20, ≤ 1.25 to 10,000; < 1 ms at 10,000",
+    "Q1": "≤ 1.10 at 1–20, ≤ 1.25 to 10,000; < 1 ms at 10,000",
+    "Q3": "≤ 1.10 at 1–20, ≤ 1.25 to 10,000",
+    "Q4": "≤ 1.25 at 1–20, ≤ 1.5 to 10,000",
+    "Q2L": "≤ 1.25 at 1–20, ≤ 1.5 to 10,000",
+    "QI": "< 50 ms at 10,000; at 1–20 no slower than Q2L",
+}
+
+
+def check_targets(results):
+    """[{target, met, detail}] for TARGETS over the swept cells."""
+    cell = {(r["query"], r["memberships"]): r for r in results}
+    ms = sorted({r["memberships"] for r in results})
+    top = ms[-1]
+    out = []
+    for t in TARGETS:
+        for q in t["queries"]:
+            if t["kind"] == "ratio":
+                for label, limit, counts in (("1–20", t["small"], [m for m in ms if m <= SMALL]),
+                                             (f"1–{top:,}", t["all"], ms)):
+                    worst = max((cell[(q, m)] for m in counts), key=lambda r: r["ratio"])
+                    out.append({"query": q, "target": f"ratio ≤ {limit:.2f} at {label} memberships",
+                                "met": worst["ratio"] <= limit,
+                                "detail": f"worst {worst['ratio']:.2f} at {worst['memberships']:,}"})
+            elif t["kind"] == "ms_at_max":
+                r = cell[(q, top)]
+                out.append({"query": q, "target": f"RLS p50 < {t['limit']:g} ms at {top:,} memberships",
+                            "met": r["rls_p50_ms"] < t["limit"],
+                            "detail": f"{r['rls_p50_ms']:.3f} ms (baseline {r['baseline_p50_ms']:.3f} ms)"})
+            else:
+                other = t["other"]
+                worst = max((m for m in ms if m <= SMALL),
+                            key=lambda m: cell[(q, m)]["rls_p50_ms"] / cell[(other, m)]["rls_p50_ms"])
+                a, b = cell[(q, worst)]["rls_p50_ms"], cell[(other, worst)]["rls_p50_ms"]
+                out.append({"query": q, "target": f"RLS p50 no slower than {other}'s RLS p50 at 1–20 memberships",
+                            "met": a <= b,
+                            "detail": f"worst at {worst:,}: {a:.3f} ms against {b:.3f} ms ({a / b:.2f}×)"})
+    return out
+
+
+def misses(q, r, top):
+    """Does this cell miss one of its query's targets?"""
+    for t in TARGETS:
+        if q not in t["queries"]:
+            continue
+        if t["kind"] == "ratio" and r["ratio"] > (t["small"] if r["memberships"] <= SMALL else t["all"]):
+            return True
+        if t["kind"] == "ms_at_max" and r["memberships"] == top and r["rls_p50_ms"] >= t["limit"]:
+            return True
+    return False
+
+
+def fmt_ms(v):
+    """RLS p50 for the table: three decimals below 10 ms, then fewer."""
+    return f"{v:.3f} ms" if v < 10 else f"{v:.1f} ms" if v < 1000 else f"{v:,.0f} ms"
 
 
 def git_build():
@@ -100,8 +181,10 @@ def plan_kinds(conn):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--host", required=True)
-    ap.add_argument("--port", required=True)
+    ap.add_argument("--render", metavar="SWEEP_JSON",
+                    help="only write the table and plot again from a sweep[-scale].json (into its directory)")
+    ap.add_argument("--host")
+    ap.add_argument("--port")
     ap.add_argument("--db", default="bench_sweep")
     ap.add_argument("--scale", default="full")
     ap.add_argument("--rounds", type=int, default=None, help="most timed rounds per cell (300; small scale 200)")
@@ -109,6 +192,14 @@ def main():
     ap.add_argument("--cell-seconds", type=float, default=None,
                     help="a cell stops after this many seconds of timed rounds, at least 5 (8; small scale 3)")
     args = ap.parse_args()
+    if args.render:
+        with open(args.render) as f:
+            data = json.load(f)
+        write_report(os.path.dirname(args.render) or ".", data["meta"], data["results"],
+                     check_targets(data["results"]))
+        return
+    if not (args.host and args.port):
+        ap.error("--host and --port are required")
     small = args.scale != "full"
     if args.rounds is None:
         args.rounds = int(os.environ.get("BENCH_SWEEP_ROUNDS", "200" if small else "300"))
@@ -160,7 +251,10 @@ def main():
                     ms, got = timed(conn, role[side], claims, sql[side], params)
                     times[side].append(ms)
                     rows[side] = got
-            same = sorted(map(repr, rows["rls"])) == sorted(map(repr, rows["baseline"]))
+            if spec.get("ordered"):
+                same = list(map(repr, rows["rls"])) == list(map(repr, rows["baseline"]))
+            else:
+                same = sorted(map(repr, rows["rls"])) == sorted(map(repr, rows["baseline"]))
             p50 = {s: statistics.median(times[s]) for s in times}
             kinds = plan_kinds(conn)
             plans = {side: kinds.get(f"{q} m{m} {side}") for side in times}
@@ -178,64 +272,103 @@ def main():
             "build": git_build(), "postgres": version, "workspaces": n_ws, "conversations": n_conv,
             "messages": n_msg, "rounds": args.rounds, "cell_seconds": args.cell_seconds, "warmup": WARMUP,
             "scale": args.scale, "duration_s": round(time.perf_counter() - started_all, 1)}
+    targets = check_targets(results)
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, f"sweep{suffix}.json"), "w") as f:
-        json.dump({"meta": meta, "results": results}, f, indent=1)
+        json.dump({"meta": meta, "results": results, "targets": targets}, f, indent=1)
+    write_report(args.out, meta, results, targets)
+
+
+def write_report(out, meta, results, targets):
+    """sweep[-scale].{md,png} from the measurements (also `--render` of a JSON)."""
+    scale = meta["scale"]
+    suffix = "" if scale == "full" else f"-{scale}"
+    n_conv, n_msg, n_ws, version = meta["conversations"], meta["messages"], meta["workspaces"], meta["postgres"]
     ms = sorted({r["memberships"] for r in results})
-    lines = [f"# Membership sweep{'' if args.scale == 'full' else ' — ' + args.scale + ' scale'}", "",
+    top = ms[-1]
+    lines = [f"# Membership sweep{'' if scale == 'full' else ' — ' + scale + ' scale'}", "",
              f"{n_conv:,} conversations, {n_msg:,} messages, {n_ws:,} workspaces; PostgreSQL {version}; "
-             f"{meta['finished_at']}; extension built from {meta['build']}; up to {args.rounds} rounds per cell "
-             f"(a cell stops after {args.cell_seconds:g} s, at least 5 rounds) after {WARMUP} untimed executions, "
+             f"{meta['finished_at']}; extension built from {meta['build']}; up to {meta['rounds']} rounds per cell "
+             f"(a cell stops after {meta['cell_seconds']:g} s, at least 5 rounds) after {meta['warmup']} untimed executions, "
              "RLS and baseline interleaved, each request its own transaction with role and claims set first "
              "(not timed), prepared statements (default plan cache), parallel query off; command "
-             f"`make bench{'' if args.scale == 'full' else ' BENCH_SCALE=' + args.scale}` (or `make bench-sweep`).", "",
+             f"`make bench{'' if scale == 'full' else ' BENCH_SCALE=' + scale}` (or `make bench-sweep`).", "",
              "p50 ratio RLS ÷ baseline (in parentheses: RLS p50, and RLS p50 − baseline p50, the cost per "
              "request that the ratio divides by the query's own cost); † the two sides ran on different kinds of plan "
-             "(one generic, one re-planned at every call: see the JSON), so that ratio compares planning too:", "",
+             "(one generic, one re-planned at every call: see the JSON), so that ratio compares planning too; "
+             "**bold**: the cell misses its target (the line under the header; issue 10's targets are for the "
+             "full scale). QI: `SELECT id, created_at FROM support.inbox(50)` against Q2L's baseline (the "
+             "owner's per-workspace LATERAL over the user's workspaces), same rows in the same order:", "",
              "| memberships | " + " | ".join(f"{q} {QUERIES[q]['title']}" for q in QUERIES) + " |",
-             "|---|" + "---|" * len(QUERIES)]
+             "|---|" + "---|" * len(QUERIES),
+             "| *target* | " + " | ".join(f"*{TARGET_NOTE[q]}*" for q in QUERIES) + " |"]
     for m in ms:
         cells = []
         for q in QUERIES:
             r = next(x for x in results if x["memberships"] == m and x["query"] == q)
             dagger = "†" if r["baseline_plan"] != r["rls_plan"] else ""
             d = (r["rls_p50_ms"] - r["baseline_p50_ms"]) * 1000
-            cells.append(f"{r['ratio']:.2f}{dagger} ({r['rls_p50_ms']:.3f} ms, {d:+,.0f} µs)")
+            text = f"{r['ratio']:.2f}{dagger} ({fmt_ms(r['rls_p50_ms'])}, {d:+,.0f} µs)"
+            cells.append(f"**{text}**" if misses(q, r, top) else text)
         lines.append(f"| {m:,} | " + " | ".join(cells) + " |")
-    lines += ["", f"![ratio against memberships](sweep{suffix}.png)"]
-    with open(os.path.join(args.out, f"sweep{suffix}.md"), "w") as f:
+    lines += ["", "Targets (issue 10):", "", "| query | target | met? | measured |", "|---|---|---|---|"]
+    for t in targets:
+        lines.append(f"| {t['query']} | {t['target']} | {'yes' if t['met'] else '**no**'} | {t['detail']} |")
+    lines += ["", f"![ratio and RLS p50 against memberships](sweep{suffix}.png)"]
+    with open(os.path.join(out, f"sweep{suffix}.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
         from matplotlib.ticker import FuncFormatter, NullFormatter
-        fig, ax = plt.subplots(figsize=(8, 4.5))
+        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(13, 5.5))
+        minor = FuncFormatter(lambda y, _: f"{y:g}" if round(y / 10 ** int(f"{y:e}".split("e")[1]), 6) in (2, 3, 5) else "")
+        colors = {}
         for q in QUERIES:
             cells = [next(x for x in results if x["memberships"] == m and x["query"] == q) for m in ms]
             line, = ax.plot(ms, [c["ratio"] for c in cells], marker="o", label=f"{q} {QUERIES[q]['title']}")
+            colors[q] = line.get_color()
             # hollow marker: the two sides ran on different kinds of plan (†)
             odd = [c for c in cells if c["baseline_plan"] != c["rls_plan"]]
             if odd:
                 ax.scatter([c["memberships"] for c in odd], [c["ratio"] for c in odd], s=70, facecolors="white",
                            edgecolors=line.get_color(), zorder=3)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xticks(ms, [f"{m:,}" for m in ms])
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}"))
-        ax.yaxis.set_minor_formatter(FuncFormatter(lambda y, _: f"{y:g}" if round(y / 10 ** int(f"{y:e}".split("e")[1]), 6) in (2, 3, 5) else ""))
-        ax.set_xlabel("workspaces the user belongs to (log)")
+            ax2.plot(ms, [c["rls_p50_ms"] for c in cells], marker="o", color=line.get_color(), label=f"{q} RLS")
+        base = [next(x for x in results if x["memberships"] == m and x["query"] == "QI") for m in ms]
+        ax2.plot(ms, [c["baseline_p50_ms"] for c in base], linestyle="--", color=colors["QI"],
+                 label="QI/Q2L baseline (owner's LATERAL)")
+        # the targets: ratio bands, and the absolute ones at the largest count
+        for y, text in ((1.10, "1.10 (Q7/Q1/Q3, 1–20)"), (1.25, "1.25 (Q7/Q1/Q3 all; Q2L/Q4 1–20)"),
+                        (1.5, "1.5 (Q2L/Q4 all)")):
+            ax.axhline(y, color="grey", linewidth=0.6, linestyle=":")
+            ax.annotate(text, (ms[0], y), xytext=(2, 2), textcoords="offset points", fontsize=6, color="grey")
+        for q, label, limit in (("QI", "QI", 50.0), ("Q1", "Q1/Q7", 1.0)):
+            ax2.scatter([top], [limit], marker="v", s=90, color=colors[q], zorder=4)
+            ax2.annotate(f"{label} target < {limit:g} ms at {top:,}", (top, limit), xytext=(-8, 6),
+                         textcoords="offset points", ha="right", fontsize=7, color=colors[q])
+        for a in (ax, ax2):
+            a.set_xscale("log")
+            a.set_yscale("log")
+            a.set_xticks(ms, [f"{m:,}" for m in ms], fontsize=7, rotation=30, ha="right")
+            a.xaxis.set_minor_formatter(NullFormatter())
+            a.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}"))
+            a.yaxis.set_minor_formatter(minor)
+            a.set_xlabel("workspaces the user belongs to (log)")
         ax.set_ylabel("p50 RLS ÷ baseline (log)")
         ax.axhline(1.0, color="grey", linewidth=0.5)
-        ax.legend(fontsize=7)
-        ax.set_title(f"RLS cost against memberships ({args.scale} scale, {n_conv:,} conversations; "
-                     f"build {meta['build'].split()[0]})", fontsize=9)
+        ax.legend(fontsize=6.5, loc="lower left")
+        ax.set_title("ratio (dotted: targets)", fontsize=9)
+        ax2.set_ylabel("RLS p50, ms (log)")
+        ax2.legend(fontsize=6.5, loc="upper left")
+        ax2.set_title("RLS p50 (▼: absolute targets at the largest count)", fontsize=9)
+        fig.suptitle(f"RLS cost against memberships ({scale} scale, {n_conv:,} conversations; "
+                     f"build {meta['build'].split()[0]})", fontsize=10)
         fig.tight_layout()
-        fig.savefig(os.path.join(args.out, f"sweep{suffix}.png"), dpi=110)
+        fig.savefig(os.path.join(out, f"sweep{suffix}.png"), dpi=110)
     except ImportError:
         pass
-    print(f"sweep: wrote {args.out}/sweep{suffix}.{{md,json,png}}")
+    print(f"sweep: wrote {out}/sweep{suffix}.{{md,json,png}}")
 
 
 if __name__ == "__main__":
