@@ -121,6 +121,206 @@ CREATE TRIGGER workspace_members_version_truncate
     AFTER TRUNCATE ON support.workspace_members
     FOR EACH STATEMENT EXECUTE FUNCTION support.workspace_members_version();
 
+-- Support staff (docs/permissions.md#support-staff).
+ALTER TABLE support.workspaces ADD COLUMN staff_access boolean NOT NULL DEFAULT true;
+ALTER TABLE support.workspace_members ADD COLUMN joined_as_staff boolean NOT NULL DEFAULT false;
+ALTER TABLE support.member_events DROP CONSTRAINT member_events_kind_valid;
+ALTER TABLE support.member_events ADD CONSTRAINT member_events_kind_valid
+    CHECK (kind IN ('added', 'role_changed', 'removed', 'staff_allowed', 'staff_refused'));
+-- The platform's own support staff: they read every workspace that allows
+-- staff access (or, with all_workspaces = false, the ones listed in
+-- staff_workspaces) without being members, act there as viewers, and join a
+-- workspace (support.join_as_staff, audited) to claim or reply with their
+-- staff role. Managed by the DBA (owner-only, like jwt_keys). Rules:
+-- docs/permissions.md#support-staff.
+CREATE TABLE support.staff (
+    user_id        uuid        NOT NULL,
+    role           text        NOT NULL DEFAULT 'agent',
+    all_workspaces boolean     NOT NULL DEFAULT true,
+    created_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    CONSTRAINT staff_pkey PRIMARY KEY (user_id),
+    CONSTRAINT staff_role_valid CHECK (role IN ('admin', 'agent', 'viewer')),
+    CONSTRAINT staff_user_fkey FOREIGN KEY (user_id) REFERENCES support.users (id) ON DELETE CASCADE
+);
+REVOKE ALL ON support.staff FROM PUBLIC;
+COMMENT ON TABLE support.staff IS
+    'Platform support staff: read every workspace that allows staff access (or those in staff_workspaces), without membership; join one with support.join_as_staff to act. Owner-only.';
+COMMENT ON COLUMN support.staff.role IS 'admin | agent | viewer: the role they join a workspace with.';
+COMMENT ON COLUMN support.staff.all_workspaces IS 'true: every workspace that allows staff; false: only those in support.staff_workspaces.';
+
+-- The workspaces a staff user with all_workspaces = false serves.
+CREATE TABLE support.staff_workspaces (
+    workspace_id uuid NOT NULL,
+    user_id      uuid NOT NULL,
+    CONSTRAINT staff_workspaces_pkey PRIMARY KEY (workspace_id, user_id),
+    CONSTRAINT staff_workspaces_workspace_fkey FOREIGN KEY (workspace_id)
+        REFERENCES support.workspaces (id) ON DELETE CASCADE,
+    CONSTRAINT staff_workspaces_staff_fkey FOREIGN KEY (user_id)
+        REFERENCES support.staff (user_id) ON DELETE CASCADE
+);
+CREATE INDEX staff_workspaces_user_idx ON support.staff_workspaces (user_id, workspace_id);
+REVOKE ALL ON support.staff_workspaces FROM PUBLIC;
+COMMENT ON TABLE support.staff_workspaces IS
+    'The configured set of workspaces of a staff user whose all_workspaces is false. Owner-only.';
+
+SELECT pg_catalog.pg_extension_config_dump('support.staff', '');
+SELECT pg_catalog.pg_extension_config_dump('support.staff_workspaces', '');
+ALTER TABLE support.staff            ENABLE ROW LEVEL SECURITY;
+ALTER TABLE support.staff_workspaces ENABLE ROW LEVEL SECURITY;
+
+-- staff and staff_workspaces, AFTER each change: a new membership version for
+-- the staff user concerned; workspaces, AFTER each statement that creates or
+-- deletes workspaces or changes staff_access: a new version for every staff
+-- user (their set of served workspaces may have changed). Same reason as
+-- workspace_members_version.
+CREATE FUNCTION support.staff_version() RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_LEVEL OPERATOR(pg_catalog.=) 'STATEMENT' THEN
+        INSERT INTO support.membership_versions AS v (user_id, version)
+        SELECT s.user_id, pg_catalog.nextval('support.membership_version_seq'::pg_catalog.regclass)
+          FROM support.staff AS s
+        ON CONFLICT (user_id) DO UPDATE SET version = EXCLUDED.version;
+        RETURN NULL;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        INSERT INTO support.membership_versions AS v (user_id, version)
+        VALUES (OLD.user_id, pg_catalog.nextval('support.membership_version_seq'::pg_catalog.regclass))
+        ON CONFLICT (user_id) DO UPDATE SET version = EXCLUDED.version;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'INSERT') THEN
+        INSERT INTO support.membership_versions AS v (user_id, version)
+        VALUES (NEW.user_id, pg_catalog.nextval('support.membership_version_seq'::pg_catalog.regclass))
+        ON CONFLICT (user_id) DO UPDATE SET version = EXCLUDED.version;
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION support.staff_version() IS
+    'Trigger: writes new support.membership_versions rows when support staff, their configured workspaces, or the workspaces that allow staff change.';
+
+CREATE TRIGGER staff_version
+    AFTER INSERT OR UPDATE OR DELETE ON support.staff
+    FOR EACH ROW EXECUTE FUNCTION support.staff_version();
+CREATE TRIGGER staff_version_truncate
+    AFTER TRUNCATE ON support.staff
+    FOR EACH STATEMENT EXECUTE FUNCTION support.workspace_members_version();
+CREATE TRIGGER staff_workspaces_version
+    AFTER INSERT OR UPDATE OR DELETE ON support.staff_workspaces
+    FOR EACH ROW EXECUTE FUNCTION support.staff_version();
+CREATE TRIGGER staff_workspaces_version_truncate
+    AFTER TRUNCATE ON support.staff_workspaces
+    FOR EACH STATEMENT EXECUTE FUNCTION support.staff_version();
+CREATE TRIGGER workspaces_staff_version
+    AFTER INSERT OR DELETE OR UPDATE OF staff_access ON support.workspaces
+    FOR EACH STATEMENT EXECUTE FUNCTION support.staff_version();
+CREATE TRIGGER workspaces_staff_version_truncate
+    AFTER TRUNCATE ON support.workspaces
+    FOR EACH STATEMENT EXECUTE FUNCTION support.staff_version();
+
+-- Support staff (docs/permissions.md#support-staff). A staff user reads every
+-- workspace they serve without membership and acts there as a viewer; to
+-- claim or reply they join it, with their staff role. The membership is
+-- audited like any other (member_events 'added', actor = the staff user)
+-- and marked joined_as_staff.
+CREATE FUNCTION support.join_as_staff(workspace_id uuid)
+RETURNS support.workspace_members
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    me uuid := support.require_user_id();   -- 28000 without an end user
+    staff_role text;
+    joined support.workspace_members;
+BEGIN
+    -- A concurrent refusal (set_staff_access) waits for this join, or this
+    -- join for it: the workspace row is the lock both take.
+    PERFORM 1 FROM support.workspaces AS w
+     WHERE w.id OPERATOR(pg_catalog.=) join_as_staff.workspace_id
+       FOR SHARE;
+    SELECT s.role INTO staff_role
+      FROM support.staff AS s
+      JOIN support.workspaces AS w
+        ON w.id OPERATOR(pg_catalog.=) join_as_staff.workspace_id AND w.staff_access
+     WHERE s.user_id OPERATOR(pg_catalog.=) me
+       AND (s.all_workspaces
+            OR EXISTS (SELECT 1 FROM support.staff_workspaces AS sw
+                        WHERE sw.workspace_id OPERATOR(pg_catalog.=) join_as_staff.workspace_id
+                          AND sw.user_id OPERATOR(pg_catalog.=) me));
+    IF staff_role IS NULL THEN
+        -- Not staff, or not serving this workspace: the same answer as for a
+        -- workspace that does not exist.
+        RAISE EXCEPTION 'workspace % not found', join_as_staff.workspace_id
+            USING ERRCODE = 'P0002';
+    END IF;
+    INSERT INTO support.workspace_members AS m (workspace_id, user_id, role, joined_as_staff)
+    VALUES (join_as_staff.workspace_id, me, staff_role, true)
+    ON CONFLICT ON CONSTRAINT workspace_members_pkey DO NOTHING
+    RETURNING m.* INTO joined;
+    IF joined.user_id IS NULL THEN
+        -- Already a member: the membership stays as it is.
+        SELECT m.* INTO joined FROM support.workspace_members AS m
+         WHERE m.workspace_id OPERATOR(pg_catalog.=) join_as_staff.workspace_id
+           AND m.user_id OPERATOR(pg_catalog.=) me;
+    END IF;
+    RETURN joined;
+END
+$$;
+
+-- The workspace's owner allows or refuses support staff. Refusing removes
+-- the members who joined as staff (their claims return to the queue) and ends
+-- staff reads of the workspace at the next statement. Audited in
+-- member_events ('staff_allowed' / 'staff_refused', user and actor the owner).
+CREATE FUNCTION support.set_staff_access(workspace_id uuid, allowed boolean)
+RETURNS boolean
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    me uuid := support.require_user_id();   -- 28000 without an end user
+    was boolean;
+    caller_role text;
+BEGIN
+    IF allowed IS NULL THEN
+        RAISE EXCEPTION 'allowed must be true or false, not NULL' USING ERRCODE = '22004';
+    END IF;
+    SELECT w.staff_access INTO was FROM support.workspaces AS w
+     WHERE w.id OPERATOR(pg_catalog.=) set_staff_access.workspace_id
+       FOR NO KEY UPDATE;
+    caller_role := support.workspace_role(set_staff_access.workspace_id);
+    IF was IS NULL OR caller_role IS NULL THEN
+        RAISE EXCEPTION 'workspace % not found', set_staff_access.workspace_id
+            USING ERRCODE = 'P0002';
+    END IF;
+    IF caller_role OPERATOR(pg_catalog.<>) 'owner' THEN
+        RAISE EXCEPTION 'workspace role % cannot change staff access', caller_role
+            USING ERRCODE = '42501',
+                  HINT = 'Only an owner of the workspace allows or refuses support staff.';
+    END IF;
+    IF was IS DISTINCT FROM allowed THEN
+        UPDATE support.workspaces AS w SET staff_access = allowed
+         WHERE w.id OPERATOR(pg_catalog.=) set_staff_access.workspace_id;
+        INSERT INTO support.member_events (workspace_id, user_id, actor_id, kind)
+        VALUES (set_staff_access.workspace_id, me, me,
+                CASE WHEN allowed THEN 'staff_allowed' ELSE 'staff_refused' END);
+        IF NOT allowed THEN
+            DELETE FROM support.workspace_members AS m
+             WHERE m.workspace_id OPERATOR(pg_catalog.=) set_staff_access.workspace_id
+               AND m.joined_as_staff
+               AND m.role OPERATOR(pg_catalog.<>) 'owner';
+        END IF;
+    END IF;
+    RETURN allowed;
+END
+$$;
+
 -- Policies: one call, no sub-select.
 ALTER POLICY users_select_member ON support.users
     USING (support.shares_workspace(id));
@@ -249,7 +449,8 @@ BEGIN
                    'support.transfer_conversation(uuid, uuid), support.resolve_conversation(uuid), '
                    'support.reopen_conversation(uuid), support.authenticate(text), '
                    'support.add_member(uuid, uuid, text), support.set_member_role(uuid, uuid, text), '
-                   'support.remove_member(uuid, uuid), support.inbox(integer) TO %s', r);
+                   'support.remove_member(uuid, uuid), support.inbox(integer), '
+                   'support.join_as_staff(uuid), support.set_staff_access(uuid, boolean) TO %s', r);
 END
 $$;
 -- Catalog documentation of the new internal functions.
@@ -296,6 +497,10 @@ COMMENT ON FUNCTION support.set_member_role(uuid,uuid,text) IS
     'An owner or admin changes a member''s role. Only an owner grants, changes or removes the owner role, and the last owner cannot be demoted (55000). Demoting a member to viewer returns their claims to the queue. Returns the changed membership; recorded in support.member_events as role_changed. Errors: 28000 no current user, P0002 workspace not found or user not a member, 42501 caller''s role, 55000 last owner, 23514 unknown role.';
 COMMENT ON FUNCTION support.remove_member(uuid,uuid) IS
     'An owner or admin removes a member (only an owner removes an owner; the last owner cannot be removed: 55000). Their claims return to the queue; their messages stay, with author_id NULL. Returns the removed membership; recorded in support.member_events as removed. Errors: 28000 no current user, P0002 workspace not found or user not a member, 42501 caller''s role, 55000 last owner.';
+COMMENT ON FUNCTION support.join_as_staff(uuid) IS
+    'Support staff (support.staff) join a workspace they serve, with their staff role, to claim and reply there; before joining they read it and act as viewers. Audited in support.member_events as added, with the staff user as actor; the membership is marked joined_as_staff and is removed again if the workspace refuses staff. Returns the membership (an existing one unchanged). Errors: 28000 no current user, P0002 not staff, not serving that workspace, or no such workspace.';
+COMMENT ON FUNCTION support.set_staff_access(uuid,boolean) IS
+    'The workspace''s owner allows (true) or refuses (false) support staff. Refusing removes the members who joined as staff (their claims return to the queue) and ends staff reads of the workspace from the next statement. Audited in support.member_events as staff_allowed or staff_refused. Returns the new setting. Errors: 28000 no current user, P0002 workspace not found, 42501 caller is not its owner, 22004 NULL.';
 COMMENT ON FUNCTION support.inbox(integer) IS
     'The newest conversations across all the workspaces the current user belongs to, newest first (created_at, then id), at most max_rows (1 to 1000, default 50). Reads the newest conversation of each workspace, then at most max_rows of the max_rows workspaces whose newest is newest: exact, and fast for a member of thousands of workspaces. Row-level security applies as to the caller''s own query.';
 COMMENT ON FUNCTION support.grant_usage(regrole) IS

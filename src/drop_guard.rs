@@ -74,13 +74,20 @@ unsafe fn drops_us(tree: *mut pg_sys::Node) -> bool {
 }
 
 /// The support tables that hold at least one row (EXISTS: no full scans).
+/// Only tables whose rows are data (the ones pg_dump keeps, the extension's
+/// configuration tables): derived state such as membership_versions is
+/// rebuilt, never lost.
 fn tables_with_rows() -> Result<Vec<String>> {
     Spi::connect(|client| {
         let tables = client
             .select(
                 "SELECT c.relname::text FROM pg_catalog.pg_class AS c \
                   WHERE c.relnamespace OPERATOR(pg_catalog.=) 'support'::pg_catalog.regnamespace \
-                    AND c.relkind OPERATOR(pg_catalog.=) 'r' ORDER BY 1",
+                    AND c.relkind OPERATOR(pg_catalog.=) 'r' \
+                    AND c.oid OPERATOR(pg_catalog.=) ANY ( \
+                        SELECT pg_catalog.unnest(e.extconfig) FROM pg_catalog.pg_extension AS e \
+                         WHERE e.extname OPERATOR(pg_catalog.=) 'conversations_ext') \
+                  ORDER BY 1",
                 None,
                 &[],
             )?

@@ -137,6 +137,9 @@ static LOCK_STAFF_VISIBLE: LazyLock<String> = LazyLock::new(|| {
 
 /// Runs [`LOCK_STAFF_VISIBLE`].
 fn lock_staff_visible(id: pgrx::Uuid, user: pgrx::Uuid) -> Result<Option<Locked>> {
+    if membership::staff_table_missing() {
+        return Ok(None); // a 0.3.0 schema: no staff yet
+    }
     plans::run(
         &LOCK_STAFF_VISIBLE,
         UUID2,

@@ -161,18 +161,23 @@ thread_local! {
     static BY_TOKEN: RefCell<Vec<Rc<Members>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// The version table's OID, None before `ALTER EXTENSION ... UPDATE` to
-/// 0.4.0 has created it (the library is replaced first).
-fn version_table() -> Option<pg_sys::Oid> {
+/// The OID of table `support.<name>`, None if it does not exist: between
+/// installing a new library and `ALTER EXTENSION ... UPDATE`, the schema is
+/// the previous version's (tables added in 0.4.0 are missing).
+pub(crate) fn support_table(name: &std::ffi::CStr) -> Option<pg_sys::Oid> {
     // SAFETY: catalog look-ups by name; missing_ok.
     unsafe {
         let schema = pg_sys::get_namespace_oid(c"support".as_ptr(), true);
         if schema == pg_sys::InvalidOid {
             return None;
         }
-        let table = pg_sys::get_relname_relid(c"membership_versions".as_ptr(), schema);
+        let table = pg_sys::get_relname_relid(name.as_ptr(), schema);
         (table != pg_sys::InvalidOid).then_some(table)
     }
+}
+
+fn version_table() -> Option<pg_sys::Oid> {
+    support_table(c"membership_versions")
 }
 
 /// `user`'s stamp under the active snapshot; None when there is no version

@@ -81,6 +81,9 @@ pub(crate) fn staff_serves_sql(workspace: &str) -> String {
 /// The workspaces `user` reads: their memberships, and as support staff the
 /// workspaces they serve (what the policies check).
 pub(crate) fn visible_workspaces_of(user: pgrx::Uuid) -> Result<Vec<pgrx::Uuid>> {
+    if staff_table_missing() {
+        return workspaces_of(user); // a 0.3.0 schema: no staff yet
+    }
     plans::run(
         "SELECT pg_catalog.array_agg(x.id) FROM ( \
             SELECT m.workspace_id AS id FROM support.workspace_members AS m \
@@ -248,8 +251,17 @@ pub(crate) fn effective_role(
 static STAFF_SERVES: LazyLock<String> =
     LazyLock::new(|| format!("SELECT {}", staff_serves_sql("$1")));
 
+/// Is the schema older than support staff (0.3.0, before `ALTER EXTENSION
+/// ... UPDATE`)?
+pub(crate) fn staff_table_missing() -> bool {
+    cache::support_table(c"staff").is_none()
+}
+
 /// Is `user` support staff serving `workspace_id`?
 pub(crate) fn staff_serves(workspace_id: pgrx::Uuid, user: pgrx::Uuid) -> Result<bool> {
+    if staff_table_missing() {
+        return Ok(false); // a 0.3.0 schema: no staff yet
+    }
     plans::run(
         &STAFF_SERVES,
         plans::UUID2,
