@@ -420,8 +420,9 @@ CREATE TRIGGER workspace_members_audit
 -- set of memberships changed (both users when a row moves), in the same
 -- transaction; TRUNCATE gives every user a new one. The membership cache behind
 -- the policies trusts a cached set only while its user's version is
--- unchanged (src/membership/cache.rs). Runs in restore mode too: it writes
--- no audit, only the version. A role change leaves the set unchanged.
+-- unchanged (src/membership/cache.rs), and it caches the user's role in each
+-- workspace too, so a role change writes a version as well. Runs in restore
+-- mode too: it writes no audit, only the version.
 CREATE FUNCTION support.workspace_members_version() RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -436,7 +437,8 @@ BEGIN
         RETURN NULL;
     END IF;
     IF TG_OP = 'UPDATE' AND NEW.user_id OPERATOR(pg_catalog.=) OLD.user_id
-       AND NEW.workspace_id OPERATOR(pg_catalog.=) OLD.workspace_id THEN
+       AND NEW.workspace_id OPERATOR(pg_catalog.=) OLD.workspace_id
+       AND NEW.role OPERATOR(pg_catalog.=) OLD.role THEN
         RETURN NULL;
     END IF;
     IF TG_OP IN ('UPDATE', 'DELETE') THEN
@@ -461,6 +463,30 @@ CREATE TRIGGER workspace_members_version
 CREATE TRIGGER workspace_members_version_truncate
     AFTER TRUNCATE ON support.workspace_members
     FOR EACH STATEMENT EXECUTE FUNCTION support.workspace_members_version();
+
+-- users, AFTER UPDATE OF kind: a new membership version for that user (the
+-- cached effective role of a bot differs from a human's).
+CREATE FUNCTION support.users_version() RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.kind IS DISTINCT FROM OLD.kind OR NEW.id IS DISTINCT FROM OLD.id THEN
+        INSERT INTO support.membership_versions AS v (user_id, version)
+        SELECT DISTINCT ON (u.id) u.id, pg_catalog.nextval('support.membership_version_seq'::pg_catalog.regclass)
+          FROM (VALUES (OLD.id), (NEW.id)) AS u(id)
+        ON CONFLICT (user_id) DO UPDATE SET version = EXCLUDED.version;
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION support.users_version() IS
+    'Trigger: writes a new support.membership_versions row for a user whose kind changes (the membership cache holds effective roles).';
+
+CREATE TRIGGER users_version
+    AFTER UPDATE OF kind, id ON support.users
+    FOR EACH ROW EXECUTE FUNCTION support.users_version();
 
 -- staff and staff_workspaces, AFTER each change: a new membership version for
 -- the staff user concerned; workspaces, AFTER each statement that creates or

@@ -8,125 +8,16 @@
 -- workspace_id) (no sub-select, which Citus refuses), rewritten by its planner
 -- support function to a once-per-statement membership token and a per-row
 -- hash probe; the membership set is cached per backend and re-validated
--- against a per-user version that every membership change writes.
+-- against a per-user version that every membership change writes. Support
+-- staff who serve workspaces without membership. support.inbox().
 
--- The version of each user's set of memberships: written, in the same
--- transaction, by every change to that user's rows of workspace_members
--- (trigger workspace_members_version), with a value of
--- membership_version_seq (sequence values never repeat, even after a
--- rollback). The membership cache behind the policies re-reads a user's
--- version before it trusts a cached set (docs/security.md). Derived state:
--- not dumped (after a restore every version reads as "none", and the
--- restore's own inserts write new ones); owner-only, like jwt_keys.
-CREATE SEQUENCE support.membership_version_seq;
-CREATE TABLE support.membership_versions (
-    user_id uuid   NOT NULL,
-    version bigint NOT NULL,
-    CONSTRAINT membership_versions_pkey PRIMARY KEY (user_id)
-);
-REVOKE ALL ON support.membership_versions FROM PUBLIC;
-REVOKE ALL ON SEQUENCE support.membership_version_seq FROM PUBLIC;
-COMMENT ON TABLE support.membership_versions IS
-    'Version of each user''s memberships, for the membership cache of the row-level security policies. Written by trigger only. Owner-only.';
-
-ALTER TABLE support.membership_versions ENABLE ROW LEVEL SECURITY;
-
--- New Rust functions (definitions as pgrx generates them).
-CREATE  FUNCTION "workspace_member_support"(
-	"request" internal /* Internal */
-) RETURNS internal /* Internal */
-IMMUTABLE STRICT PARALLEL SAFE 
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'workspace_member_support_wrapper';
-
-CREATE  FUNCTION "membership_token"() RETURNS bigint /* i64 */
-STRICT STABLE SECURITY DEFINER PARALLEL RESTRICTED
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'membership_token_wrapper';
-
-CREATE  FUNCTION "member_of"(
-	"workspace_id" uuid, /* pgrx :: Uuid */
-	"token" bigint /* i64 */
-) RETURNS bool /* bool */
-STRICT STABLE PARALLEL RESTRICTED 
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'member_of_wrapper';
-
-CREATE  FUNCTION "member_array"(
-	"token" bigint /* i64 */
-) RETURNS uuid[] /* Vec < pgrx :: Uuid > */
-STRICT STABLE PARALLEL RESTRICTED
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'member_array_wrapper';
-
-CREATE  FUNCTION "shares_workspace"(
-	"user_id" uuid /* pgrx :: Uuid */
-) RETURNS bool /* bool */
-STRICT STABLE SECURITY DEFINER PARALLEL RESTRICTED 
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'shares_workspace_wrapper';
-
--- workspace_member: no SET clause any more (it pins search_path itself where it
--- runs SQL), and the planner support that rewrites it.
-ALTER FUNCTION support.workspace_member(uuid) RESET search_path;
-ALTER FUNCTION support.workspace_member(uuid) SUPPORT support.workspace_member_support;
-ALTER FUNCTION support.member_of(uuid, bigint) SUPPORT support.workspace_member_support;
-
--- workspace_members, AFTER each change: a new version for every user whose
--- set of memberships changed (both users when a row moves), in the same
--- transaction; TRUNCATE gives every user a new one. The membership cache behind
--- the policies trusts a cached set only while its user's version is
--- unchanged (src/membership/cache.rs). Runs in restore mode too: it writes
--- no audit, only the version. A role change leaves the set unchanged.
-CREATE FUNCTION support.workspace_members_version() RETURNS trigger
-LANGUAGE plpgsql
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF TG_OP = 'TRUNCATE' THEN
-        INSERT INTO support.membership_versions AS v (user_id, version)
-        SELECT u.id, pg_catalog.nextval('support.membership_version_seq'::pg_catalog.regclass)
-          FROM support.users AS u
-        ON CONFLICT (user_id) DO UPDATE SET version = EXCLUDED.version;
-        RETURN NULL;
-    END IF;
-    IF TG_OP = 'UPDATE' AND NEW.user_id OPERATOR(pg_catalog.=) OLD.user_id
-       AND NEW.workspace_id OPERATOR(pg_catalog.=) OLD.workspace_id THEN
-        RETURN NULL;
-    END IF;
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        INSERT INTO support.membership_versions AS v (user_id, version)
-        VALUES (OLD.user_id, pg_catalog.nextval('support.membership_version_seq'::pg_catalog.regclass))
-        ON CONFLICT (user_id) DO UPDATE SET version = EXCLUDED.version;
-    END IF;
-    IF TG_OP IN ('UPDATE', 'INSERT') THEN
-        INSERT INTO support.membership_versions AS v (user_id, version)
-        VALUES (NEW.user_id, pg_catalog.nextval('support.membership_version_seq'::pg_catalog.regclass))
-        ON CONFLICT (user_id) DO UPDATE SET version = EXCLUDED.version;
-    END IF;
-    RETURN NULL;
-END
-$$;
-COMMENT ON FUNCTION support.workspace_members_version() IS
-    'Trigger: writes a new support.membership_versions row for every user whose memberships change (the membership cache of the policies re-validates against it).';
-
-CREATE TRIGGER workspace_members_version
-    AFTER INSERT OR UPDATE OR DELETE ON support.workspace_members
-    FOR EACH ROW EXECUTE FUNCTION support.workspace_members_version();
-CREATE TRIGGER workspace_members_version_truncate
-    AFTER TRUNCATE ON support.workspace_members
-    FOR EACH STATEMENT EXECUTE FUNCTION support.workspace_members_version();
-
--- Support staff (docs/permissions.md#support-staff).
+-- Support staff: the workspace's consent, the staff-joined mark, two audit kinds.
 ALTER TABLE support.workspaces ADD COLUMN staff_access boolean NOT NULL DEFAULT true;
 ALTER TABLE support.workspace_members ADD COLUMN joined_as_staff boolean NOT NULL DEFAULT false;
 ALTER TABLE support.member_events DROP CONSTRAINT member_events_kind_valid;
 ALTER TABLE support.member_events ADD CONSTRAINT member_events_kind_valid
     CHECK (kind IN ('added', 'role_changed', 'removed', 'staff_allowed', 'staff_refused'));
+
 -- The platform's own support staff: they read every workspace that allows
 -- staff access (or, with all_workspaces = false, the ones listed in
 -- staff_workspaces) without being members, act there as viewers, and join a
@@ -163,10 +54,146 @@ REVOKE ALL ON support.staff_workspaces FROM PUBLIC;
 COMMENT ON TABLE support.staff_workspaces IS
     'The configured set of workspaces of a staff user whose all_workspaces is false. Owner-only.';
 
+-- The version of each user's set of memberships: written, in the same
+-- transaction, by every change to that user's rows of workspace_members
+-- (trigger workspace_members_version), with a value of
+-- membership_version_seq (sequence values never repeat, even after a
+-- rollback). The membership cache behind the policies re-reads a user's
+-- version before it trusts a cached set (docs/security.md). Derived state:
+-- not dumped (after a restore every version reads as "none", and the
+-- restore's own inserts write new ones); owner-only, like jwt_keys.
+CREATE SEQUENCE support.membership_version_seq;
+CREATE TABLE support.membership_versions (
+    user_id uuid   NOT NULL,
+    version bigint NOT NULL,
+    CONSTRAINT membership_versions_pkey PRIMARY KEY (user_id)
+);
+REVOKE ALL ON support.membership_versions FROM PUBLIC;
+REVOKE ALL ON SEQUENCE support.membership_version_seq FROM PUBLIC;
+COMMENT ON TABLE support.membership_versions IS
+    'Version of each user''s memberships, for the membership cache of the row-level security policies. Written by trigger only. Owner-only.';
+
 SELECT pg_catalog.pg_extension_config_dump('support.staff', '');
 SELECT pg_catalog.pg_extension_config_dump('support.staff_workspaces', '');
-ALTER TABLE support.staff            ENABLE ROW LEVEL SECURITY;
-ALTER TABLE support.staff_workspaces ENABLE ROW LEVEL SECURITY;
+ALTER TABLE support.membership_versions ENABLE ROW LEVEL SECURITY;
+ALTER TABLE support.staff               ENABLE ROW LEVEL SECURITY;
+ALTER TABLE support.staff_workspaces    ENABLE ROW LEVEL SECURITY;
+
+-- New Rust functions (definitions as pgrx generates them).
+CREATE  FUNCTION "workspace_member_support"(
+	"request" internal /* Internal */
+) RETURNS internal /* Internal */
+IMMUTABLE STRICT PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'workspace_member_support_wrapper';
+
+CREATE  FUNCTION "membership_token"() RETURNS bigint /* i64 */
+STRICT STABLE SECURITY DEFINER PARALLEL RESTRICTED 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'membership_token_wrapper';
+
+CREATE  FUNCTION "member_of"(
+	"workspace_id" uuid, /* pgrx :: Uuid */
+	"token" bigint /* i64 */
+) RETURNS bool /* bool */
+STRICT STABLE PARALLEL RESTRICTED 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'member_of_wrapper';
+
+CREATE  FUNCTION "member_array"(
+	"token" bigint /* i64 */
+) RETURNS uuid[] /* Vec < pgrx :: Uuid > */
+STRICT STABLE PARALLEL RESTRICTED 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'member_array_wrapper';
+
+CREATE  FUNCTION "shares_workspace"(
+	"user_id" uuid /* pgrx :: Uuid */
+) RETURNS bool /* bool */
+STRICT STABLE SECURITY DEFINER PARALLEL RESTRICTED 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'shares_workspace_wrapper';
+
+-- workspace_member: no SET clause any more (it pins search_path itself where it
+-- runs SQL), and the planner support that rewrites it.
+ALTER FUNCTION support.workspace_member(uuid) RESET search_path;
+ALTER FUNCTION support.workspace_member(uuid) SUPPORT support.workspace_member_support;
+ALTER FUNCTION support.member_of(uuid, bigint) SUPPORT support.workspace_member_support;
+
+-- workspace_members, AFTER each change: a new version for every user whose
+-- set of memberships changed (both users when a row moves), in the same
+-- transaction; TRUNCATE gives every user a new one. The membership cache behind
+-- the policies trusts a cached set only while its user's version is
+-- unchanged (src/membership/cache.rs), and it caches the user's role in each
+-- workspace too, so a role change writes a version as well. Runs in restore
+-- mode too: it writes no audit, only the version.
+CREATE FUNCTION support.workspace_members_version() RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        INSERT INTO support.membership_versions AS v (user_id, version)
+        SELECT u.id, pg_catalog.nextval('support.membership_version_seq'::pg_catalog.regclass)
+          FROM support.users AS u
+        ON CONFLICT (user_id) DO UPDATE SET version = EXCLUDED.version;
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'UPDATE' AND NEW.user_id OPERATOR(pg_catalog.=) OLD.user_id
+       AND NEW.workspace_id OPERATOR(pg_catalog.=) OLD.workspace_id
+       AND NEW.role OPERATOR(pg_catalog.=) OLD.role THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        INSERT INTO support.membership_versions AS v (user_id, version)
+        VALUES (OLD.user_id, pg_catalog.nextval('support.membership_version_seq'::pg_catalog.regclass))
+        ON CONFLICT (user_id) DO UPDATE SET version = EXCLUDED.version;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'INSERT') THEN
+        INSERT INTO support.membership_versions AS v (user_id, version)
+        VALUES (NEW.user_id, pg_catalog.nextval('support.membership_version_seq'::pg_catalog.regclass))
+        ON CONFLICT (user_id) DO UPDATE SET version = EXCLUDED.version;
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION support.workspace_members_version() IS
+    'Trigger: writes a new support.membership_versions row for every user whose memberships change (the membership cache of the policies re-validates against it).';
+
+CREATE TRIGGER workspace_members_version
+    AFTER INSERT OR UPDATE OR DELETE ON support.workspace_members
+    FOR EACH ROW EXECUTE FUNCTION support.workspace_members_version();
+CREATE TRIGGER workspace_members_version_truncate
+    AFTER TRUNCATE ON support.workspace_members
+    FOR EACH STATEMENT EXECUTE FUNCTION support.workspace_members_version();
+
+-- users, AFTER UPDATE OF kind: a new membership version for that user (the
+-- cached effective role of a bot differs from a human's).
+CREATE FUNCTION support.users_version() RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.kind IS DISTINCT FROM OLD.kind OR NEW.id IS DISTINCT FROM OLD.id THEN
+        INSERT INTO support.membership_versions AS v (user_id, version)
+        SELECT DISTINCT ON (u.id) u.id, pg_catalog.nextval('support.membership_version_seq'::pg_catalog.regclass)
+          FROM (VALUES (OLD.id), (NEW.id)) AS u(id)
+        ON CONFLICT (user_id) DO UPDATE SET version = EXCLUDED.version;
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION support.users_version() IS
+    'Trigger: writes a new support.membership_versions row for a user whose kind changes (the membership cache holds effective roles).';
+
+CREATE TRIGGER users_version
+    AFTER UPDATE OF kind, id ON support.users
+    FOR EACH ROW EXECUTE FUNCTION support.users_version();
 
 -- staff and staff_workspaces, AFTER each change: a new membership version for
 -- the staff user concerned; workspaces, AFTER each statement that creates or
@@ -398,7 +425,7 @@ BEGIN
 END
 $$;
 
--- Privileges: grant_usage covers the new functions the policies call, and the inbox.
+-- Privileges: grant_usage covers the new functions.
 CREATE OR REPLACE FUNCTION support.grant_usage(app_role pg_catalog.regrole) RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -453,6 +480,7 @@ BEGIN
                    'support.join_as_staff(uuid), support.set_staff_access(uuid, boolean) TO %s', r);
 END
 $$;
+
 -- Catalog documentation of the new internal functions.
 COMMENT ON FUNCTION support.workspace_member_support(internal) IS
     'Internal (planner support of support.workspace_member): offers the index condition workspace_id = ANY (support.member_workspaces()) where the query does not already pin workspace_id, and that condition''s selectivity.';

@@ -1,14 +1,16 @@
-//! The current user's workspaces, kept per backend so that row-level security
-//! costs a hash probe per row instead of reading `support.workspace_members`
-//! per statement.
+//! The current user's workspaces, and their effective role in each, kept per
+//! backend: row-level security costs a hash probe per row instead of reading
+//! `support.workspace_members` per statement, and the write checks
+//! (`workspace_role`) read the role without a query.
 //!
 //! # Why a cached set is never stale
 //!
-//! Every change to a user's memberships (insert, delete, a row moved to
-//! another user or workspace, TRUNCATE) also writes that user's row of
-//! `support.membership_versions` in the same transaction (trigger
-//! `workspace_members_version`, sql/20_triggers.sql): a fresh value of a
-//! sequence, or the row's removal on TRUNCATE. Sequence values never repeat,
+//! Every change to a user's memberships (insert, delete, a role change, a row
+//! moved to another user or workspace, TRUNCATE; the user's kind; support
+//! staff rows and the workspaces that allow staff) also writes that user's row of
+//! `support.membership_versions` in the same transaction (the `*_version`
+//! triggers, sql/20_triggers.sql): a fresh value of a sequence (TRUNCATE
+//! writes one for every user). Sequence values never repeat,
 //! even after a rollback. So under one snapshot, the **stamp** (the version
 //! row as that snapshot sees it, and the version table's OID, which changes
 //! if the extension is dropped and created again) determines the membership
@@ -33,12 +35,13 @@
 //! user is part of the key: a new identity is a miss.
 
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use pgrx::prelude::*;
 
 use crate::errors::Result;
+use crate::lifecycle::model::Role;
 use crate::plans;
 
 /// What a snapshot sees of the user's memberships (see the module docs).
@@ -137,7 +140,8 @@ pub(crate) struct Members {
     /// Random and never reused: a statement names the set it checked by
     /// this token (see `super::member_of`); a guess names nothing.
     pub(crate) token: i64,
-    set: HashSet<[u8; 16]>,
+    /// Workspace → the user's effective role there.
+    roles: HashMap<[u8; 16], Role>,
     /// The same workspaces, in uuid order (what `member_workspaces()` returns:
     /// btree's array-key sort then finds them sorted).
     sorted: Vec<pgrx::Uuid>,
@@ -223,15 +227,20 @@ fn new_token() -> i64 {
     }
 }
 
-/// `user`'s workspaces under the active snapshot.
+/// `user`'s workspaces and roles under the active snapshot.
 fn load(user: pgrx::Uuid) -> Result<Members> {
-    let mut sorted = super::visible_workspaces_of(user)?;
-    sorted.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-    sorted.dedup();
-    let set = sorted.iter().map(|id| *id.as_bytes()).collect();
+    let mut rows = super::visible_workspaces_of(user)?;
+    // By workspace, membership (rank 0) before staff service (rank 1).
+    rows.sort_unstable_by(|a, b| (a.0.as_bytes(), a.1).cmp(&(b.0.as_bytes(), b.1)));
+    rows.dedup_by(|later, first| later.0 == first.0);
+    let roles = rows
+        .iter()
+        .map(|(id, _, role)| (*id.as_bytes(), *role))
+        .collect();
+    let sorted = rows.into_iter().map(|(id, _, _)| id).collect();
     Ok(Members {
         token: new_token(),
-        set,
+        roles,
         sorted,
     })
 }
@@ -305,7 +314,12 @@ fn remember(members: &Rc<Members>) {
 
 impl Members {
     pub(crate) fn contains(&self, workspace_id: &pgrx::Uuid) -> bool {
-        self.set.contains(workspace_id.as_bytes())
+        self.roles.contains_key(workspace_id.as_bytes())
+    }
+
+    /// The user's effective role in `workspace_id`, None when not visible.
+    pub(crate) fn role(&self, workspace_id: &pgrx::Uuid) -> Option<Role> {
+        self.roles.get(workspace_id.as_bytes()).copied()
     }
 
     pub(crate) fn sorted(&self) -> &[pgrx::Uuid] {

@@ -78,32 +78,63 @@ pub(crate) fn staff_serves_sql(workspace: &str) -> String {
     )
 }
 
-/// The workspaces `user` reads: their memberships, and as support staff the
-/// workspaces they serve (what the policies check).
-pub(crate) fn visible_workspaces_of(user: pgrx::Uuid) -> Result<Vec<pgrx::Uuid>> {
-    if staff_table_missing() {
-        return workspaces_of(user); // a 0.3.0 schema: no staff yet
-    }
-    plans::run(
-        "SELECT pg_catalog.array_agg(x.id) FROM ( \
-            SELECT m.workspace_id AS id FROM support.workspace_members AS m \
-             WHERE m.user_id OPERATOR(pg_catalog.=) $1 \
-            UNION ALL \
-            SELECT w.id FROM support.staff AS s JOIN support.workspaces AS w ON w.staff_access \
-             WHERE s.user_id OPERATOR(pg_catalog.=) $1 AND s.all_workspaces \
-            UNION ALL \
-            SELECT sw.workspace_id FROM support.staff AS s \
-              JOIN support.staff_workspaces AS sw ON sw.user_id OPERATOR(pg_catalog.=) s.user_id \
-              JOIN support.workspaces AS w ON w.id OPERATOR(pg_catalog.=) sw.workspace_id AND w.staff_access \
-             WHERE s.user_id OPERATOR(pg_catalog.=) $1 AND NOT s.all_workspaces) AS x",
-        plans::UUID1,
-        false,
-        &[user.into()],
-        |mut rows| match rows.next() {
-            Some(row) => Ok(row.get::<Vec<pgrx::Uuid>>(1)?.unwrap_or_default()),
-            None => Ok(Vec::new()),
-        },
-    )
+/// The workspaces `user` reads, each with `user`'s effective role there
+/// (see [`Role`]): their memberships, and as support staff the workspaces they
+/// serve without membership, as viewer (what the policies check, and what the
+/// write checks ask). Unsorted; a workspace may appear twice (membership
+/// first: rank 0).
+pub(crate) fn visible_workspaces_of(user: pgrx::Uuid) -> Result<Vec<(pgrx::Uuid, i32, Role)>> {
+    static WITH_STAFF: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT pg_catalog.array_agg(x.id), pg_catalog.array_agg(x.rank), pg_catalog.array_agg(x.role) FROM ( \
+                SELECT m.workspace_id AS id, 0 AS rank, {EFFECTIVE_ROLE_SQL} AS role \
+                  FROM support.workspace_members AS m \
+                  JOIN support.users AS u ON u.id OPERATOR(pg_catalog.=) m.user_id \
+                 WHERE m.user_id OPERATOR(pg_catalog.=) $1 \
+                UNION ALL \
+                SELECT w.id, 1, 'viewer' FROM support.staff AS s JOIN support.workspaces AS w ON w.staff_access \
+                 WHERE s.user_id OPERATOR(pg_catalog.=) $1 AND s.all_workspaces \
+                UNION ALL \
+                SELECT sw.workspace_id, 1, 'viewer' FROM support.staff AS s \
+                  JOIN support.staff_workspaces AS sw ON sw.user_id OPERATOR(pg_catalog.=) s.user_id \
+                  JOIN support.workspaces AS w ON w.id OPERATOR(pg_catalog.=) sw.workspace_id AND w.staff_access \
+                 WHERE s.user_id OPERATOR(pg_catalog.=) $1 AND NOT s.all_workspaces) AS x"
+        )
+    });
+    static MEMBERS_ONLY: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT pg_catalog.array_agg(m.workspace_id), pg_catalog.array_agg(0), \
+                    pg_catalog.array_agg({EFFECTIVE_ROLE_SQL}) \
+               FROM support.workspace_members AS m \
+               JOIN support.users AS u ON u.id OPERATOR(pg_catalog.=) m.user_id \
+              WHERE m.user_id OPERATOR(pg_catalog.=) $1"
+        )
+    });
+    // A 0.3.0 schema (before ALTER EXTENSION UPDATE) has no staff yet.
+    let sql: &str = if staff_table_missing() {
+        &MEMBERS_ONLY
+    } else {
+        &WITH_STAFF
+    };
+    plans::run(sql, plans::UUID1, false, &[user.into()], |mut rows| {
+        let Some(row) = rows.next() else {
+            return Ok(Vec::new());
+        };
+        let ids = row.get::<Vec<pgrx::Uuid>>(1)?.unwrap_or_default();
+        let ranks = row.get::<Vec<i32>>(2)?.unwrap_or_default();
+        let roles = row.get::<Vec<String>>(3)?.unwrap_or_default();
+        ids.into_iter()
+            .zip(ranks)
+            .zip(roles)
+            .map(|((id, rank), role)| match Role::parse(&role) {
+                Some(role) => Ok((id, rank, role)),
+                None => Err(Internal::Unexpected {
+                    what: "workspace_members.role",
+                    value: role,
+                }),
+            })
+            .collect()
+    })
 }
 
 /// `support.member_workspaces()`: the ids of the workspaces the current user
@@ -219,6 +250,11 @@ pub(crate) fn effective_role(
     user: pgrx::Uuid,
     lock: bool,
 ) -> Result<Option<Role>> {
+    // The current user's role without a lock: from the membership cache,
+    // checked against the active snapshot like a read of the tables.
+    if !lock && identity::current_user() == Some(user) {
+        return Ok(cache::members(user)?.role(&workspace_id));
+    }
     let sql: &str = if lock { &ROLE_OF_LOCKED } else { &ROLE_OF };
     plans::run(
         sql,
