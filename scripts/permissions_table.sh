@@ -16,20 +16,27 @@ for arg in "$@"; do
 done
 
 table() {
+    # Columns from the TSV's header: action, the subjects, what. A cell is ok,
+    # a SQLSTATE (in backticks) or - (not applicable, shown as an em dash).
     awk -F'\t' '
         /^#/ || NF == 0 { next }
         !header {
             header = 1
-            printf "| action | owner | admin | agent | viewer | bot | what |\n"
-            printf "|---|:-:|:-:|:-:|:-:|:-:|---|\n"
+            n = NF
+            if ($1 != "action" || $n != "what") { printf "header: %s ... %s, expected action ... what\n", $1, $n > "/dev/stderr"; exit 1 }
+            printf "|"
+            for (i = 1; i <= n; i++) printf " %s |", $i
+            printf "\n|---|"
+            for (i = 2; i < n; i++) printf ":-:|"
+            printf "---|\n"
             next
         }
         {
-            if (NF != 7) { printf "line %d: %d fields, expected 7\n", NR, NF > "/dev/stderr"; exit 1 }
-            what = $7
+            if (NF != n) { printf "line %d: %d fields, expected %d\n", NR, NF, n > "/dev/stderr"; exit 1 }
+            what = $n
             gsub(/\|/, "\\|", what)
             printf "| `%s` |", $1
-            for (i = 2; i <= 6; i++) printf " %s |", ($i == "ok" ? "ok" : "`" $i "`")
+            for (i = 2; i < n; i++) printf " %s |", ($i == "ok" ? "ok" : ($i == "-" ? "—" : "`" $i "`"))
             printf " %s |\n", what
         }
     ' "$tsv"

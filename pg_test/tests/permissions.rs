@@ -8,14 +8,17 @@
 //! row of every support table, as the superuser), and an allowed action must
 //! change it with its specific effect visible (rows, events with the subject
 //! as actor, author_id). Everything is rolled back, so every cell starts from
-//! the same state. Also: docs/permissions.md holds exactly the table that
+//! the same state. A `-` cell (not applicable: the staff column, a non-member,
+//! holds no claim and wrote no message) is skipped and counted; the plans
+//! must agree that exactly those cells have no precondition to set up. Also:
+//! docs/permissions.md holds exactly the table that
 //! scripts/permissions_table.sh generates from the TSV.
 
 use std::collections::BTreeSet;
 
 use pg_test::checksum::checksum_sql;
 use pg_test::matrix::fixture::*;
-use pg_test::matrix::plans::{plan, KNOWN};
+use pg_test::matrix::plans::{plan, Plan, KNOWN};
 use pg_test::matrix::{self, Matrix};
 use tokio_postgres::{Client, SimpleQueryMessage};
 
@@ -55,6 +58,7 @@ struct Tally {
     cells: usize,
     allowed: usize,
     refused: usize,
+    not_applicable: usize,
     disagreements: Vec<String>,
 }
 
@@ -64,9 +68,9 @@ async fn run_cell(
     checksum: &str,
     action: &str,
     s: &Subject,
+    p: &Plan,
     cell: &str,
 ) -> Option<String> {
-    let p = plan(action, s).expect("known action");
     c.batch_execute("BEGIN").await.unwrap();
     if !p.setup.is_empty() {
         c.batch_execute(&p.setup)
@@ -125,6 +129,7 @@ async fn run_cell(
         let (new, _, _) = returned.unwrap();
         let effect = p
             .effect
+            .as_deref()
             .unwrap()
             .replace("{new}", new.as_deref().unwrap_or(""));
         let visible = one_value(c, &format!("SELECT ({effect})::text")).await;
@@ -176,7 +181,7 @@ async fn every_cell_of_the_permission_matrix_as_written() {
         "permission matrix: checksum over {} tables: {tables:?}",
         tables.len()
     );
-    // Each subject is the column it plays.
+    // Each subject is the column it plays (staff, not a member of W, act there as viewers).
     for s in SUBJECTS {
         let role = one_value(
             &c,
@@ -188,9 +193,24 @@ async fn every_cell_of_the_permission_matrix_as_written() {
         .await;
         c.batch_execute("ROLLBACK").await.unwrap();
         assert_eq!(
-            role, s.name,
+            role, s.plays,
             "support.workspace_role(W) as the {} subject",
             s.name
+        );
+        let member = one_value(
+            &c,
+            &format!(
+                "SELECT count(*) FROM support.workspace_members WHERE workspace_id = '{W}' AND user_id = '{}'",
+                s.id
+            ),
+        )
+        .await;
+        assert_eq!(
+            member,
+            if s.member { "1" } else { "0" },
+            "the {} subject is a member of W: {}",
+            s.name,
+            s.member
         );
     }
     let mut t = Tally::default();
@@ -199,7 +219,33 @@ async fn every_cell_of_the_permission_matrix_as_written() {
             assert_eq!(matrix::SUBJECTS[i], s.name);
             let cell = a.cells[i].as_str();
             t.cells += 1;
-            match run_cell(&c, &checksum, &a.id, s, cell).await {
+            let p = plan(&a.id, s);
+            let p = match (cell, p) {
+                (matrix::NOT_APPLICABLE, None) => {
+                    t.not_applicable += 1;
+                    continue;
+                }
+                (matrix::NOT_APPLICABLE, Some(_)) => {
+                    let line = format!(
+                        "{} x {}: matrix says - (not applicable), but the subject has what the action needs",
+                        a.id, s.name
+                    );
+                    eprintln!("DISAGREEMENT: {line}");
+                    t.disagreements.push(line);
+                    continue;
+                }
+                (_, None) => {
+                    let line = format!(
+                        "{} x {}: matrix says {cell}, but the subject cannot have what the action needs (-)",
+                        a.id, s.name
+                    );
+                    eprintln!("DISAGREEMENT: {line}");
+                    t.disagreements.push(line);
+                    continue;
+                }
+                (_, Some(p)) => p,
+            };
+            match run_cell(&c, &checksum, &a.id, s, &p, cell).await {
                 None if cell == "ok" => t.allowed += 1,
                 None => t.refused += 1,
                 Some(p) => {
@@ -212,13 +258,14 @@ async fn every_cell_of_the_permission_matrix_as_written() {
     }
     println!(
         "permission matrix: {} actions x {} subjects = {} cells: {} as written ({} allowed with their effect, \
-         {} refused with the database unchanged), {} disagreements",
+         {} refused with the database unchanged), {} not applicable (-), {} disagreements",
         m.actions.len(),
         SUBJECTS.len(),
         t.cells,
         t.allowed + t.refused,
         t.allowed,
         t.refused,
+        t.not_applicable,
         t.disagreements.len()
     );
     assert!(

@@ -4,9 +4,14 @@
 //! user N who is not a member yet; workspace X with its own owner, member,
 //! conversation and message (to see cross-tenant effects). In W: an active
 //! conversation (with messages), an escalated one (the only one waiting), one
-//! claimed by G2, a resolved one, and for each subject a conversation it holds
-//! and a message it wrote. Members are added through support.add_member by
-//! O, so member_events has rows; claims are set directly by the superuser.
+//! claimed by G2, a resolved one, and for each member subject a conversation
+//! it holds and a message it wrote. Members are added through
+//! support.add_member by O, so member_events has rows; claims are set directly
+//! by the superuser. Support staff: S (the staff column: human, staff role
+//! agent, all_workspaces, member of nothing) and S2 (the same, used by the
+//! staff.refuse cell, which first has S2 join W and claim a conversation);
+//! W allows staff (the default), X refuses them (its owner said so through
+//! support.set_staff_access), so S reads exactly W.
 use crate::fixture::{empty_database, APP_ROLE};
 use tokio_postgres::Client;
 
@@ -23,6 +28,11 @@ pub const B: &str = "d0000000-0000-4000-8000-000000000007";
 pub const N: &str = "d0000000-0000-4000-8000-000000000008";
 pub const XO: &str = "d0000000-0000-4000-8000-000000000009";
 pub const XG: &str = "d0000000-0000-4000-8000-000000000010";
+/// Support staff, the staff column: in support.staff (role agent,
+/// all_workspaces), a member of no workspace.
+pub const S: &str = "d0000000-0000-4000-8000-000000000011";
+/// Support staff like S, who joins W in the set-up of staff.refuse.
+pub const S2: &str = "d0000000-0000-4000-8000-000000000012";
 
 pub const C_ACTIVE: &str = "e0000000-0000-4000-8000-000000000001";
 pub const C_ESCALATED: &str = "e0000000-0000-4000-8000-000000000002";
@@ -34,50 +44,80 @@ pub const M_G2: &str = "f1000000-0000-4000-8000-000000000001";
 pub const M_CUSTOMER: &str = "f1000000-0000-4000-8000-000000000002";
 pub const M_X: &str = "f1000000-0000-4000-8000-000000000021";
 
-/// A column of the matrix, played by one user of W.
+/// A column of the matrix, played by one user.
 #[derive(Clone, Copy, Debug)]
 pub struct Subject {
     pub name: &'static str,
     pub id: &'static str,
-    /// A conversation of W the subject holds (claimed_by = the subject).
+    /// What `support.workspace_role(W)` answers the subject.
+    pub plays: &'static str,
+    /// A member of W (false: the staff column).
+    pub member: bool,
+    /// A conversation of W the subject holds (claimed_by = the subject); ""
+    /// for staff, who as a non-member can hold none.
     pub own_conversation: &'static str,
-    /// A message in C_ACTIVE the subject wrote.
+    /// A message in C_ACTIVE the subject wrote; "" for staff, who as a
+    /// non-member can have written none.
     pub own_message: &'static str,
 }
 
-/// The five subjects, in the matrix's column order.
-pub const SUBJECTS: [Subject; 5] = [
+/// The subjects, in the matrix's column order: the five members of W, then
+/// support staff S.
+pub const SUBJECTS: [Subject; 6] = [
     Subject {
         name: "owner",
         id: O,
+        plays: "owner",
+        member: true,
         own_conversation: "e0000000-0000-4000-8000-000000000011",
         own_message: "f1000000-0000-4000-8000-000000000011",
     },
     Subject {
         name: "admin",
         id: A,
+        plays: "admin",
+        member: true,
         own_conversation: "e0000000-0000-4000-8000-000000000012",
         own_message: "f1000000-0000-4000-8000-000000000012",
     },
     Subject {
         name: "agent",
         id: G,
+        plays: "agent",
+        member: true,
         own_conversation: "e0000000-0000-4000-8000-000000000013",
         own_message: "f1000000-0000-4000-8000-000000000013",
     },
     Subject {
         name: "viewer",
         id: V,
+        plays: "viewer",
+        member: true,
         own_conversation: "e0000000-0000-4000-8000-000000000014",
         own_message: "f1000000-0000-4000-8000-000000000014",
     },
     Subject {
         name: "bot",
         id: B,
+        plays: "bot",
+        member: true,
         own_conversation: "e0000000-0000-4000-8000-000000000015",
         own_message: "f1000000-0000-4000-8000-000000000015",
     },
+    Subject {
+        name: "staff",
+        id: S,
+        plays: crate::matrix::STAFF_ACTS_AS,
+        member: false,
+        own_conversation: "",
+        own_message: "",
+    },
 ];
+
+/// The subjects who are members of W (they hold a conversation and wrote a message).
+pub fn members() -> impl Iterator<Item = &'static Subject> {
+    SUBJECTS.iter().filter(|s| s.member)
+}
 
 /// `BEGIN` is the caller's; this acts as `user` for the rest of the transaction.
 pub fn act_as(user: &str) -> String {
@@ -115,8 +155,9 @@ pub async fn build(db: &str) -> (Client, Vec<String>) {
         "INSERT INTO support.users (id, kind, display_name) VALUES
            ('{O}', 'human', 'O'), ('{O2}', 'human', 'O2'), ('{A}', 'human', 'A'), ('{G}', 'human', 'G'),
            ('{G2}', 'human', 'G2'), ('{V}', 'human', 'V'), ('{B}', 'bot', 'B'), ('{N}', 'human', 'N'),
-           ('{XO}', 'human', 'XO'), ('{XG}', 'human', 'XG');
+           ('{XO}', 'human', 'XO'), ('{XG}', 'human', 'XG'), ('{S}', 'human', 'S'), ('{S2}', 'human', 'S2');
          INSERT INTO support.workspaces (id, name) VALUES ('{W}', 'W'), ('{X}', 'X');
+         INSERT INTO support.staff (user_id, role) VALUES ('{S}', 'agent'), ('{S2}', 'agent');
          INSERT INTO support.workspace_members (workspace_id, user_id, role) VALUES ('{W}', '{O}', 'owner'), ('{X}', '{XO}', 'owner');
          INSERT INTO support.jwt_keys (kid, alg, key) VALUES ('perm-k1', 'HS256', repeat('k', 40));"
     ))
@@ -140,6 +181,13 @@ pub async fn build(db: &str) -> (Client, Vec<String>) {
         .await
         .unwrap_or_else(|e| panic!("fixture: add_member({ws}, {user}, {role}) as {by}: {e}"));
     }
+    // X refuses support staff, by its owner.
+    c.batch_execute(&format!(
+        "BEGIN; {} SELECT support.set_staff_access('{X}', false); COMMIT;",
+        act_as(XO)
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("fixture: set_staff_access({X}, false) as {XO}: {e}"));
     // Conversations and messages, by the superuser.
     let mut sql = format!(
         "INSERT INTO support.conversations (id, workspace_id, status, subject, bot_user_id) VALUES
@@ -156,7 +204,7 @@ pub async fn build(db: &str) -> (Client, Vec<String>) {
            ('{M_CUSTOMER}', '{W}', '{C_ACTIVE}', 'customer', '{B}', 'relayed by B'),
            ('{M_X}', '{X}', '{C_X}', 'agent', '{XG}', 'other tenant''s message');"
     );
-    for s in SUBJECTS {
+    for s in members() {
         sql.push_str(&format!(
             "INSERT INTO support.conversations (id, workspace_id, status, escalated_at, subject)
                VALUES ('{}', '{W}', 'escalated', now() - interval '2 hours', 'held by {}');",
@@ -166,7 +214,7 @@ pub async fn build(db: &str) -> (Client, Vec<String>) {
     c.batch_execute(&sql)
         .await
         .unwrap_or_else(|e| panic!("fixture: conversations: {e}"));
-    for s in SUBJECTS {
+    for s in members() {
         let role = if s.name == "bot" { "bot" } else { "agent" };
         let claim = format!(
             "UPDATE support.conversations SET status = 'claimed', claimed_by = '{}', claimed_at = now() WHERE id = '{}'",
@@ -200,7 +248,7 @@ pub async fn build(db: &str) -> (Client, Vec<String>) {
         .unwrap()
         .get(0);
     assert_eq!(waiting, 1, "fixture: one conversation waiting in W");
-    for s in SUBJECTS {
+    for s in members() {
         let holder: Option<String> = c
             .query_one(
                 &format!(
@@ -219,5 +267,26 @@ pub async fn build(db: &str) -> (Client, Vec<String>) {
             s.name
         );
     }
+    // Staff: S and S2 are staff of every workspace that allows them, members of none; W allows, X refuses.
+    let staff: String = c
+        .query_one(
+            &format!(
+                "SELECT string_agg(s.user_id::text || ' ' || s.role || ' ' || s.all_workspaces
+                                   || ' ' || (SELECT count(*) FROM support.workspace_members m WHERE m.user_id = s.user_id),
+                                   ', ' ORDER BY s.user_id)
+                        || '; W ' || (SELECT staff_access FROM support.workspaces WHERE id = '{W}')
+                        || ', X ' || (SELECT staff_access FROM support.workspaces WHERE id = '{X}')
+                   FROM support.staff s"
+            ),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        staff,
+        format!("{S} agent true 0, {S2} agent true 0; W true, X false"),
+        "fixture: the staff"
+    );
     (c, notes)
 }

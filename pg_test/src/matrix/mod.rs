@@ -4,16 +4,23 @@
 //! fixture and plans of this module) and by the reference model.
 //!
 //! Format: lines starting with `#` are comments; the first other line is the
-//! header `action owner admin agent viewer bot what`; then one row per action.
-//! A cell is `ok` or the SQLSTATE of the refusal.
+//! header `action owner admin agent viewer bot staff what`; then one row per
+//! action. A cell is `ok`, the SQLSTATE of the refusal, or `-` (not
+//! applicable: the action's precondition cannot be set up for the subject,
+//! e.g. a claim held by a support staff user who is not a member).
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 pub mod fixture;
 pub mod plans;
 
-/// The subjects (columns), in the file's order.
-pub const SUBJECTS: [&str; 5] = ["owner", "admin", "agent", "viewer", "bot"];
+/// The subjects (columns), in the file's order. The first five are members
+/// of the workspace; `staff` is a support staff user who is not (see the
+/// file's header).
+pub const SUBJECTS: [&str; 6] = ["owner", "admin", "agent", "viewer", "bot", "staff"];
+
+/// The cell of an action that cannot be performed by the subject.
+pub const NOT_APPLICABLE: &str = "-";
 
 #[derive(Clone, Debug)]
 pub struct Action {
@@ -75,10 +82,11 @@ impl Matrix {
             }
             for cell in &fields[1..=SUBJECTS.len()] {
                 let valid = *cell == "ok"
+                    || *cell == NOT_APPLICABLE
                     || (cell.len() == 5 && cell.chars().all(|c| c.is_ascii_alphanumeric()));
                 if !valid {
                     return Err(format!(
-                        "line {}: cell {cell:?} is neither ok nor a SQLSTATE",
+                        "line {}: cell {cell:?} is neither ok, a SQLSTATE nor -",
                         n + 1
                     ));
                 }
@@ -107,7 +115,7 @@ impl Matrix {
         &self.actions[*i]
     }
 
-    /// The cell of `action` for `subject` (`ok` or a SQLSTATE).
+    /// The cell of `action` for `subject` (`ok`, a SQLSTATE or `-`).
     pub fn cell(&self, action: &str, subject: &str) -> &str {
         let s = SUBJECTS
             .iter()
@@ -116,10 +124,15 @@ impl Matrix {
         &self.action(action).cells[s]
     }
 
-    /// The SQLSTATE the matrix gives `subject` for `action` ("00000": allowed).
+    /// The SQLSTATE the matrix gives `subject` for `action` ("00000":
+    /// allowed). Panics on a `-` cell: whoever asks has set up a situation
+    /// the matrix says cannot exist.
     pub fn sqlstate(&self, action: &str, subject: &str) -> &'static str {
         match self.cell(action, subject) {
             "ok" => "00000",
+            NOT_APPLICABLE => panic!(
+                "docs/permissions.tsv: {action} x {subject} is `-` (not applicable), yet it was asked for"
+            ),
             other => Box::leak(other.to_string().into_boxed_str()),
         }
     }
@@ -141,3 +154,12 @@ pub fn subject_of(kind: &str, role: &str) -> &'static str {
         _ => panic!("unknown role {role}"),
     }
 }
+
+/// The column of a support staff user in a workspace that allows staff and
+/// that they serve without being a member (docs/permissions.tsv's header).
+pub const STAFF: &str = "staff";
+
+/// What `support.workspace_role()` answers such a staff user: they "act in it
+/// as a viewer until they join it" (docs/permissions.tsv's header). Once
+/// joined they are a member, and `subject_of` their staff role applies.
+pub const STAFF_ACTS_AS: &str = "viewer";

@@ -18,7 +18,7 @@ pub struct Plan {
 }
 
 /// Every action this test knows: must be exactly the TSV's.
-pub const KNOWN: [&str; 41] = [
+pub const KNOWN: [&str; 44] = [
     "read.users",
     "read.workspaces",
     "read.workspace_members",
@@ -60,6 +60,21 @@ pub const KNOWN: [&str; 41] = [
     "members.remove_owner",
     "members.demote_last_owner",
     "members.remove_last_owner",
+    "staff.join",
+    "staff.refuse",
+    "staff.allow",
+];
+
+/// The actions whose precondition is something the subject holds: a
+/// conversation it has claimed, or a message it wrote. A subject that is not
+/// a member of W holds neither (the matrix's `-`).
+const NEEDS_OWN: [&str; 6] = [
+    "message.edit_own",
+    "lifecycle.release_own",
+    "lifecycle.transfer_own",
+    "lifecycle.transfer_to_viewer",
+    "lifecycle.transfer_to_bot",
+    "lifecycle.resolve_own",
 ];
 
 /// A read: the subject's rows of `table` must be exactly the superuser's rows
@@ -122,8 +137,33 @@ fn membership(call: String, effect: String) -> Plan {
     act(format!("SELECT x.user_id::text FROM {call} AS x"), effect)
 }
 
-/// What `action` is, as `s` performs it.
+/// The membership of `user` in W that joined as staff, with the role of
+/// their support.staff row.
+fn joined_as_staff(user: &str) -> String {
+    role_is(
+        user,
+        &format!(
+            "m.joined_as_staff AND m.role = (SELECT st.role FROM support.staff st WHERE st.user_id = '{user}')"
+        ),
+    )
+}
+
+/// A member event of `kind` in W about the subject and by the subject.
+fn own_member_event(s: &Subject, kind: &str) -> String {
+    member_event(s, s.id, kind, "")
+}
+
+fn staff_access_is(allowed: bool) -> String {
+    format!("EXISTS (SELECT 1 FROM support.workspaces w WHERE w.id = '{W}' AND w.staff_access = {allowed})")
+}
+
+/// What `action` is, as `s` performs it. None for an action the matrix does
+/// not know, and for one whose precondition the subject cannot have (it
+/// holds nothing in W: see [`NEEDS_OWN`]).
 pub fn plan(action: &str, s: &Subject) -> Option<Plan> {
+    if NEEDS_OWN.contains(&action) && !s.member {
+        return None;
+    }
     let me = s.id;
     let own = s.own_conversation;
     let msg_role = if s.name == "bot" { "bot" } else { "agent" };
@@ -146,9 +186,12 @@ pub fn plan(action: &str, s: &Subject) -> Option<Plan> {
         conv_is(C_G2, "c.status = 'escalated' AND c.claimed_by IS NULL")
     );
     Some(match action {
+        // The users who share W, and the subject itself (for a member, one of them).
         "read.users" => read(
             "users",
-            &format!("t.id IN (SELECT user_id FROM support.workspace_members WHERE workspace_id = '{W}')"),
+            &format!(
+                "(t.id IN (SELECT user_id FROM support.workspace_members WHERE workspace_id = '{W}') OR t.id = '{me}')"
+            ),
         ),
         "read.workspaces" => read("workspaces", &format!("t.id = '{W}'")),
         "read.workspace_members" => read("workspace_members", &format!("t.workspace_id = '{W}'")),
@@ -337,6 +380,57 @@ pub fn plan(action: &str, s: &Subject) -> Option<Plan> {
             p.setup = format!(
                 "UPDATE support.workspace_members SET role = 'admin' WHERE workspace_id = '{W}' AND user_id = '{O2}'"
             );
+            p
+        }
+        "staff.join" => membership(
+            format!("support.join_as_staff('{W}')"),
+            format!(
+                "'{{new}}' = '{me}' AND {} AND {}",
+                joined_as_staff(me),
+                member_event(
+                    s,
+                    me,
+                    "added",
+                    &format!("AND e.to_role = (SELECT st.role FROM support.staff st WHERE st.user_id = '{me}')")
+                )
+            ),
+        ),
+        "staff.refuse" => {
+            // S2 (staff) has joined W and holds the waiting conversation: the
+            // refusal removes them, and their claim goes back to the queue.
+            let mut p = act(
+                format!("SELECT support.set_staff_access('{W}', false)::text"),
+                format!(
+                    "'{{new}}' = 'false' AND {} AND {} AND NOT {} AND {} AND {} AND EXISTS (SELECT 1 FROM \
+                       support.conversation_events e WHERE e.conversation_id = '{C_ESCALATED}' AND e.kind = 'unassigned' \
+                       AND e.from_owner = '{S2}' AND e.to_status = 'escalated' AND e.actor_id = '{me}')",
+                    staff_access_is(false),
+                    own_member_event(s, "staff_refused"),
+                    role_is(S2, "true"),
+                    member_event(s, S2, "removed", "AND e.from_role = 'agent'"),
+                    conv_is(C_ESCALATED, "c.status = 'escalated' AND c.claimed_by IS NULL"),
+                ),
+            );
+            p.setup = format!(
+                "SET LOCAL ROLE support_app; SET LOCAL support.user_id = '{S2}'; \
+                 SELECT support.join_as_staff('{W}'); SELECT support.claim_conversation('{C_ESCALATED}'); \
+                 RESET ROLE; SET LOCAL support.user_id = ''; \
+                 DO $$ BEGIN IF NOT {} OR NOT {} THEN RAISE 'staff.refuse: S2 did not join W and claim'; END IF; END $$;",
+                joined_as_staff(S2),
+                conv_is(C_ESCALATED, &format!("c.claimed_by = '{S2}'")),
+            );
+            p
+        }
+        "staff.allow" => {
+            let mut p = act(
+                format!("SELECT support.set_staff_access('{W}', true)::text"),
+                format!(
+                    "'{{new}}' = 'true' AND {} AND {}",
+                    staff_access_is(true),
+                    own_member_event(s, "staff_allowed")
+                ),
+            );
+            p.setup = format!("UPDATE support.workspaces SET staff_access = false WHERE id = '{W}'");
             p
         }
         _ => return None,
