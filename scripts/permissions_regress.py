@@ -13,7 +13,10 @@ The actions are those of pg_test/src/matrix/plans.rs, on the same fixture
 (pg_test/src/matrix/fixture.rs: same ids, same rows), so both tiers test the same thing.
 A cell prints `action | subject | outcome`: `ok` when the action succeeded and its specific
 effect is visible to the superuser afterwards (for a read: the subject read exactly the
-superuser's rows of W, and there are some), else the SQLSTATE it was refused with.
+superuser's rows of W, and there are some), else the SQLSTATE it was refused with. A `-` cell
+(not applicable: the staff subject, not a member of W, holds no claim and wrote no message) is
+not run: it is a comment in the SQL, and the plans must agree that exactly those cells lack
+their precondition.
 """
 import os
 import sys
@@ -24,7 +27,8 @@ TSV = os.environ.get("CX_PERMISSIONS_TSV") or os.path.join(ROOT, "docs", "permis
 SQL_OUT = os.path.join(ROOT, "tests", "pg_regress", "sql", "permissions.sql")
 EXPECTED_OUT = os.path.join(ROOT, "tests", "pg_regress", "expected", "permissions.out")
 
-SUBJECT_NAMES = ["owner", "admin", "agent", "viewer", "bot"]
+SUBJECT_NAMES = ["owner", "admin", "agent", "viewer", "bot", "staff"]
+NOT_APPLICABLE = "-"
 
 # The fixture (pg_test/src/matrix/fixture.rs).
 W = "c1000000-0000-4000-8000-000000000001"
@@ -39,6 +43,8 @@ B = "d0000000-0000-4000-8000-000000000007"
 N = "d0000000-0000-4000-8000-000000000008"
 XO = "d0000000-0000-4000-8000-000000000009"
 XG = "d0000000-0000-4000-8000-000000000010"
+S = "d0000000-0000-4000-8000-000000000011"   # support staff: the staff column (role agent, all workspaces)
+S2 = "d0000000-0000-4000-8000-000000000012"  # support staff who joins W in the set-up of staff.refuse
 C_ACTIVE = "e0000000-0000-4000-8000-000000000001"
 C_ESCALATED = "e0000000-0000-4000-8000-000000000002"
 C_G2 = "e0000000-0000-4000-8000-000000000003"
@@ -48,14 +54,24 @@ M_G2 = "f1000000-0000-4000-8000-000000000001"
 M_CUSTOMER = "f1000000-0000-4000-8000-000000000002"
 M_X = "f1000000-0000-4000-8000-000000000021"
 
-# name, user id, a conversation of W it holds, a message in C_ACTIVE it wrote.
+# name, user id, a conversation of W it holds, a message in C_ACTIVE it wrote (None: staff, not a
+# member of W, hold none), what support.workspace_role(W) answers it (staff act as viewers until
+# they join: the header of docs/permissions.tsv).
 SUBJECTS = [
     ("owner", O, "e0000000-0000-4000-8000-000000000011", "f1000000-0000-4000-8000-000000000011"),
     ("admin", A, "e0000000-0000-4000-8000-000000000012", "f1000000-0000-4000-8000-000000000012"),
     ("agent", G, "e0000000-0000-4000-8000-000000000013", "f1000000-0000-4000-8000-000000000013"),
     ("viewer", V, "e0000000-0000-4000-8000-000000000014", "f1000000-0000-4000-8000-000000000014"),
     ("bot", B, "e0000000-0000-4000-8000-000000000015", "f1000000-0000-4000-8000-000000000015"),
+    ("staff", S, None, None),
 ]
+MEMBERS = [s for s in SUBJECTS if s[2] is not None]
+PLAYS = {name: ("viewer" if conv is None else name) for name, _, conv, _ in SUBJECTS}
+
+# Actions whose precondition is something the subject holds (a claim, a message it wrote):
+# not applicable to a subject that is not a member of W.
+NEEDS_OWN = ["message.edit_own", "lifecycle.release_own", "lifecycle.transfer_own",
+             "lifecycle.transfer_to_viewer", "lifecycle.transfer_to_bot", "lifecycle.resolve_own"]
 
 
 def read_matrix(path):
@@ -72,12 +88,12 @@ def read_matrix(path):
                 if header != ["action"] + SUBJECT_NAMES + ["what"]:
                     sys.exit(f"{path}:{n}: header is {header}")
                 continue
-            if len(fields) != 7:
-                sys.exit(f"{path}:{n}: {len(fields)} fields, expected 7")
-            cells = fields[1:6]
+            if len(fields) != len(header):
+                sys.exit(f"{path}:{n}: {len(fields)} fields, expected {len(header)}")
+            cells = fields[1:1 + len(SUBJECT_NAMES)]
             for c in cells:
-                if not (c == "ok" or (len(c) == 5 and c.isalnum())):
-                    sys.exit(f"{path}:{n}: cell {c!r} is neither ok nor a SQLSTATE")
+                if not (c == "ok" or c == NOT_APPLICABLE or (len(c) == 5 and c.isalnum())):
+                    sys.exit(f"{path}:{n}: cell {c!r} is neither ok, a SQLSTATE nor -")
             rows.append((fields[0], dict(zip(SUBJECT_NAMES, cells))))
     return rows
 
@@ -105,6 +121,15 @@ def conv_is(conv, cond):
 def role_is(user, cond):
     return (f"EXISTS (SELECT 1 FROM support.workspace_members m WHERE m.workspace_id = '{W}' "
             f"AND m.user_id = '{user}' AND {cond})")
+
+
+def joined_as_staff(user):
+    """The membership of `user` in W that joined as staff, with the role of their support.staff row."""
+    return role_is(user, f"m.joined_as_staff AND m.role = (SELECT st.role FROM support.staff st WHERE st.user_id = '{user}')")
+
+
+def staff_access_is(allowed):
+    return f"EXISTS (SELECT 1 FROM support.workspaces w WHERE w.id = '{W}' AND w.staff_access = {allowed})"
 
 
 def read(table, w_filter):
@@ -140,7 +165,9 @@ UNASSIGNED = (conv_is(C_G2, "c.status = 'escalated' AND c.claimed_by IS NULL")
 
 def plans():
     p = {
-        "read.users": read("users", f"t.id IN (SELECT user_id FROM support.workspace_members WHERE workspace_id = '{W}')"),
+        # The users who share W, and the subject itself (for a member, one of them).
+        "read.users": read("users", f"(t.id IN (SELECT user_id FROM support.workspace_members WHERE workspace_id = '{W}') "
+                                    "OR t.id = '{me}')"),
         "read.workspaces": read("workspaces", f"t.id = '{W}'"),
         "read.workspace_members": read("workspace_members", f"t.workspace_id = '{W}'"),
         "read.conversations": read("conversations", f"t.workspace_id = '{W}'"),
@@ -240,7 +267,33 @@ def plans():
         f"support.set_member_role('{W}', '{O}', 'admin')", "NOT " + role_is(O, "m.role = 'owner'"), last_owner_setup)
     p["members.remove_last_owner"] = membership(
         f"support.remove_member('{W}', '{O}')", "NOT " + role_is(O, "m.role = 'owner'"), last_owner_setup)
+    p["staff.join"] = membership(
+        f"support.join_as_staff('{W}')",
+        "'{new}' = '{me}' AND " + joined_as_staff("{me}") + " AND "
+        + member_event("{me}", "added", "AND e.to_role = (SELECT st.role FROM support.staff st WHERE st.user_id = '{me}')"))
+    # S2 (staff) has joined W and holds the waiting conversation: the refusal removes them, and
+    # their claim goes back to the queue.
+    p["staff.refuse"] = act(
+        f"SELECT support.set_staff_access('{W}', false)::text",
+        "'{new}' = 'false' AND " + staff_access_is("false") + " AND " + member_event("{me}", "staff_refused")
+        + " AND NOT " + role_is(S2, "true") + " AND " + member_event(S2, "removed", "AND e.from_role = 'agent'")
+        + " AND " + conv_is(C_ESCALATED, "c.status = 'escalated' AND c.claimed_by IS NULL")
+        + f" AND EXISTS (SELECT 1 FROM support.conversation_events e WHERE e.conversation_id = '{C_ESCALATED}' "
+        f"AND e.kind = 'unassigned' AND e.from_owner = '{S2}' AND e.to_status = 'escalated' AND e.actor_id = '{{me}}')",
+        f"SET LOCAL ROLE support_app; SET LOCAL support.user_id = '{S2}'; "
+        f"SELECT support.join_as_staff('{W}'); SELECT support.claim_conversation('{C_ESCALATED}'); "
+        "RESET ROLE; SET LOCAL support.user_id = ''; "
+        f"DO $$ BEGIN IF NOT {joined_as_staff(S2)} OR NOT {conv_is(C_ESCALATED, f'c.claimed_by = {chr(39)}{S2}{chr(39)}')} "
+        "THEN RAISE 'staff.refuse: S2 did not join W and claim'; END IF; END $$;")
+    p["staff.allow"] = act(
+        f"SELECT support.set_staff_access('{W}', true)::text",
+        "'{new}' = 'true' AND " + staff_access_is("true") + " AND " + member_event("{me}", "staff_allowed"),
+        f"UPDATE support.workspaces SET staff_access = false WHERE id = '{W}'")
     return p
+
+
+def q_uuid(u):
+    return "NULL" if u is None else f"'{u}'"
 
 
 def q(s):
@@ -258,13 +311,14 @@ HEADER = """\
 --
 -- The permission matrix as SQL: every action of docs/permissions.tsv as every subject
 -- (owner, admin, agent, viewer: humans with that workspace role; bot: a member of kind
--- bot with role agent), on the fixture of pg_test/src/matrix/fixture.rs, with the
+-- bot with role agent; staff: support staff, role agent, all workspaces, not a member of
+-- W, which allows staff), on the fixture of pg_test/src/matrix/fixture.rs, with the
 -- actions of pg_test/src/matrix/plans.rs. Each cell runs in its own savepoint as the
 -- application role with a transaction-local identity, and prints
 --   action | subject | outcome
 -- outcome: ok (it succeeded and its specific effect is visible to the superuser; a read
 -- returned exactly the superuser's rows of W, and some), else the SQLSTATE it was refused
--- with. Everything is rolled back at the end.
+-- with. A `-` cell (not applicable) is a comment. Everything is rolled back at the end.
 """
 
 CELL_FUNCTION = r"""CREATE FUNCTION pg_temp.cell(action text, subject text) RETURNS text
@@ -280,8 +334,8 @@ DECLARE
 BEGIN
     SELECT * INTO STRICT s FROM pg_temp.subjects AS x WHERE x.name = cell.subject;
     SELECT * INTO STRICT p FROM pg_temp.plans AS x WHERE x.action = cell.action;
-    act := replace(replace(replace(replace(p.sql, '{me}', s.id::text), '{own}', s.own_conversation::text),
-                   '{own_message}', s.own_message::text), '{msg_role}', s.msg_role);
+    act := replace(replace(replace(replace(p.sql, '{me}', s.id::text), '{own}', coalesce(s.own_conversation::text, '')),
+                   '{own_message}', coalesce(s.own_message::text, '')), '{msg_role}', s.msg_role);
     IF p.setup IS NOT NULL THEN
         EXECUTE p.setup;
     END IF;
@@ -295,13 +349,14 @@ BEGIN
     END;
     PERFORM set_config('support.user_id', '', true);
     IF outcome = 'ok' AND p.truth IS NOT NULL THEN
-        EXECUTE p.truth INTO truth;
+        EXECUTE replace(p.truth, '{me}', s.id::text) INTO truth;
         IF got IS DISTINCT FROM truth OR truth = '' THEN
             outcome := 'ok, but it read other rows than the superuser sees in W';
         END IF;
     ELSIF outcome = 'ok' THEN
         EXECUTE 'SELECT (' || replace(replace(replace(replace(p.effect, '{new}', coalesce(got, '')), '{me}', s.id::text),
-                     '{own}', s.own_conversation::text), '{own_message}', s.own_message::text) || ')'
+                     '{own}', coalesce(s.own_conversation::text, '')), '{own_message}', coalesce(s.own_message::text, ''))
+                     || ')'
            INTO visible;
         IF visible IS NOT TRUE THEN
             outcome := 'ok, but its effect is not visible';
@@ -314,14 +369,18 @@ $cell$;"""
 
 def fixture_sql():
     users = [(O, "human", "O"), (O2, "human", "O2"), (A, "human", "A"), (G, "human", "G"), (G2, "human", "G2"),
-             (V, "human", "V"), (B, "bot", "B"), (N, "human", "N"), (XO, "human", "XO"), (XG, "human", "XG")]
+             (V, "human", "V"), (B, "bot", "B"), (N, "human", "N"), (XO, "human", "XO"), (XG, "human", "XG"),
+             (S, "human", "S"), (S2, "human", "S2")]
     lines = ["-- The fixture (pg_test/src/matrix/fixture.rs): workspace W with human owners O and O2,",
              "-- admin A, agents G and G2, viewer V, bot B and N (not a member yet); workspace X with",
              "-- its own owner, agent, conversation and message. Members are added by the owners",
              "-- through support.add_member; conversations, claims and messages by the superuser.",
+             "-- Support staff S (the staff column) and S2 (joins W in the set-up of staff.refuse):",
+             "-- role agent, all workspaces, members of none. W allows staff; X's owner refuses them.",
              "INSERT INTO support.users (id, kind, display_name) VALUES"]
     lines += [f"  ('{u}', '{k}', '{n}')" + ("," if i < len(users) - 1 else ";") for i, (u, k, n) in enumerate(users)]
     lines += [f"INSERT INTO support.workspaces (id, name) VALUES ('{W}', 'W'), ('{X}', 'X');",
+              f"INSERT INTO support.staff (user_id, role) VALUES ('{S}', 'agent'), ('{S2}', 'agent');",
               "INSERT INTO support.workspace_members (workspace_id, user_id, role) VALUES",
               f"  ('{W}', '{O}', 'owner'), ('{X}', '{XO}', 'owner');",
               "INSERT INTO support.jwt_keys (kid, alg, key) VALUES ('perm-k1', 'HS256', repeat('k', 40));",
@@ -331,6 +390,7 @@ def fixture_sql():
         lines.append(f"SELECT count(*) AS added FROM support.add_member('{W}', '{user}', '{role}') \\g /dev/null")
     lines += [f"SET LOCAL support.user_id = '{XO}';",
               f"SELECT count(*) AS added FROM support.add_member('{X}', '{XG}', 'agent') \\g /dev/null",
+              f"SELECT support.set_staff_access('{X}', false) \\g /dev/null",
               "SET LOCAL support.user_id = '';",
               "RESET ROLE;",
               "INSERT INTO support.conversations (id, workspace_id, status, subject, bot_user_id) VALUES",
@@ -348,12 +408,12 @@ def fixture_sql():
               f"  ('{M_X}', '{X}', '{C_X}', 'agent', '{XG}', 'other tenant''s message');",
               "INSERT INTO support.conversations (id, workspace_id, status, escalated_at, subject) VALUES"]
     lines += [f"  ('{conv}', '{W}', 'escalated', now() - interval '2 hours', 'held by {name}')"
-              + ("," if i < len(SUBJECTS) - 1 else ";") for i, (name, _, conv, _) in enumerate(SUBJECTS)]
-    for name, uid, conv, msg in SUBJECTS:
+              + ("," if i < len(MEMBERS) - 1 else ";") for i, (name, _, conv, _) in enumerate(MEMBERS)]
+    for name, uid, conv, msg in MEMBERS:
         lines.append(f"UPDATE support.conversations SET status = 'claimed', claimed_by = '{uid}', claimed_at = now() WHERE id = '{conv}';")
     lines.append("INSERT INTO support.conversation_messages (id, workspace_id, conversation_id, role, author_id, content) VALUES")
     lines += [f"  ('{msg}', '{W}', '{C_ACTIVE}', '{'bot' if name == 'bot' else 'agent'}', '{uid}', 'written by {name}')"
-              + ("," if i < len(SUBJECTS) - 1 else ";") for i, (name, uid, _, msg) in enumerate(SUBJECTS)]
+              + ("," if i < len(MEMBERS) - 1 else ";") for i, (name, uid, _, msg) in enumerate(MEMBERS)]
     return lines
 
 
@@ -371,13 +431,29 @@ def generate(matrix):
     out += [("\\pset format unaligned", []), ("\\pset tuples_only on", []), ("\\set VERBOSITY terse", []),
             ("BEGIN;", [])]
     out += [(line, []) for line in fixture_sql()]
+    members = {name for name, _, conv, _ in MEMBERS}
+    # `-` exactly where the subject cannot have what the action needs.
+    wrong = [f"{a} x {name}: {cells[name]}" for a, cells in matrix for name in SUBJECT_NAMES
+             if (cells[name] == NOT_APPLICABLE) != (a in NEEDS_OWN and name not in members)]
+    if wrong:
+        sys.exit("docs/permissions.tsv and this script disagree on what is not applicable (-: exactly the actions "
+                 "needing a claim or a message of the subject, for a subject that is not a member of W): "
+                 + "; ".join(wrong))
     out += [("-- The fixture is what the cells assume: one conversation waiting in W, each subject",
              []),
-            ("-- holds its conversation and plays its column (support.workspace_role).", []),
+            ("-- holds its conversation (staff: none, not a member of W) and plays its column", []),
+            ("-- (support.workspace_role: staff act as viewers); S and S2 are staff of every workspace", []),
+            ("-- that allows staff, members of none; W allows staff, X refuses them.", []),
             (f"SELECT 'waiting in W: ' || count(*) FROM support.conversations WHERE workspace_id = '{W}' AND status = 'escalated';",
-             ["waiting in W: 1"])]
+             ["waiting in W: 1"]),
+            ("SELECT 'staff ' || display_name || ': ' || s.role || ', all workspaces ' || s.all_workspaces || ', memberships '"
+             " || (SELECT count(*) FROM support.workspace_members m WHERE m.user_id = s.user_id)"
+             " FROM support.staff s JOIN support.users u ON u.id = s.user_id ORDER BY display_name;",
+             ["staff S: agent, all workspaces true, memberships 0", "staff S2: agent, all workspaces true, memberships 0"]),
+            ("SELECT name || ' allows staff: ' || staff_access FROM support.workspaces ORDER BY name;",
+             ["W allows staff: true", "X allows staff: false"])]
     subject_rows = ",\n".join(
-        f"  ('{name}', '{uid}', '{conv}', '{msg}', '{'bot' if name == 'bot' else 'agent'}')"
+        f"  ('{name}', '{uid}', {q_uuid(conv)}, {q_uuid(msg)}, '{'bot' if name == 'bot' else 'agent'}')"
         for name, uid, conv, msg in SUBJECTS)
     create_subjects = ("CREATE TEMP TABLE subjects (name text PRIMARY KEY, id uuid, own_conversation uuid, "
                        "own_message uuid, msg_role text) ON COMMIT DROP;")
@@ -388,10 +464,14 @@ def generate(matrix):
     out.append(("CREATE FUNCTION pg_temp.role_as(uid uuid) RETURNS text LANGUAGE plpgsql AS "
                 f"$f$ BEGIN PERFORM set_config('support.user_id', uid::text, true); "
                 f"RETURN support.workspace_role('{W}'); END $f$;", []))
-    out.append(("SELECT s.name || ' holds ' || c.subject || ', plays ' || pg_temp.role_as(s.id) FROM pg_temp.subjects s "
-                "JOIN support.conversations c ON c.id = s.own_conversation AND c.claimed_by = s.id "
-                "ORDER BY array_position(ARRAY['owner', 'admin', 'agent', 'viewer', 'bot'], s.name);",
-                [f"{name} holds held by {name}, plays {name}" for name in SUBJECT_NAMES]))
+    order = ", ".join(f"'{name}'" for name in SUBJECT_NAMES)
+    out.append(("SELECT s.name || ' holds ' || coalesce(c.subject, 'nothing') || ', plays ' || pg_temp.role_as(s.id) "
+                f"|| ', member of W: ' || EXISTS (SELECT 1 FROM support.workspace_members m WHERE m.workspace_id = '{W}' "
+                "AND m.user_id = s.id) FROM pg_temp.subjects s "
+                "LEFT JOIN support.conversations c ON c.id = s.own_conversation AND c.claimed_by = s.id "
+                f"ORDER BY array_position(ARRAY[{order}], s.name);",
+                [f"{name} holds {'held by ' + name if name in members else 'nothing'}, plays {PLAYS[name]}, "
+                 f"member of W: {'true' if name in members else 'false'}" for name in SUBJECT_NAMES]))
     out.append(("SET LOCAL support.user_id = '';", []))
     out.append(("CREATE TEMP TABLE plans (action text PRIMARY KEY, setup text, sql text, effect text, truth text) ON COMMIT DROP;", []))
     out.append(("-- One row per action: the SQL the subject runs ({me}, {own}, {own_message}, {msg_role} are", []))
@@ -404,6 +484,9 @@ def generate(matrix):
     out += [(line, []) for line in CELL_FUNCTION.split("\n")]
     for a, cells in matrix:
         for name in SUBJECT_NAMES:
+            if cells[name] == NOT_APPLICABLE:
+                out.append((f"-- {a} | {name} | - (not applicable: the subject holds no claim and wrote no message)", []))
+                continue
             out.append((f"SAVEPOINT cell; SELECT pg_temp.cell('{a}', '{name}'); ROLLBACK TO SAVEPOINT cell;",
                         [f"{a} | {name} | {cells[name]}"]))
     out.append(("ROLLBACK;", []))

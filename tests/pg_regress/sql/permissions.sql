@@ -4,13 +4,14 @@
 --
 -- The permission matrix as SQL: every action of docs/permissions.tsv as every subject
 -- (owner, admin, agent, viewer: humans with that workspace role; bot: a member of kind
--- bot with role agent), on the fixture of pg_test/src/matrix/fixture.rs, with the
+-- bot with role agent; staff: support staff, role agent, all workspaces, not a member of
+-- W, which allows staff), on the fixture of pg_test/src/matrix/fixture.rs, with the
 -- actions of pg_test/src/matrix/plans.rs. Each cell runs in its own savepoint as the
 -- application role with a transaction-local identity, and prints
 --   action | subject | outcome
 -- outcome: ok (it succeeded and its specific effect is visible to the superuser; a read
 -- returned exactly the superuser's rows of W, and some), else the SQLSTATE it was refused
--- with. Everything is rolled back at the end.
+-- with. A `-` cell (not applicable) is a comment. Everything is rolled back at the end.
 \pset format unaligned
 \pset tuples_only on
 \set VERBOSITY terse
@@ -19,6 +20,8 @@ BEGIN;
 -- admin A, agents G and G2, viewer V, bot B and N (not a member yet); workspace X with
 -- its own owner, agent, conversation and message. Members are added by the owners
 -- through support.add_member; conversations, claims and messages by the superuser.
+-- Support staff S (the staff column) and S2 (joins W in the set-up of staff.refuse):
+-- role agent, all workspaces, members of none. W allows staff; X's owner refuses them.
 INSERT INTO support.users (id, kind, display_name) VALUES
   ('d0000000-0000-4000-8000-000000000001', 'human', 'O'),
   ('d0000000-0000-4000-8000-000000000002', 'human', 'O2'),
@@ -29,8 +32,11 @@ INSERT INTO support.users (id, kind, display_name) VALUES
   ('d0000000-0000-4000-8000-000000000007', 'bot', 'B'),
   ('d0000000-0000-4000-8000-000000000008', 'human', 'N'),
   ('d0000000-0000-4000-8000-000000000009', 'human', 'XO'),
-  ('d0000000-0000-4000-8000-000000000010', 'human', 'XG');
+  ('d0000000-0000-4000-8000-000000000010', 'human', 'XG'),
+  ('d0000000-0000-4000-8000-000000000011', 'human', 'S'),
+  ('d0000000-0000-4000-8000-000000000012', 'human', 'S2');
 INSERT INTO support.workspaces (id, name) VALUES ('c1000000-0000-4000-8000-000000000001', 'W'), ('c2000000-0000-4000-8000-000000000002', 'X');
+INSERT INTO support.staff (user_id, role) VALUES ('d0000000-0000-4000-8000-000000000011', 'agent'), ('d0000000-0000-4000-8000-000000000012', 'agent');
 INSERT INTO support.workspace_members (workspace_id, user_id, role) VALUES
   ('c1000000-0000-4000-8000-000000000001', 'd0000000-0000-4000-8000-000000000001', 'owner'), ('c2000000-0000-4000-8000-000000000002', 'd0000000-0000-4000-8000-000000000009', 'owner');
 INSERT INTO support.jwt_keys (kid, alg, key) VALUES ('perm-k1', 'HS256', repeat('k', 40));
@@ -44,6 +50,7 @@ SELECT count(*) AS added FROM support.add_member('c1000000-0000-4000-8000-000000
 SELECT count(*) AS added FROM support.add_member('c1000000-0000-4000-8000-000000000001', 'd0000000-0000-4000-8000-000000000007', 'agent') \g /dev/null
 SET LOCAL support.user_id = 'd0000000-0000-4000-8000-000000000009';
 SELECT count(*) AS added FROM support.add_member('c2000000-0000-4000-8000-000000000002', 'd0000000-0000-4000-8000-000000000010', 'agent') \g /dev/null
+SELECT support.set_staff_access('c2000000-0000-4000-8000-000000000002', false) \g /dev/null
 SET LOCAL support.user_id = '';
 RESET ROLE;
 INSERT INTO support.conversations (id, workspace_id, status, subject, bot_user_id) VALUES
@@ -77,23 +84,28 @@ INSERT INTO support.conversation_messages (id, workspace_id, conversation_id, ro
   ('f1000000-0000-4000-8000-000000000014', 'c1000000-0000-4000-8000-000000000001', 'e0000000-0000-4000-8000-000000000001', 'agent', 'd0000000-0000-4000-8000-000000000006', 'written by viewer'),
   ('f1000000-0000-4000-8000-000000000015', 'c1000000-0000-4000-8000-000000000001', 'e0000000-0000-4000-8000-000000000001', 'bot', 'd0000000-0000-4000-8000-000000000007', 'written by bot');
 -- The fixture is what the cells assume: one conversation waiting in W, each subject
--- holds its conversation and plays its column (support.workspace_role).
+-- holds its conversation (staff: none, not a member of W) and plays its column
+-- (support.workspace_role: staff act as viewers); S and S2 are staff of every workspace
+-- that allows staff, members of none; W allows staff, X refuses them.
 SELECT 'waiting in W: ' || count(*) FROM support.conversations WHERE workspace_id = 'c1000000-0000-4000-8000-000000000001' AND status = 'escalated';
+SELECT 'staff ' || display_name || ': ' || s.role || ', all workspaces ' || s.all_workspaces || ', memberships ' || (SELECT count(*) FROM support.workspace_members m WHERE m.user_id = s.user_id) FROM support.staff s JOIN support.users u ON u.id = s.user_id ORDER BY display_name;
+SELECT name || ' allows staff: ' || staff_access FROM support.workspaces ORDER BY name;
 CREATE TEMP TABLE subjects (name text PRIMARY KEY, id uuid, own_conversation uuid, own_message uuid, msg_role text) ON COMMIT DROP;
 INSERT INTO pg_temp.subjects VALUES
   ('owner', 'd0000000-0000-4000-8000-000000000001', 'e0000000-0000-4000-8000-000000000011', 'f1000000-0000-4000-8000-000000000011', 'agent'),
   ('admin', 'd0000000-0000-4000-8000-000000000003', 'e0000000-0000-4000-8000-000000000012', 'f1000000-0000-4000-8000-000000000012', 'agent'),
   ('agent', 'd0000000-0000-4000-8000-000000000004', 'e0000000-0000-4000-8000-000000000013', 'f1000000-0000-4000-8000-000000000013', 'agent'),
   ('viewer', 'd0000000-0000-4000-8000-000000000006', 'e0000000-0000-4000-8000-000000000014', 'f1000000-0000-4000-8000-000000000014', 'agent'),
-  ('bot', 'd0000000-0000-4000-8000-000000000007', 'e0000000-0000-4000-8000-000000000015', 'f1000000-0000-4000-8000-000000000015', 'bot');
+  ('bot', 'd0000000-0000-4000-8000-000000000007', 'e0000000-0000-4000-8000-000000000015', 'f1000000-0000-4000-8000-000000000015', 'bot'),
+  ('staff', 'd0000000-0000-4000-8000-000000000011', NULL, NULL, 'agent');
 CREATE FUNCTION pg_temp.role_as(uid uuid) RETURNS text LANGUAGE plpgsql AS $f$ BEGIN PERFORM set_config('support.user_id', uid::text, true); RETURN support.workspace_role('c1000000-0000-4000-8000-000000000001'); END $f$;
-SELECT s.name || ' holds ' || c.subject || ', plays ' || pg_temp.role_as(s.id) FROM pg_temp.subjects s JOIN support.conversations c ON c.id = s.own_conversation AND c.claimed_by = s.id ORDER BY array_position(ARRAY['owner', 'admin', 'agent', 'viewer', 'bot'], s.name);
+SELECT s.name || ' holds ' || coalesce(c.subject, 'nothing') || ', plays ' || pg_temp.role_as(s.id) || ', member of W: ' || EXISTS (SELECT 1 FROM support.workspace_members m WHERE m.workspace_id = 'c1000000-0000-4000-8000-000000000001' AND m.user_id = s.id) FROM pg_temp.subjects s LEFT JOIN support.conversations c ON c.id = s.own_conversation AND c.claimed_by = s.id ORDER BY array_position(ARRAY['owner', 'admin', 'agent', 'viewer', 'bot', 'staff'], s.name);
 SET LOCAL support.user_id = '';
 CREATE TEMP TABLE plans (action text PRIMARY KEY, setup text, sql text, effect text, truth text) ON COMMIT DROP;
 -- One row per action: the SQL the subject runs ({me}, {own}, {own_message}, {msg_role} are
 -- the subject's), set-up by the superuser first, and the effect (or for a read, the truth).
 INSERT INTO pg_temp.plans VALUES
-  ('read.users', NULL, $p$SELECT coalesce(string_agg(t::text, E'\n' ORDER BY t::text), '') FROM support.users t$p$, NULL, $p$SELECT coalesce(string_agg(t::text, E'\n' ORDER BY t::text), '') FROM support.users t WHERE t.id IN (SELECT user_id FROM support.workspace_members WHERE workspace_id = 'c1000000-0000-4000-8000-000000000001')$p$),
+  ('read.users', NULL, $p$SELECT coalesce(string_agg(t::text, E'\n' ORDER BY t::text), '') FROM support.users t$p$, NULL, $p$SELECT coalesce(string_agg(t::text, E'\n' ORDER BY t::text), '') FROM support.users t WHERE (t.id IN (SELECT user_id FROM support.workspace_members WHERE workspace_id = 'c1000000-0000-4000-8000-000000000001') OR t.id = '{me}')$p$),
   ('read.workspaces', NULL, $p$SELECT coalesce(string_agg(t::text, E'\n' ORDER BY t::text), '') FROM support.workspaces t$p$, NULL, $p$SELECT coalesce(string_agg(t::text, E'\n' ORDER BY t::text), '') FROM support.workspaces t WHERE t.id = 'c1000000-0000-4000-8000-000000000001'$p$),
   ('read.workspace_members', NULL, $p$SELECT coalesce(string_agg(t::text, E'\n' ORDER BY t::text), '') FROM support.workspace_members t$p$, NULL, $p$SELECT coalesce(string_agg(t::text, E'\n' ORDER BY t::text), '') FROM support.workspace_members t WHERE t.workspace_id = 'c1000000-0000-4000-8000-000000000001'$p$),
   ('read.conversations', NULL, $p$SELECT coalesce(string_agg(t::text, E'\n' ORDER BY t::text), '') FROM support.conversations t$p$, NULL, $p$SELECT coalesce(string_agg(t::text, E'\n' ORDER BY t::text), '') FROM support.conversations t WHERE t.workspace_id = 'c1000000-0000-4000-8000-000000000001'$p$),
@@ -133,7 +145,10 @@ INSERT INTO pg_temp.plans VALUES
   ('members.remove_agent', NULL, $p$SELECT x.user_id::text FROM support.remove_member('c1000000-0000-4000-8000-000000000001', 'd0000000-0000-4000-8000-000000000005') AS x$p$, $p$NOT EXISTS (SELECT 1 FROM support.workspace_members m WHERE m.workspace_id = 'c1000000-0000-4000-8000-000000000001' AND m.user_id = 'd0000000-0000-4000-8000-000000000005' AND true) AND EXISTS (SELECT 1 FROM support.member_events e WHERE e.workspace_id = 'c1000000-0000-4000-8000-000000000001' AND e.user_id = 'd0000000-0000-4000-8000-000000000005' AND e.kind = 'removed' AND e.actor_id = '{me}' AND e.from_role = 'agent') AND EXISTS (SELECT 1 FROM support.conversations c WHERE c.id = 'e0000000-0000-4000-8000-000000000003' AND c.status = 'escalated' AND c.claimed_by IS NULL) AND EXISTS (SELECT 1 FROM support.conversation_events e WHERE e.conversation_id = 'e0000000-0000-4000-8000-000000000003' AND e.kind = 'unassigned' AND e.from_owner = 'd0000000-0000-4000-8000-000000000005' AND e.to_status = 'escalated')$p$, NULL),
   ('members.remove_owner', NULL, $p$SELECT x.user_id::text FROM support.remove_member('c1000000-0000-4000-8000-000000000001', 'd0000000-0000-4000-8000-000000000002') AS x$p$, $p$NOT EXISTS (SELECT 1 FROM support.workspace_members m WHERE m.workspace_id = 'c1000000-0000-4000-8000-000000000001' AND m.user_id = 'd0000000-0000-4000-8000-000000000002' AND true) AND EXISTS (SELECT 1 FROM support.member_events e WHERE e.workspace_id = 'c1000000-0000-4000-8000-000000000001' AND e.user_id = 'd0000000-0000-4000-8000-000000000002' AND e.kind = 'removed' AND e.actor_id = '{me}' AND e.from_role = 'owner')$p$, NULL),
   ('members.demote_last_owner', $p$UPDATE support.workspace_members SET role = 'admin' WHERE workspace_id = 'c1000000-0000-4000-8000-000000000001' AND user_id = 'd0000000-0000-4000-8000-000000000002'$p$, $p$SELECT x.user_id::text FROM support.set_member_role('c1000000-0000-4000-8000-000000000001', 'd0000000-0000-4000-8000-000000000001', 'admin') AS x$p$, $p$NOT EXISTS (SELECT 1 FROM support.workspace_members m WHERE m.workspace_id = 'c1000000-0000-4000-8000-000000000001' AND m.user_id = 'd0000000-0000-4000-8000-000000000001' AND m.role = 'owner')$p$, NULL),
-  ('members.remove_last_owner', $p$UPDATE support.workspace_members SET role = 'admin' WHERE workspace_id = 'c1000000-0000-4000-8000-000000000001' AND user_id = 'd0000000-0000-4000-8000-000000000002'$p$, $p$SELECT x.user_id::text FROM support.remove_member('c1000000-0000-4000-8000-000000000001', 'd0000000-0000-4000-8000-000000000001') AS x$p$, $p$NOT EXISTS (SELECT 1 FROM support.workspace_members m WHERE m.workspace_id = 'c1000000-0000-4000-8000-000000000001' AND m.user_id = 'd0000000-0000-4000-8000-000000000001' AND m.role = 'owner')$p$, NULL);
+  ('members.remove_last_owner', $p$UPDATE support.workspace_members SET role = 'admin' WHERE workspace_id = 'c1000000-0000-4000-8000-000000000001' AND user_id = 'd0000000-0000-4000-8000-000000000002'$p$, $p$SELECT x.user_id::text FROM support.remove_member('c1000000-0000-4000-8000-000000000001', 'd0000000-0000-4000-8000-000000000001') AS x$p$, $p$NOT EXISTS (SELECT 1 FROM support.workspace_members m WHERE m.workspace_id = 'c1000000-0000-4000-8000-000000000001' AND m.user_id = 'd0000000-0000-4000-8000-000000000001' AND m.role = 'owner')$p$, NULL),
+  ('staff.join', NULL, $p$SELECT x.user_id::text FROM support.join_as_staff('c1000000-0000-4000-8000-000000000001') AS x$p$, $p$'{new}' = '{me}' AND EXISTS (SELECT 1 FROM support.workspace_members m WHERE m.workspace_id = 'c1000000-0000-4000-8000-000000000001' AND m.user_id = '{me}' AND m.joined_as_staff AND m.role = (SELECT st.role FROM support.staff st WHERE st.user_id = '{me}')) AND EXISTS (SELECT 1 FROM support.member_events e WHERE e.workspace_id = 'c1000000-0000-4000-8000-000000000001' AND e.user_id = '{me}' AND e.kind = 'added' AND e.actor_id = '{me}' AND e.to_role = (SELECT st.role FROM support.staff st WHERE st.user_id = '{me}'))$p$, NULL),
+  ('staff.refuse', $p$SET LOCAL ROLE support_app; SET LOCAL support.user_id = 'd0000000-0000-4000-8000-000000000012'; SELECT support.join_as_staff('c1000000-0000-4000-8000-000000000001'); SELECT support.claim_conversation('e0000000-0000-4000-8000-000000000002'); RESET ROLE; SET LOCAL support.user_id = ''; DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM support.workspace_members m WHERE m.workspace_id = 'c1000000-0000-4000-8000-000000000001' AND m.user_id = 'd0000000-0000-4000-8000-000000000012' AND m.joined_as_staff AND m.role = (SELECT st.role FROM support.staff st WHERE st.user_id = 'd0000000-0000-4000-8000-000000000012')) OR NOT EXISTS (SELECT 1 FROM support.conversations c WHERE c.id = 'e0000000-0000-4000-8000-000000000002' AND c.claimed_by = 'd0000000-0000-4000-8000-000000000012') THEN RAISE 'staff.refuse: S2 did not join W and claim'; END IF; END $$;$p$, $p$SELECT support.set_staff_access('c1000000-0000-4000-8000-000000000001', false)::text$p$, $p$'{new}' = 'false' AND EXISTS (SELECT 1 FROM support.workspaces w WHERE w.id = 'c1000000-0000-4000-8000-000000000001' AND w.staff_access = false) AND EXISTS (SELECT 1 FROM support.member_events e WHERE e.workspace_id = 'c1000000-0000-4000-8000-000000000001' AND e.user_id = '{me}' AND e.kind = 'staff_refused' AND e.actor_id = '{me}') AND NOT EXISTS (SELECT 1 FROM support.workspace_members m WHERE m.workspace_id = 'c1000000-0000-4000-8000-000000000001' AND m.user_id = 'd0000000-0000-4000-8000-000000000012' AND true) AND EXISTS (SELECT 1 FROM support.member_events e WHERE e.workspace_id = 'c1000000-0000-4000-8000-000000000001' AND e.user_id = 'd0000000-0000-4000-8000-000000000012' AND e.kind = 'removed' AND e.actor_id = '{me}' AND e.from_role = 'agent') AND EXISTS (SELECT 1 FROM support.conversations c WHERE c.id = 'e0000000-0000-4000-8000-000000000002' AND c.status = 'escalated' AND c.claimed_by IS NULL) AND EXISTS (SELECT 1 FROM support.conversation_events e WHERE e.conversation_id = 'e0000000-0000-4000-8000-000000000002' AND e.kind = 'unassigned' AND e.from_owner = 'd0000000-0000-4000-8000-000000000012' AND e.to_status = 'escalated' AND e.actor_id = '{me}')$p$, NULL),
+  ('staff.allow', $p$UPDATE support.workspaces SET staff_access = false WHERE id = 'c1000000-0000-4000-8000-000000000001'$p$, $p$SELECT support.set_staff_access('c1000000-0000-4000-8000-000000000001', true)::text$p$, $p$'{new}' = 'true' AND EXISTS (SELECT 1 FROM support.workspaces w WHERE w.id = 'c1000000-0000-4000-8000-000000000001' AND w.staff_access = true) AND EXISTS (SELECT 1 FROM support.member_events e WHERE e.workspace_id = 'c1000000-0000-4000-8000-000000000001' AND e.user_id = '{me}' AND e.kind = 'staff_allowed' AND e.actor_id = '{me}')$p$, NULL);
 CREATE FUNCTION pg_temp.cell(action text, subject text) RETURNS text
 LANGUAGE plpgsql AS $cell$
 DECLARE
@@ -147,8 +162,8 @@ DECLARE
 BEGIN
     SELECT * INTO STRICT s FROM pg_temp.subjects AS x WHERE x.name = cell.subject;
     SELECT * INTO STRICT p FROM pg_temp.plans AS x WHERE x.action = cell.action;
-    act := replace(replace(replace(replace(p.sql, '{me}', s.id::text), '{own}', s.own_conversation::text),
-                   '{own_message}', s.own_message::text), '{msg_role}', s.msg_role);
+    act := replace(replace(replace(replace(p.sql, '{me}', s.id::text), '{own}', coalesce(s.own_conversation::text, '')),
+                   '{own_message}', coalesce(s.own_message::text, '')), '{msg_role}', s.msg_role);
     IF p.setup IS NOT NULL THEN
         EXECUTE p.setup;
     END IF;
@@ -162,13 +177,14 @@ BEGIN
     END;
     PERFORM set_config('support.user_id', '', true);
     IF outcome = 'ok' AND p.truth IS NOT NULL THEN
-        EXECUTE p.truth INTO truth;
+        EXECUTE replace(p.truth, '{me}', s.id::text) INTO truth;
         IF got IS DISTINCT FROM truth OR truth = '' THEN
             outcome := 'ok, but it read other rows than the superuser sees in W';
         END IF;
     ELSIF outcome = 'ok' THEN
         EXECUTE 'SELECT (' || replace(replace(replace(replace(p.effect, '{new}', coalesce(got, '')), '{me}', s.id::text),
-                     '{own}', s.own_conversation::text), '{own_message}', s.own_message::text) || ')'
+                     '{own}', coalesce(s.own_conversation::text, '')), '{own_message}', coalesce(s.own_message::text, ''))
+                     || ')'
            INTO visible;
         IF visible IS NOT TRUE THEN
             outcome := 'ok, but its effect is not visible';
@@ -182,204 +198,263 @@ SAVEPOINT cell; SELECT pg_temp.cell('read.users', 'admin'); ROLLBACK TO SAVEPOIN
 SAVEPOINT cell; SELECT pg_temp.cell('read.users', 'agent'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('read.users', 'viewer'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('read.users', 'bot'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('read.users', 'staff'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('read.workspaces', 'owner'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('read.workspaces', 'admin'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('read.workspaces', 'agent'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('read.workspaces', 'viewer'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('read.workspaces', 'bot'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('read.workspaces', 'staff'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('read.workspace_members', 'owner'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('read.workspace_members', 'admin'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('read.workspace_members', 'agent'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('read.workspace_members', 'viewer'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('read.workspace_members', 'bot'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('read.workspace_members', 'staff'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('read.conversations', 'owner'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('read.conversations', 'admin'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('read.conversations', 'agent'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('read.conversations', 'viewer'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('read.conversations', 'bot'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('read.conversations', 'staff'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('read.conversation_messages', 'owner'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('read.conversation_messages', 'admin'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('read.conversation_messages', 'agent'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('read.conversation_messages', 'viewer'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('read.conversation_messages', 'bot'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('read.conversation_messages', 'staff'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('read.conversation_events', 'owner'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('read.conversation_events', 'admin'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('read.conversation_events', 'agent'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('read.conversation_events', 'viewer'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('read.conversation_events', 'bot'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('read.conversation_events', 'staff'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('read.member_events', 'owner'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('read.member_events', 'admin'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('read.member_events', 'agent'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('read.member_events', 'viewer'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('read.member_events', 'bot'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('read.member_events', 'staff'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('conversation.create', 'owner'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('conversation.create', 'admin'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('conversation.create', 'agent'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('conversation.create', 'viewer'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('conversation.create', 'bot'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('conversation.create', 'staff'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('conversation.edit_subject', 'owner'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('conversation.edit_subject', 'admin'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('conversation.edit_subject', 'agent'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('conversation.edit_subject', 'viewer'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('conversation.edit_subject', 'bot'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('conversation.edit_subject', 'staff'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('conversation.edit_channel', 'owner'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('conversation.edit_channel', 'admin'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('conversation.edit_channel', 'agent'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('conversation.edit_channel', 'viewer'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('conversation.edit_channel', 'bot'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('conversation.edit_channel', 'staff'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('conversation.delete', 'owner'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('conversation.delete', 'admin'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('conversation.delete', 'agent'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('conversation.delete', 'viewer'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('conversation.delete', 'bot'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('conversation.delete', 'staff'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('message.post_customer', 'owner'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('message.post_customer', 'admin'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('message.post_customer', 'agent'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('message.post_customer', 'viewer'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('message.post_customer', 'bot'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('message.post_customer', 'staff'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('message.post_bot', 'owner'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('message.post_bot', 'admin'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('message.post_bot', 'agent'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('message.post_bot', 'viewer'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('message.post_bot', 'bot'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('message.post_bot', 'staff'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('message.post_agent', 'owner'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('message.post_agent', 'admin'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('message.post_agent', 'agent'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('message.post_agent', 'viewer'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('message.post_agent', 'bot'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('message.post_agent', 'staff'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('message.post_system', 'owner'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('message.post_system', 'admin'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('message.post_system', 'agent'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('message.post_system', 'viewer'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('message.post_system', 'bot'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('message.post_system', 'staff'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('message.post_as_other', 'owner'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('message.post_as_other', 'admin'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('message.post_as_other', 'agent'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('message.post_as_other', 'viewer'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('message.post_as_other', 'bot'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('message.post_as_other', 'staff'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('message.edit_own', 'owner'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('message.edit_own', 'admin'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('message.edit_own', 'agent'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('message.edit_own', 'viewer'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('message.edit_own', 'bot'); ROLLBACK TO SAVEPOINT cell;
+-- message.edit_own | staff | - (not applicable: the subject holds no claim and wrote no message)
 SAVEPOINT cell; SELECT pg_temp.cell('message.edit_other', 'owner'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('message.edit_other', 'admin'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('message.edit_other', 'agent'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('message.edit_other', 'viewer'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('message.edit_other', 'bot'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('message.edit_other', 'staff'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('message.delete', 'owner'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('message.delete', 'admin'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('message.delete', 'agent'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('message.delete', 'viewer'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('message.delete', 'bot'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('message.delete', 'staff'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.escalate', 'owner'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.escalate', 'admin'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.escalate', 'agent'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.escalate', 'viewer'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.escalate', 'bot'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.escalate', 'staff'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.claim', 'owner'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.claim', 'admin'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.claim', 'agent'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.claim', 'viewer'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.claim', 'bot'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.claim', 'staff'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.claim_next', 'owner'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.claim_next', 'admin'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.claim_next', 'agent'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.claim_next', 'viewer'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.claim_next', 'bot'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.claim_next', 'staff'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.release_own', 'owner'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.release_own', 'admin'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.release_own', 'agent'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.release_own', 'viewer'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.release_own', 'bot'); ROLLBACK TO SAVEPOINT cell;
+-- lifecycle.release_own | staff | - (not applicable: the subject holds no claim and wrote no message)
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.release_other', 'owner'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.release_other', 'admin'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.release_other', 'agent'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.release_other', 'viewer'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.release_other', 'bot'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.release_other', 'staff'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.transfer_own', 'owner'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.transfer_own', 'admin'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.transfer_own', 'agent'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.transfer_own', 'viewer'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.transfer_own', 'bot'); ROLLBACK TO SAVEPOINT cell;
+-- lifecycle.transfer_own | staff | - (not applicable: the subject holds no claim and wrote no message)
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.transfer_other', 'owner'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.transfer_other', 'admin'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.transfer_other', 'agent'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.transfer_other', 'viewer'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.transfer_other', 'bot'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.transfer_other', 'staff'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.transfer_to_viewer', 'owner'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.transfer_to_viewer', 'admin'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.transfer_to_viewer', 'agent'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.transfer_to_viewer', 'viewer'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.transfer_to_viewer', 'bot'); ROLLBACK TO SAVEPOINT cell;
+-- lifecycle.transfer_to_viewer | staff | - (not applicable: the subject holds no claim and wrote no message)
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.transfer_to_bot', 'owner'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.transfer_to_bot', 'admin'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.transfer_to_bot', 'agent'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.transfer_to_bot', 'viewer'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.transfer_to_bot', 'bot'); ROLLBACK TO SAVEPOINT cell;
+-- lifecycle.transfer_to_bot | staff | - (not applicable: the subject holds no claim and wrote no message)
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.resolve_own', 'owner'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.resolve_own', 'admin'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.resolve_own', 'agent'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.resolve_own', 'viewer'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.resolve_own', 'bot'); ROLLBACK TO SAVEPOINT cell;
+-- lifecycle.resolve_own | staff | - (not applicable: the subject holds no claim and wrote no message)
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.resolve_other', 'owner'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.resolve_other', 'admin'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.resolve_other', 'agent'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.resolve_other', 'viewer'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.resolve_other', 'bot'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.resolve_other', 'staff'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.resolve_active', 'owner'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.resolve_active', 'admin'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.resolve_active', 'agent'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.resolve_active', 'viewer'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.resolve_active', 'bot'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.resolve_active', 'staff'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.reopen', 'owner'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.reopen', 'admin'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.reopen', 'agent'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.reopen', 'viewer'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.reopen', 'bot'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('lifecycle.reopen', 'staff'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.add_agent', 'owner'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.add_agent', 'admin'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.add_agent', 'agent'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.add_agent', 'viewer'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.add_agent', 'bot'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('members.add_agent', 'staff'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.add_owner', 'owner'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.add_owner', 'admin'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.add_owner', 'agent'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.add_owner', 'viewer'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.add_owner', 'bot'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('members.add_owner', 'staff'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.demote_agent', 'owner'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.demote_agent', 'admin'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.demote_agent', 'agent'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.demote_agent', 'viewer'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.demote_agent', 'bot'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('members.demote_agent', 'staff'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.promote_to_owner', 'owner'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.promote_to_owner', 'admin'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.promote_to_owner', 'agent'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.promote_to_owner', 'viewer'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.promote_to_owner', 'bot'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('members.promote_to_owner', 'staff'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.demote_owner', 'owner'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.demote_owner', 'admin'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.demote_owner', 'agent'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.demote_owner', 'viewer'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.demote_owner', 'bot'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('members.demote_owner', 'staff'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.remove_agent', 'owner'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.remove_agent', 'admin'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.remove_agent', 'agent'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.remove_agent', 'viewer'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.remove_agent', 'bot'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('members.remove_agent', 'staff'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.remove_owner', 'owner'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.remove_owner', 'admin'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.remove_owner', 'agent'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.remove_owner', 'viewer'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.remove_owner', 'bot'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('members.remove_owner', 'staff'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.demote_last_owner', 'owner'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.demote_last_owner', 'admin'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.demote_last_owner', 'agent'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.demote_last_owner', 'viewer'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.demote_last_owner', 'bot'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('members.demote_last_owner', 'staff'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.remove_last_owner', 'owner'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.remove_last_owner', 'admin'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.remove_last_owner', 'agent'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.remove_last_owner', 'viewer'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('members.remove_last_owner', 'bot'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('members.remove_last_owner', 'staff'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('staff.join', 'owner'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('staff.join', 'admin'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('staff.join', 'agent'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('staff.join', 'viewer'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('staff.join', 'bot'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('staff.join', 'staff'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('staff.refuse', 'owner'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('staff.refuse', 'admin'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('staff.refuse', 'agent'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('staff.refuse', 'viewer'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('staff.refuse', 'bot'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('staff.refuse', 'staff'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('staff.allow', 'owner'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('staff.allow', 'admin'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('staff.allow', 'agent'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('staff.allow', 'viewer'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('staff.allow', 'bot'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('staff.allow', 'staff'); ROLLBACK TO SAVEPOINT cell;
 ROLLBACK;
