@@ -99,6 +99,14 @@ TARGET_NOTE = {
 }
 
 
+def fmt_ratio(ratio, limit):
+    """Two decimals, or more (up to four) while they would round onto the target itself."""
+    for digits in (2, 3):
+        if f"{ratio:.{digits}f}" != f"{limit:.{digits}f}":
+            return f"{ratio:.{digits}f}"
+    return f"{ratio:.4f}"
+
+
 def check_targets(results):
     """[{target, met, detail}] for TARGETS over the swept cells."""
     cell = {(r["query"], r["memberships"]): r for r in results}
@@ -113,7 +121,7 @@ def check_targets(results):
                     worst = max((cell[(q, m)] for m in counts), key=lambda r: r["ratio"])
                     out.append({"query": q, "target": f"ratio ≤ {limit:.2f} at {label} memberships",
                                 "met": worst["ratio"] <= limit,
-                                "detail": f"worst {worst['ratio']:.2f} at {worst['memberships']:,}"})
+                                "detail": f"worst {fmt_ratio(worst['ratio'], limit)} at {worst['memberships']:,}"})
             elif t["kind"] == "ms_at_max":
                 r = cell[(q, top)]
                 out.append({"query": q, "target": f"RLS p50 < {t['limit']:g} ms at {top:,} memberships",
@@ -195,8 +203,10 @@ def main():
     if args.render:
         with open(args.render) as f:
             data = json.load(f)
-        write_report(os.path.dirname(args.render) or ".", data["meta"], data["results"],
-                     check_targets(data["results"]))
+        data["targets"] = check_targets(data["results"])
+        with open(args.render, "w") as f:
+            json.dump(data, f, indent=1)
+        write_report(os.path.dirname(args.render) or ".", data["meta"], data["results"], data["targets"])
         return
     if not (args.host and args.port):
         ap.error("--host and --port are required")
@@ -308,7 +318,10 @@ def write_report(out, meta, results, targets):
             r = next(x for x in results if x["memberships"] == m and x["query"] == q)
             dagger = "†" if r["baseline_plan"] != r["rls_plan"] else ""
             d = (r["rls_p50_ms"] - r["baseline_p50_ms"]) * 1000
-            text = f"{r['ratio']:.2f}{dagger} ({fmt_ms(r['rls_p50_ms'])}, {d:+,.0f} µs)"
+            limits = [t["small"] if m <= SMALL else t["all"] for t in TARGETS
+                      if q in t["queries"] and t["kind"] == "ratio"]
+            ratio = fmt_ratio(r["ratio"], limits[0]) if limits else f"{r['ratio']:.2f}"
+            text = f"{ratio}{dagger} ({fmt_ms(r['rls_p50_ms'])}, {d:+,.0f} µs)"
             cells.append(f"**{text}**" if misses(q, r, top) else text)
         lines.append(f"| {m:,} | " + " | ".join(cells) + " |")
     lines += ["", "Targets (issue 10):", "", "| query | target | met? | measured |", "|---|---|---|---|"]
