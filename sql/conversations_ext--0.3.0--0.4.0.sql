@@ -125,7 +125,8 @@ ALTER FUNCTION support.member_of(uuid, bigint) SUPPORT support.workspace_member_
 
 -- workspace_members, AFTER each change: a new version for every user whose
 -- set of memberships changed (both users when a row moves), in the same
--- transaction; TRUNCATE gives every user a new one. The membership cache behind
+-- transaction; TRUNCATE (of it, or of support.staff) a new epoch, which every
+-- user's cached set depends on. The membership cache behind
 -- the policies trusts a cached set only while its user's version is
 -- unchanged (src/membership/cache.rs), and it caches the user's role in each
 -- workspace too, so a role change writes a version as well. Runs in restore
@@ -137,9 +138,11 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF TG_OP = 'TRUNCATE' THEN
+        -- The epoch: the version row of the nil user, part of every stamp
+        -- (TRUNCATE ... CASCADE may have emptied support.users already).
         INSERT INTO support.membership_versions AS v (user_id, version)
-        SELECT u.id, pg_catalog.nextval('support.membership_version_seq'::pg_catalog.regclass)
-          FROM support.users AS u
+        VALUES ('00000000-0000-0000-0000-000000000000',
+                pg_catalog.nextval('support.membership_version_seq'::pg_catalog.regclass))
         ON CONFLICT (user_id) DO UPDATE SET version = EXCLUDED.version;
         RETURN NULL;
     END IF;

@@ -9,8 +9,9 @@
 //! moved to another user or workspace, TRUNCATE; the user's kind; support
 //! staff rows and the workspaces that allow staff) also writes that user's row of
 //! `support.membership_versions` in the same transaction (the `*_version`
-//! triggers, sql/20_triggers.sql): a fresh value of a sequence (TRUNCATE
-//! writes one for every user). Sequence values never repeat,
+//! triggers, sql/20_triggers.sql): a fresh value of a sequence; TRUNCATE
+//! writes a new epoch (the nil user's row), part of every stamp. Sequence
+//! values never repeat,
 //! even after a rollback. So under one snapshot, the **stamp** (the version
 //! row as that snapshot sees it, and the version table's OID, which changes
 //! if the extension is dropped and created again) determines the membership
@@ -21,12 +22,15 @@
 //! unless that snapshot is **the same** as the one it was last checked
 //! under: the same xmin, xmax, in-progress transaction ids (and
 //! subtransaction ids), the same transaction id of our own (none while the
-//! transaction has written nothing) and the same command id. Two such
+//! transaction has written nothing), the same command id and the same current
+//! subtransaction (a savepoint rolled back after a write and reads may leave
+//! the command id unchanged; its subtransaction is gone). Two such
 //! snapshots see exactly the same rows: a transaction below xmax and not in
 //! progress had completed when the snapshot was taken, so its outcome is
-//! fixed; our own writes are told apart by the command id, which keeps
-//! increasing across statements and rolled-back subtransactions. The check is
-//! a comparison of a few integers and two short arrays per row.
+//! fixed; our own writes are told apart by the command id (which never goes
+//! back within a transaction) and by the subtransaction they were made in
+//! (ids are never reused within a transaction). The check is a comparison of
+//! a few integers and two short arrays, once per statement.
 //!
 //! This holds under every isolation level: READ COMMITTED takes a snapshot per
 //! statement, so a membership removed by another session's commit is gone at
@@ -42,13 +46,14 @@ use pgrx::prelude::*;
 
 use crate::errors::Result;
 use crate::lifecycle::model::Role;
-use crate::plans;
 
 /// What a snapshot sees of the user's memberships (see the module docs).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 struct Stamp {
     table: u32,
     version: Option<i64>,
+    /// The version row of the nil user: bumped by every TRUNCATE.
+    epoch: Option<i64>,
 }
 
 /// A snapshot, as far as visibility goes (see the module docs).
@@ -58,6 +63,9 @@ struct SnapshotKey {
     xmax: u32,
     curcid: u32,
     own_xid: u32,
+    /// The current subtransaction: a rolled-back savepoint may leave the
+    /// command id where it was, never the subtransaction.
+    subxact: u32,
     suboverflowed: bool,
     recovery: bool,
     xip: Vec<u32>,
@@ -84,6 +92,7 @@ impl SnapshotKey {
             && self.xmax == s.xmax.into_inner()
             && self.curcid == s.curcid
             && self.own_xid == own
+            && self.subxact == subxact()
             && self.suboverflowed == s.suboverflowed
             && self.recovery == s.takenDuringRecovery
             && self.xip == xip
@@ -98,6 +107,7 @@ impl SnapshotKey {
                 self.xmax = s.xmax.into_inner();
                 self.curcid = s.curcid;
                 self.own_xid = own;
+                self.subxact = subxact();
                 self.suboverflowed = s.suboverflowed;
                 self.recovery = s.takenDuringRecovery;
                 self.xip.clear();
@@ -108,6 +118,13 @@ impl SnapshotKey {
             .is_some()
         }
     }
+}
+
+/// The current subtransaction's id (ids are never reused within a
+/// transaction).
+fn subxact() -> u32 {
+    // SAFETY: reads the backend's transaction state.
+    unsafe { pg_sys::GetCurrentSubTransactionId() }
 }
 
 /// Calls `f` with the active snapshot, our transaction id (0: none yet) and
@@ -147,7 +164,7 @@ pub(crate) struct Members {
     sorted: Vec<pgrx::Uuid>,
 }
 
-struct Current {
+struct Cached {
     user: pgrx::Uuid,
     stamp: Stamp,
     /// The snapshot the stamp was last checked under.
@@ -155,13 +172,19 @@ struct Current {
     members: Rc<Members>,
 }
 
+/// How many users' sets a backend keeps (most recently used first), and how
+/// many workspaces in all: a pooled connection serves many users in turn, and
+/// a returning user then pays one version read instead of loading the set.
+const USERS: usize = 16;
+const WORKSPACES: usize = 200_000;
+
 /// How many recent sets stay reachable by token: a statement keeps using the
 /// set it started with even if a nested statement switches identity; more
 /// switches than this within one statement make it fail, never guess.
 const RECENT: usize = 4;
 
 thread_local! {
-    static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
+    static CACHED: RefCell<Vec<Cached>> = const { RefCell::new(Vec::new()) };
     static BY_TOKEN: RefCell<Vec<Rc<Members>>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -185,31 +208,62 @@ fn version_table() -> Option<pg_sys::Oid> {
 }
 
 /// `user`'s stamp under the active snapshot; None when there is no version
-/// table to trust (an older schema: every call then loads the set).
+/// table to trust (an older schema: every call then loads the set) or no
+/// active snapshot. One look-up in the version table's primary key, without
+/// SPI: this runs whenever the snapshot changed since the last check, i.e.
+/// once per statement on a database with writers.
 fn read_stamp(user: pgrx::Uuid) -> Result<Option<Stamp>> {
-    if version_table().is_none() {
+    let (Some(table), Some(index)) = (version_table(), support_table(c"membership_versions_pkey"))
+    else {
         return Ok(None);
+    };
+    // SAFETY: the relations exist (looked up just now) and are opened and
+    // closed here; the scan key points at `user`, alive for the whole scan;
+    // the slot holds the table's own descriptor, whose column 2 is `version`
+    // (bigint, passed by value).
+    unsafe {
+        if !pg_sys::ActiveSnapshotSet() {
+            return Ok(None);
+        }
+        let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
+        let heap = pg_sys::table_open(table, lock);
+        let idx = pg_sys::index_open(index, lock);
+        let scan = pg_sys::index_beginscan(heap, idx, pg_sys::GetActiveSnapshot(), 1, 0);
+        let slot = pg_sys::table_slot_create(heap, std::ptr::null_mut());
+        let lookup = |id: [u8; 16]| -> Option<i64> {
+            let mut key: pg_sys::ScanKeyData = std::mem::zeroed();
+            pg_sys::ScanKeyInit(
+                &mut key,
+                1,
+                pg_sys::BTEqualStrategyNumber as u16,
+                pg_sys::Oid::from(pg_sys::F_UUID_EQ),
+                pg_sys::Datum::from(id.as_ptr()),
+            );
+            pg_sys::index_rescan(scan, &mut key, 1, std::ptr::null_mut(), 0);
+            if !pg_sys::index_getnext_slot(scan, pg_sys::ScanDirection::ForwardScanDirection, slot)
+            {
+                return None;
+            }
+            pg_sys::slot_getsomeattrs_int(slot, 2);
+            if *(*slot).tts_isnull.add(1) {
+                None
+            } else {
+                Some((*(*slot).tts_values.add(1)).value() as i64)
+            }
+        };
+        let version = lookup(*user.as_bytes());
+        let epoch = lookup([0; 16]);
+        pg_sys::ExecDropSingleTupleTableSlot(slot);
+        pg_sys::index_endscan(scan);
+        // Locks are kept to the end of the transaction, as the executor does.
+        pg_sys::index_close(idx, pg_sys::NoLock as pg_sys::LOCKMODE);
+        pg_sys::table_close(heap, pg_sys::NoLock as pg_sys::LOCKMODE);
+        Ok(Some(Stamp {
+            table: table.to_u32(),
+            version,
+            epoch,
+        }))
     }
-    plans::run(
-        "SELECT 'support.membership_versions'::pg_catalog.regclass::pg_catalog.oid, \
-                (SELECT v.version FROM support.membership_versions AS v \
-                  WHERE v.user_id OPERATOR(pg_catalog.=) $1)",
-        plans::UUID1,
-        false,
-        &[user.into()],
-        |mut rows| {
-            let row = rows.next();
-            let table = match &row {
-                Some(row) => row.get::<pg_sys::Oid>(1)?.map_or(0, |o| o.to_u32()),
-                None => 0,
-            };
-            let version = match &row {
-                Some(row) => row.get::<i64>(2)?,
-                None => None,
-            };
-            Ok(Some(Stamp { table, version }))
-        },
-    )
 }
 
 /// A fresh random token (never 0).
@@ -249,13 +303,11 @@ fn load(user: pgrx::Uuid) -> Result<Members> {
 /// need be reloading) the cached set first. Callers are SECURITY DEFINER: the
 /// SQL runs with the extension owner's rights, under a pinned search_path.
 pub(crate) fn members(user: pgrx::Uuid) -> Result<Rc<Members>> {
-    let cached = CURRENT.with(|c| match &*c.borrow() {
-        Some(cur)
-            if cur.user == user && cur.checked.as_ref().is_some_and(SnapshotKey::is_active) =>
-        {
-            Some(cur.members.clone())
-        }
-        _ => None,
+    let cached = CACHED.with(|c| {
+        c.borrow()
+            .first()
+            .filter(|e| e.user == user && e.checked.as_ref().is_some_and(SnapshotKey::is_active))
+            .map(|e| e.members.clone())
     });
     match cached {
         Some(members) => Ok(members),
@@ -270,35 +322,50 @@ pub(crate) fn by_token<R>(token: i64, f: impl FnOnce(&Members) -> R) -> Option<R
 
 /// Re-checks the stamp; reloads the set when it changed.
 fn refresh(user: pgrx::Uuid) -> Result<Rc<Members>> {
+    // Take the user's entry out (forgotten if anything below fails).
+    let entry = CACHED.with(|c| {
+        let mut c = c.borrow_mut();
+        let at = c.iter().position(|e| e.user == user)?;
+        Some(c.remove(at))
+    });
     let Some(stamp) = read_stamp(user)? else {
-        // No versions to check against: use a fresh set, cache nothing.
-        CURRENT.with(|c| *c.borrow_mut() = None);
+        // No versions to check against: a fresh set, cached for nobody.
         let members = Rc::new(load(user)?);
         remember(&members);
         return Ok(members);
     };
-    let key = SnapshotKey::active();
-    let same = CURRENT.with(|c| match &mut *c.borrow_mut() {
-        Some(cur) if cur.user == user && cur.stamp == stamp => {
-            cur.checked = key.clone();
-            Some(cur.members.clone())
+    let checked = SnapshotKey::active();
+    let members = match entry {
+        Some(e) if e.stamp == stamp => e.members,
+        _ => {
+            let members = Rc::new(load(user)?);
+            remember(&members);
+            members
         }
-        _ => None,
-    });
-    if let Some(members) = same {
-        return Ok(members);
-    }
-    // Forget the old set first: if loading fails, nothing stale survives.
-    CURRENT.with(|c| *c.borrow_mut() = None);
-    let members = Rc::new(load(user)?);
-    remember(&members);
-    CURRENT.with(|c| {
-        *c.borrow_mut() = Some(Current {
-            user,
-            stamp,
-            checked: key,
-            members: members.clone(),
-        })
+    };
+    CACHED.with(|c| {
+        let mut c = c.borrow_mut();
+        c.insert(
+            0,
+            Cached {
+                user,
+                stamp,
+                checked,
+                members: members.clone(),
+            },
+        );
+        // Least recently used go first, beyond USERS users or WORKSPACES in all.
+        let mut total = 0;
+        let keep = c
+            .iter()
+            .take(USERS)
+            .take_while(|e| {
+                total += e.members.sorted.len();
+                total <= WORKSPACES
+            })
+            .count()
+            .max(1);
+        c.truncate(keep);
     });
     Ok(members)
 }

@@ -84,12 +84,16 @@ pub(crate) fn staff_serves_sql(workspace: &str) -> String {
 /// write checks ask). Unsorted; a workspace may appear twice (membership
 /// first: rank 0).
 pub(crate) fn visible_workspaces_of(user: pgrx::Uuid) -> Result<Vec<(pgrx::Uuid, i32, Role)>> {
+    // One row per (rank, role) with the array of workspaces: no per-workspace
+    // row or string crosses SPI (a member of 10,000 workspaces loads in one
+    // pass over the index on (user_id, workspace_id)). The caller's own kind
+    // is read once (u), not joined per membership.
     static WITH_STAFF: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "SELECT pg_catalog.array_agg(x.id), pg_catalog.array_agg(x.rank), pg_catalog.array_agg(x.role) FROM ( \
+            "SELECT x.rank, x.role, pg_catalog.array_agg(x.id) FROM ( \
                 SELECT m.workspace_id AS id, 0 AS rank, {EFFECTIVE_ROLE_SQL} AS role \
-                  FROM support.workspace_members AS m \
-                  JOIN support.users AS u ON u.id OPERATOR(pg_catalog.=) m.user_id \
+                  FROM support.workspace_members AS m, \
+                       (SELECT u.kind FROM support.users AS u WHERE u.id OPERATOR(pg_catalog.=) $1) AS u \
                  WHERE m.user_id OPERATOR(pg_catalog.=) $1 \
                 UNION ALL \
                 SELECT w.id, 1, 'viewer' FROM support.staff AS s JOIN support.workspaces AS w ON w.staff_access \
@@ -98,16 +102,17 @@ pub(crate) fn visible_workspaces_of(user: pgrx::Uuid) -> Result<Vec<(pgrx::Uuid,
                 SELECT sw.workspace_id, 1, 'viewer' FROM support.staff AS s \
                   JOIN support.staff_workspaces AS sw ON sw.user_id OPERATOR(pg_catalog.=) s.user_id \
                   JOIN support.workspaces AS w ON w.id OPERATOR(pg_catalog.=) sw.workspace_id AND w.staff_access \
-                 WHERE s.user_id OPERATOR(pg_catalog.=) $1 AND NOT s.all_workspaces) AS x"
+                 WHERE s.user_id OPERATOR(pg_catalog.=) $1 AND NOT s.all_workspaces) AS x \
+             GROUP BY x.rank, x.role"
         )
     });
     static MEMBERS_ONLY: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "SELECT pg_catalog.array_agg(m.workspace_id), pg_catalog.array_agg(0), \
-                    pg_catalog.array_agg({EFFECTIVE_ROLE_SQL}) \
-               FROM support.workspace_members AS m \
-               JOIN support.users AS u ON u.id OPERATOR(pg_catalog.=) m.user_id \
-              WHERE m.user_id OPERATOR(pg_catalog.=) $1"
+            "SELECT 0, {EFFECTIVE_ROLE_SQL}, pg_catalog.array_agg(m.workspace_id) \
+               FROM support.workspace_members AS m, \
+                    (SELECT u.kind FROM support.users AS u WHERE u.id OPERATOR(pg_catalog.=) $1) AS u \
+              WHERE m.user_id OPERATOR(pg_catalog.=) $1 \
+              GROUP BY 1, 2"
         )
     });
     // A 0.3.0 schema (before ALTER EXTENSION UPDATE) has no staff yet.
@@ -116,24 +121,21 @@ pub(crate) fn visible_workspaces_of(user: pgrx::Uuid) -> Result<Vec<(pgrx::Uuid,
     } else {
         &WITH_STAFF
     };
-    plans::run(sql, plans::UUID1, false, &[user.into()], |mut rows| {
-        let Some(row) = rows.next() else {
-            return Ok(Vec::new());
-        };
-        let ids = row.get::<Vec<pgrx::Uuid>>(1)?.unwrap_or_default();
-        let ranks = row.get::<Vec<i32>>(2)?.unwrap_or_default();
-        let roles = row.get::<Vec<String>>(3)?.unwrap_or_default();
-        ids.into_iter()
-            .zip(ranks)
-            .zip(roles)
-            .map(|((id, rank), role)| match Role::parse(&role) {
-                Some(role) => Ok((id, rank, role)),
-                None => Err(Internal::Unexpected {
+    plans::run(sql, plans::UUID1, false, &[user.into()], |rows| {
+        let mut out = Vec::new();
+        for row in rows {
+            let rank: i32 = column(&row, 1, "rank")?;
+            let role: String = column(&row, 2, "workspace_members.role")?;
+            let Some(role) = Role::parse(&role) else {
+                return Err(Internal::Unexpected {
                     what: "workspace_members.role",
                     value: role,
-                }),
-            })
-            .collect()
+                });
+            };
+            let ids: Vec<pgrx::Uuid> = column(&row, 3, "workspaces")?;
+            out.extend(ids.into_iter().map(|id| (id, rank, role)));
+        }
+        Ok(out)
     })
 }
 

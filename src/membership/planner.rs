@@ -393,15 +393,18 @@ unsafe fn selectivity(req: *mut pg_sys::SupportRequestSelectivity) -> Internal {
     if (*types).eq_opr == pg_sys::InvalidOid {
         return not_handled();
     }
-    // A query that pins workspace_id asks about workspaces the caller is in
-    // (or gets nothing): the check does not thin out those rows further, and
+    // A query that pins workspace_id, or reaches its rows through another
+    // index (a conversation's messages, a row by id), asks about rows the
+    // caller can see (or gets nothing): the check does not thin them out, and
     // estimating it as independent would make LIMIT plans read in the wrong
-    // order.
+    // order (a transcript read whole and sorted instead of its newest 100).
     let varno = (*var).varno;
     if !r.root.is_null() && varno > 0 && varno < (*r.root).simple_rel_array_size {
         let rel = *(*r.root).simple_rel_array.add(varno as usize);
         let btree_uuid = pg_sys::Oid::from(UUID_BTREE_FAMILY);
-        if !rel.is_null() && already_pinned(r.root, rel, var, btree_uuid) {
+        if !rel.is_null()
+            && (already_pinned(r.root, rel, var, btree_uuid) || served_by_another_index(rel, var))
+        {
             r.selectivity = 1.0;
             return Internal::from(Some(pg_sys::Datum::from(req)));
         }
