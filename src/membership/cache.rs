@@ -178,9 +178,10 @@ struct Cached {
 const USERS: usize = 16;
 const WORKSPACES: usize = 200_000;
 
-/// How many recent sets stay reachable by token: a statement keeps using the
-/// set it started with even if a nested statement switches identity; more
-/// switches than this within one statement make it fail, never guess.
+/// How many recent sets stay reachable by token besides the cached ones: a
+/// statement keeps using the set it started with even if a nested statement
+/// switches identity (or reloads); more than this within one statement make
+/// it fail, never guess.
 const RECENT: usize = 4;
 
 thread_local! {
@@ -317,7 +318,17 @@ pub(crate) fn members(user: pgrx::Uuid) -> Result<Rc<Members>> {
 
 /// The set a statement was handed `token` for, if still reachable.
 pub(crate) fn by_token<R>(token: i64, f: impl FnOnce(&Members) -> R) -> Option<R> {
-    BY_TOKEN.with(|t| t.borrow().iter().find(|m| m.token == token).map(|m| f(m)))
+    // The cached users' sets (a set keeps its token while its stamp holds),
+    // then the recent sets no longer cached.
+    let found = CACHED
+        .with(|c| {
+            c.borrow()
+                .iter()
+                .find(|e| e.members.token == token)
+                .map(|e| e.members.clone())
+        })
+        .or_else(|| BY_TOKEN.with(|t| t.borrow().iter().find(|m| m.token == token).cloned()));
+    found.map(|m| f(&m))
 }
 
 /// Re-checks the stamp; reloads the set when it changed.
