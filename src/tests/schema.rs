@@ -20,6 +20,8 @@ mod tests {
                 "jwt_keys",
                 "member_events",
                 "membership_versions",
+                "staff",
+                "staff_workspaces",
                 "users",
                 "workspace_members",
                 "workspaces"
