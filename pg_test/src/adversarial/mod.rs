@@ -12,6 +12,7 @@
 pub mod generate;
 pub mod reads;
 pub mod session;
+pub mod staff;
 pub mod truth;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -116,6 +117,8 @@ pub struct World {
     pub op_cases: u64,
     /// What is being run (for failure messages).
     pub phase: &'static str,
+    /// The support staff and the workspaces of their story.
+    pub staff: staff::Cast,
 }
 
 impl World {
@@ -203,20 +206,26 @@ pub async fn setup(family: &'static str) -> Setup {
         all_conversation_ids: Vec::new(),
         op_cases: 0,
         phase: "set-up",
+        staff: Default::default(),
     };
     load_fixture(&owner, &mut w.model).await;
     generate_directory(&owner, &mut w, &mut rng, scale).await;
+    staff::generate_staff(&owner, &app, &mut w, &mut rng, &mut report).await;
     generate_content(&app, &mut w, &mut rng, scale).await;
     lifecycle_phase(&app, &mut w, &mut rng, 300 * scale, &mut report).await;
     deletion_phase(&owner, &app, &mut w, &mut rng, "\"$user\", public").await;
+    staff::refusal_phase(&owner, &app, &mut w, &mut report).await;
     lifecycle_phase(&app, &mut w, &mut rng, 100 * scale, &mut report).await;
     let truth = verify_model(&owner, &w.model, &mut report).await;
     println!(
-        "adversarial {family}: {} workspaces, {} users, {} memberships, {} conversations ({} deleted), {} messages, {} events; \
-         {} lifecycle calls matched the model",
+        "adversarial {family}: {} workspaces ({} refuse staff), {} users ({} support staff), {} memberships ({} joined as staff), \
+         {} conversations ({} deleted), {} messages, {} events; {} lifecycle calls matched the model",
         w.model.workspaces.len(),
+        w.model.refuses_staff.len(),
         w.model.users.len(),
+        w.model.staff.len(),
         w.model.members.len(),
+        w.model.joined_as_staff.len(),
         w.model.live_conversations().count(),
         w.model.conversations.values().filter(|c| c.deleted).count(),
         w.model.messages.values().filter(|m| !m.deleted).count(),
@@ -305,7 +314,10 @@ async fn attacker_objects(app: &Client) {
 /// refuses a viewer's new conversation is off: the server lets viewers write
 /// while docs/permissions.tsv says 42501; nothing any user reads changes)
 /// and `viewers-are-agents` (viewers become agents behind the model's back,
-/// also seen by the read paths: the membership rows change).
+/// also seen by the read paths: the membership rows change); for support
+/// staff, `staff-refusals-ignored` (every workspace allows staff again: staff
+/// read workspaces that refused them) and `staff-sets-ignored` (every staff
+/// user serves every workspace: the set's user reads outside the set).
 async fn inject_weakness(owner: &Client, family: &str) {
     let Ok(inject) = std::env::var("CX_ADV_INJECT") else {
         return;
@@ -318,6 +330,8 @@ async fn inject_weakness(owner: &Client, family: &str) {
         "viewers-are-agents" => {
             "UPDATE support.workspace_members SET role = 'agent' WHERE role = 'viewer'".to_string()
         }
+        "staff-refusals-ignored" => "UPDATE support.workspaces SET staff_access = true".to_string(),
+        "staff-sets-ignored" => "UPDATE support.staff SET all_workspaces = true".to_string(),
         _ => inject,
     };
     println!("adversarial {family}: injecting a weakness: {inject}");

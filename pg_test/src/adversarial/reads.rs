@@ -22,7 +22,8 @@ pub struct Expected {
     pub queue: Vec<String>,
     pub pairs: Vec<String>,
     pub membership_flags: Vec<String>,
-    /// workspace_role() of each probed workspace (the matrix column, or NULL).
+    /// workspace_role() of each probed workspace (the matrix column, viewer
+    /// for staff who have not joined, or NULL).
     pub roles: Vec<String>,
     pub member_events: Vec<String>,
     pub me: Vec<String>,
@@ -87,7 +88,7 @@ pub fn expected_for(
         roles: probe_ws
             .iter()
             .map(|p| {
-                let role = u.and_then(|u| m.subject(p, u)).unwrap_or("NULL");
+                let role = u.and_then(|u| m.workspace_role(p, u)).unwrap_or("NULL");
                 format!("{p}:{role}")
             })
             .collect(),
@@ -346,6 +347,15 @@ pub async fn read_paths(
         ),
     ];
     let mut paths = simple;
+    // The inbox: the newest 1000 of every workspace read, all of them in a world this small.
+    if e.conversations.len() <= 1000 {
+        paths.push((
+            "inbox(1000)",
+            "SELECT c::text FROM support.inbox(1000) c".into(),
+            "",
+            &e.conversations,
+        ));
+    }
     if !hijack_safe {
         paths.extend(operator_paths);
     }

@@ -173,7 +173,7 @@ pub async fn verify_model(owner: &Client, model: &Model, report: &mut Report) ->
 
     for r in owner
         .query(
-            "SELECT id::text, name, w::text FROM support.workspaces w",
+            "SELECT id::text, name, w::text, staff_access FROM support.workspaces w",
             &[],
         )
         .await
@@ -183,11 +183,18 @@ pub async fn verify_model(owner: &Client, model: &Model, report: &mut Report) ->
         if model.workspaces.get(&id) != Some(&r.get::<_, String>(1)) {
             mismatches.push(format!("workspace {id}"));
         }
+        if r.get::<_, bool>(3) == model.refuses_staff.contains(&id) {
+            mismatches.push(format!(
+                "workspace {id}: staff_access {}, the model {}",
+                r.get::<_, bool>(3),
+                !model.refuses_staff.contains(&id)
+            ));
+        }
         truth.workspace.insert(id, r.get(2));
     }
     for r in owner
         .query(
-            "SELECT workspace_id::text, user_id::text, role, m::text FROM support.workspace_members m",
+            "SELECT workspace_id::text, user_id::text, role, m::text, joined_as_staff FROM support.workspace_members m",
             &[],
         )
         .await
@@ -197,7 +204,49 @@ pub async fn verify_model(owner: &Client, model: &Model, report: &mut Report) ->
         if model.members.get(&key).map(|r| r.as_str()) != Some(r.get::<_, &str>(2)) {
             mismatches.push(format!("membership {key:?}"));
         }
+        if r.get::<_, bool>(4) != model.joined_as_staff.contains(&key) {
+            mismatches.push(format!("membership {key:?}: joined_as_staff {}", r.get::<_, bool>(4)));
+        }
         truth.member.insert(key, r.get(3));
+    }
+    // Support staff and their configured workspaces.
+    let mut db_staff = Vec::new();
+    for r in owner
+        .query(
+            "SELECT s.user_id::text, s.role, s.all_workspaces, \
+                    coalesce(array_agg(sw.workspace_id::text ORDER BY sw.workspace_id::text) \
+                             FILTER (WHERE sw.workspace_id IS NOT NULL), '{}') \
+               FROM support.staff s LEFT JOIN support.staff_workspaces sw ON sw.user_id = s.user_id \
+              GROUP BY 1, 2, 3 ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+    {
+        db_staff.push(format!(
+            "{} {} {} {:?}",
+            r.get::<_, String>(0),
+            r.get::<_, String>(1),
+            r.get::<_, bool>(2),
+            r.get::<_, Vec<String>>(3)
+        ));
+    }
+    let model_staff: Vec<String> = model
+        .staff
+        .iter()
+        .map(|(u, s)| {
+            format!(
+                "{u} {} {} {:?}",
+                s.role.as_str(),
+                s.all_workspaces,
+                s.workspaces.iter().collect::<Vec<_>>()
+            )
+        })
+        .collect();
+    if db_staff != model_staff {
+        mismatches.push(format!(
+            "support staff: db {db_staff:?} model {model_staff:?}"
+        ));
     }
     if truth.member.len() != model.members.len() {
         mismatches.push("membership count differs".into());

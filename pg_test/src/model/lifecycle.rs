@@ -3,13 +3,15 @@
 //! what comes from docs/permissions.tsv (the lifecycle.* rows), checked in the
 //! order the README gives: not found, role, state, then whose claim it is.
 
-use super::{Conversation, Event, Expect, Model, Op, Role};
+use super::{Conversation, Event, Expect, Model, Op};
 
 impl Model {
-    fn visible_with_role(&self, id: &str, user: &str) -> Option<(Conversation, Role)> {
+    /// The conversation, if `user` sees it: a member of its workspace, or
+    /// support staff serving it (the matrix's staff column).
+    fn visible_with_role(&self, id: &str, user: &str) -> Option<(Conversation, &'static str)> {
         let c = self.conversations.get(id).filter(|c| !c.deleted)?;
-        let role = self.role(&c.workspace, user)?;
-        Some((c.clone(), role))
+        let subject = self.subject(&c.workspace, user)?;
+        Some((c.clone(), subject))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -194,7 +196,13 @@ impl Model {
                 if let Some(e) = self.whose(&c, u, own, other) {
                     return e;
                 }
-                let Some(target) = self.subject(&c.workspace, to) else {
+                // The target must be a member (docs/permissions.md: "a
+                // non-member 22023"). Support staff serving the workspace
+                // without being a member are not members (docs/permissions.tsv's
+                // header): that they "act in it as a viewer" is about what
+                // they do, and members cannot see them (support.users), so as a
+                // target they answer like any other non-member.
+                let Some(target) = self.member_subject(&c.workspace, to) else {
                     return Expect::err("22023");
                 };
                 let to_whom = match target {

@@ -1,15 +1,18 @@
 //! The reference model of conversations_ext, written from the README and independent of the extension's code.
 //!
 //! It holds who belongs to which workspace with
-//! which role, every conversation, message and audit event, the lifecycle
-//! state machine (the SQLSTATE each call must give and the event it must
-//! write), and what each end user may see. Who may do what is not restated
-//! here: it is read from docs/permissions.tsv (crate::matrix), the same file
-//! the permission test checks cell by cell.
+//! which role, the platform's support staff (whom they serve, which
+//! workspaces refuse them, which memberships they joined as staff), every
+//! conversation, message and audit event, the lifecycle state machine (the
+//! SQLSTATE each call must give and the event it must write), and what each
+//! end user may see. Who may do what is not restated here: it is read from
+//! docs/permissions.tsv (crate::matrix), the same file the permission test
+//! checks cell by cell; support staff in a workspace they serve without being
+//! a member are its `staff` column.
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
-use crate::matrix::{subject_of, Matrix};
+use crate::matrix::{subject_of, Matrix, STAFF, STAFF_ACTS_AS};
 
 mod lifecycle;
 
@@ -170,11 +173,27 @@ impl Expect {
     }
 }
 
-#[derive(Default)]
+/// A row of support.staff (and the user's rows of support.staff_workspaces).
+#[derive(Clone, Debug)]
+pub struct Staff {
+    /// The role they join a workspace with.
+    pub role: Role,
+    pub all_workspaces: bool,
+    /// With `all_workspaces` false: the only workspaces they serve.
+    pub workspaces: BTreeSet<String>,
+}
+
+#[derive(Clone, Default)]
 pub struct Model {
     pub workspaces: BTreeMap<String, String>,
     pub users: BTreeMap<String, User>,
     pub members: BTreeMap<(String, String), Role>,
+    /// support.staff, by user.
+    pub staff: BTreeMap<String, Staff>,
+    /// The workspaces whose staff_access is false.
+    pub refuses_staff: BTreeSet<String>,
+    /// The memberships made by support.join_as_staff (joined_as_staff).
+    pub joined_as_staff: BTreeSet<(String, String)>,
     pub conversations: BTreeMap<String, Conversation>,
     pub messages: BTreeMap<String, Message>,
     /// Every event in the order it happened.
@@ -195,21 +214,47 @@ impl Model {
             .copied()
     }
 
-    /// The matrix column `user` plays in `workspace` (None: not a member).
-    pub fn subject(&self, workspace: &str, user: &str) -> Option<&'static str> {
+    /// Is `user` support staff serving `workspace`: the workspace allows
+    /// staff, and is in the staff user's scope (all workspaces, or listed)?
+    pub fn serves(&self, workspace: &str, user: &str) -> bool {
+        self.workspaces.contains_key(workspace)
+            && !self.refuses_staff.contains(workspace)
+            && self
+                .staff
+                .get(user)
+                .is_some_and(|s| s.all_workspaces || s.workspaces.contains(workspace))
+    }
+
+    /// The matrix column of a member of `workspace` (None: not a member).
+    pub fn member_subject(&self, workspace: &str, user: &str) -> Option<&'static str> {
         let role = self.role(workspace, user)?;
         let kind = self.users.get(user).map(|u| u.kind).unwrap_or("human");
         Some(subject_of(kind, role.as_str()))
     }
 
-    /// Whether the matrix lets `user` do `action` in `workspace` (members only).
+    /// The matrix column `user` plays in `workspace`: a member's, or `staff`
+    /// for support staff serving it without being a member (None: neither;
+    /// the workspace is invisible to them).
+    pub fn subject(&self, workspace: &str, user: &str) -> Option<&'static str> {
+        self.member_subject(workspace, user)
+            .or_else(|| self.serves(workspace, user).then_some(STAFF))
+    }
+
+    /// What `support.workspace_role(workspace)` answers `user`: the column,
+    /// except that staff who have not joined act as viewers.
+    pub fn workspace_role(&self, workspace: &str, user: &str) -> Option<&'static str> {
+        self.subject(workspace, user)
+            .map(|s| if s == STAFF { STAFF_ACTS_AS } else { s })
+    }
+
+    /// Whether the matrix lets `user` do `action` in `workspace` (members, and staff where they serve).
     pub fn may(&self, workspace: &str, user: &str, action: &str) -> bool {
         self.subject(workspace, user)
             .is_some_and(|s| matrix().allows(action, s))
     }
 
     /// The SQLSTATE the matrix gives `user` for `action` in `workspace`
-    /// ("00000": allowed); None when `user` is not a member.
+    /// ("00000": allowed); None when `user` can not see the workspace.
     pub fn verdict(&self, workspace: &str, user: &str, action: &str) -> Option<&'static str> {
         self.subject(workspace, user)
             .map(|s| matrix().sqlstate(action, s))
@@ -220,8 +265,24 @@ impl Model {
         self.may(workspace, user, "lifecycle.claim")
     }
 
-    /// The workspaces `user` belongs to (none for nobody).
+    /// The workspaces `user` reads (none for nobody): those they belong to
+    /// and, as support staff, those they serve. What every policy checks
+    /// (`support.workspace_member`, `support.member_workspaces()`).
     pub fn workspaces_of(&self, user: Option<&str>) -> BTreeSet<String> {
+        let mut out = self.memberships_of(user);
+        if let Some(u) = user {
+            out.extend(
+                self.workspaces
+                    .keys()
+                    .filter(|w| self.serves(w, u))
+                    .cloned(),
+            );
+        }
+        out
+    }
+
+    /// The workspaces `user` is a member of (none for nobody).
+    pub fn memberships_of(&self, user: Option<&str>) -> BTreeSet<String> {
         match user {
             None => BTreeSet::new(),
             Some(u) => self
@@ -371,9 +432,17 @@ impl Model {
     /// no actor) and clear them as bot and author.
     pub fn remove_member(&mut self, workspace: &str, user: &str) {
         self.next_tick();
-        self.members
-            .remove(&(workspace.to_string(), user.to_string()))
-            .expect("known membership");
+        self.membership_removed(workspace, user, None);
+    }
+
+    /// A membership is gone, removed by `actor` (None: the DBA): the
+    /// foreign-key actions unassign the member's conversations (back to
+    /// escalated, an `unassigned` event by the actor) and clear them as bot
+    /// and author.
+    fn membership_removed(&mut self, workspace: &str, user: &str, actor: Option<&str>) {
+        let key = (workspace.to_string(), user.to_string());
+        self.members.remove(&key).expect("known membership");
+        self.joined_as_staff.remove(&key);
         let mut events = Vec::new();
         for c in self.conversations.values_mut() {
             if c.deleted || c.workspace != workspace {
@@ -388,7 +457,7 @@ impl Model {
                     to_status: Some("escalated".into()),
                     from_owner: Some(user.to_string()),
                     to_owner: None,
-                    actor: None,
+                    actor: actor.map(str::to_string),
                     reason: None,
                 });
                 c.status = "escalated";
@@ -404,6 +473,81 @@ impl Model {
                 m.author = None;
             }
         }
+    }
+
+    // ---- support staff (docs/permissions.md#support-staff) ----
+
+    /// `support.join_as_staff(workspace)` by `user`: the SQLSTATE it must
+    /// give, applied to the model. The matrix's staff.join decides for staff
+    /// serving the workspace without being a member and for members who are
+    /// not staff; where the workspace is invisible to the caller, not found
+    /// (P0002). Staff already a member of a workspace they serve: the
+    /// membership stays as it is (the function's documented answer; no
+    /// matrix cell covers it).
+    pub fn join_as_staff(&mut self, workspace: &str, user: Option<&str>) -> &'static str {
+        self.next_tick();
+        let Some(u) = user else {
+            return "28000";
+        };
+        let is_member = self.role(workspace, u).is_some();
+        if is_member && self.serves(workspace, u) {
+            return "00000";
+        }
+        let verdict = self.verdict(workspace, u, "staff.join").unwrap_or("P0002");
+        if verdict == "00000" {
+            let role = self.staff[u].role;
+            let key = (workspace.to_string(), u.to_string());
+            self.members.insert(key.clone(), role);
+            self.joined_as_staff.insert(key);
+        }
+        verdict
+    }
+
+    /// `support.set_staff_access(workspace, allowed)` by `user`, on a
+    /// workspace that `allowed` changes (the matrix's staff.refuse /
+    /// staff.allow rows describe exactly those calls): the SQLSTATE it must
+    /// give, applied to the model. A refusal removes the members who joined
+    /// as staff (except owners), their claims back to the queue with the
+    /// caller as the actor of the `unassigned` events.
+    pub fn set_staff_access(
+        &mut self,
+        workspace: &str,
+        user: Option<&str>,
+        allowed: bool,
+    ) -> &'static str {
+        self.next_tick();
+        assert_eq!(
+            self.refuses_staff.contains(workspace),
+            allowed,
+            "set_staff_access({workspace}, {allowed}) must change the workspace's staff access"
+        );
+        let Some(u) = user else {
+            return "28000";
+        };
+        let action = if allowed {
+            "staff.allow"
+        } else {
+            "staff.refuse"
+        };
+        let verdict = self.verdict(workspace, u, action).unwrap_or("P0002");
+        if verdict != "00000" {
+            return verdict;
+        }
+        if allowed {
+            self.refuses_staff.remove(workspace);
+        } else {
+            self.refuses_staff.insert(workspace.to_string());
+            let leaving: Vec<String> = self
+                .joined_as_staff
+                .iter()
+                .filter(|(w, m)| w == workspace && self.role(w, m) != Some(Role::Owner))
+                .map(|(_, m)| m.clone())
+                .collect();
+            for m in leaving {
+                self.membership_removed(workspace, &m, Some(u));
+            }
+        }
+        verdict
     }
 
     // ---- what an end user may see (README: row-level security) ----

@@ -6,6 +6,8 @@
 //! [<family>]`; `CX_ADV_SCALE=<n>` multiplies the number of tenants and
 //! operations; `CX_ADV_INJECT=<sql|viewer-may-write|viewers-are-agents>`
 //! weakens the database after the world is built (the suite must fail).
+//! Support staff are part of the world (pg_test::adversarial::staff); the
+//! `staff` family attacks their rules in particular.
 
 mod leaky_functions;
 mod lifecycle_model;
@@ -14,4 +16,5 @@ mod matrix_writes;
 mod privilege_escalation;
 mod read_paths;
 mod search_path_hijack;
+mod staff;
 mod write_paths;

@@ -75,6 +75,14 @@ async fn escalation_attempts(
         ("DROP EXTENSION", "DROP EXTENSION conversations_ext CASCADE".into(), ""),
         ("grant_usage to itself", format!("SELECT support.grant_usage('{TENANT}')"), ""),
         ("read pg_statistic", "SELECT count(*) FROM pg_catalog.pg_statistic".into(), ""),
+        ("read the support staff", "SELECT count(*) FROM support.staff".into(), ""),
+        ("read the staff's workspaces", "SELECT count(*) FROM support.staff_workspaces".into(), ""),
+        ("make every user support staff", "INSERT INTO support.staff (user_id, role) SELECT id, 'admin' FROM support.users".into(), ""),
+        ("promote the support staff", "UPDATE support.staff SET role = 'admin', all_workspaces = true".into(), ""),
+        ("serve every workspace as staff", "INSERT INTO support.staff_workspaces (workspace_id, user_id) SELECT w.id, s.user_id FROM support.workspaces w, support.staff s".into(), ""),
+        ("open every workspace to staff", "UPDATE support.workspaces SET staff_access = true".into(), ""),
+        ("unmark the members who joined as staff", "UPDATE support.workspace_members SET joined_as_staff = false".into(), ""),
+        ("make set_staff_access SECURITY INVOKER", "ALTER FUNCTION support.set_staff_access(uuid, boolean) SECURITY INVOKER".into(), ""),
     ];
     if has_identity_mode {
         attempts.push((

@@ -124,6 +124,12 @@ fn templates(me: &str, own: Option<&Own>) -> Vec<Template> {
         t("UPDATE another workspace's message", "UPDATE support.conversation_messages SET content = 'pwned' WHERE id = '{MSG}'".into(), NoRows, true),
         t("DELETE another workspace's message", "DELETE FROM support.conversation_messages WHERE id = '{MSG}' RETURNING id".into(), NoRows, true),
         t("rename another workspace's user", "UPDATE support.users SET display_name = 'pwned' WHERE id = '{USER}'".into(), Error, false),
+        t("join another workspace as staff", "SELECT support.join_as_staff('{WS}')".into(), Error, false),
+        t("refuse staff in another workspace", "SELECT support.set_staff_access('{WS}', false)".into(), Error, false),
+        t("allow staff in another workspace", "SELECT support.set_staff_access('{WS}', true)".into(), Error, false),
+        t("make myself support staff", format!("INSERT INTO support.staff (user_id, role) VALUES ('{me}', 'admin')"), Error, false),
+        t("serve another workspace as staff", format!("INSERT INTO support.staff_workspaces (workspace_id, user_id) VALUES ('{{WS}}', '{me}')"), Error, false),
+        t("allow staff in another workspace by UPDATE", "UPDATE support.workspaces SET staff_access = true WHERE id = '{WS}'".into(), Error, false),
     ];
     if let Some(o) = own {
         let (ows, oconv) = (&o.ws, &o.conv);
@@ -252,7 +258,7 @@ async fn write_paths(
             .members_of(&fc.workspace)
             .into_iter()
             .map(|(u, _)| u)
-            .find(|u| m.workspaces_of(Some(u)).is_disjoint(&mine))
+            .find(|u| m.memberships_of(Some(u)).is_disjoint(&mine))
             .unwrap_or_else(|| rng.uuid());
         let foreign = Binding {
             conv: fc.id.clone(),
