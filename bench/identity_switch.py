@@ -10,8 +10,10 @@ as sweep.py times them, in three situations of the connection:
   request (as writers do on a busy database): the snapshot differs, so the
   cache re-reads the user's version row, and keeps the set.
 - switch: every other request on the connection is another user's (a pooled
-  connection serving many users, as PostgREST's pool does): the cache holds
-  one user's set, so each of the probe's requests loads its set again.
+  connection serving users in turn, as PostgREST's pool does).
+- crowd: before each of the probe's requests, one request of each of
+  CROWD other users (more users than a backend keeps sets of), so that the
+  probe's set has been evicted and is loaded again.
 
 Only the probe's query is timed (execute + fetch), RLS and the owner's
 baseline interleaved; the other user's request runs RLS Q7 for a user of one
@@ -30,7 +32,8 @@ import psycopg
 sys.dont_write_bytecode = True
 from sweep import QUERIES, W1, WARMUP, timed
 
-MODES = ("same", "write", "switch")
+MODES = ("same", "write", "switch", "crowd")
+CROWD = 20  # other users between two of the probe's requests in mode crowd
 
 
 def main():
@@ -49,10 +52,13 @@ def main():
     probes = conn.execute("SELECT memberships, user_id::text FROM bench.sweep_probe ORDER BY k").fetchall()
     one = conn.execute("SELECT id::text FROM support.conversations WHERE workspace_id = %s"
                        " AND status = 'escalated' ORDER BY id LIMIT 1", (W1,)).fetchone()[0]
-    # The other user on the connection: the owner of workspace 2 (one membership).
-    other = conn.execute("SELECT user_id::text FROM support.workspace_members WHERE workspace_id ="
-                         " '00000002-0000-4000-8000-000000000002' AND role = 'owner'").fetchone()[0]
-    other_claims = json.dumps({"sub": other, "role": "authenticated"})
+    # The other users on the connection: owners of workspaces 2, 3, ... (one membership each).
+    others = [r[0] for r in conn.execute(
+        "SELECT m.user_id::text FROM support.workspace_members m JOIN support.workspaces w ON w.id = m.workspace_id"
+        " WHERE m.role = 'owner' AND w.name IN (SELECT 'workspace ' || n FROM generate_series(2, %s) n)"
+        " ORDER BY w.name", (CROWD + 1,)).fetchall()]
+    assert len(others) == CROWD, others
+    other_claims = [json.dumps({"sub": o, "role": "authenticated"}) for o in others]
     other_sql = "/* other */ " + QUERIES["Q7"]["rls"]
     role = {"rls": "bench_app", "baseline": "postgres"}
     out = []
@@ -71,7 +77,10 @@ def main():
                         if mode == "write":
                             writer.execute("INSERT INTO bench.tick VALUES (1)")
                         elif mode == "switch":
-                            timed(conn, "bench_app", other_claims, other_sql, {"c": one})
+                            timed(conn, "bench_app", other_claims[0], other_sql, {"c": one})
+                        elif mode == "crowd":
+                            for oc in other_claims:
+                                timed(conn, "bench_app", oc, other_sql, {"c": one})
                         ms, _ = timed(conn, role[side], claims, sql[side], params)
                         if r >= WARMUP:
                             times[side].append(ms)
