@@ -384,10 +384,11 @@ ALTER POLICY member_events_select_member ON support.member_events
 --
 -- The per-workspace LATERAL query (newest max_rows of each workspace, then the
 -- newest max_rows of those) reads up to max_rows rows per workspace: 300,000
--- rows for a member of 10,000 workspaces. This function reads the newest
--- conversation of each workspace first (one index descent each, index-only),
--- keeps the max_rows workspaces whose newest is newest, and reads at most
--- max_rows rows of each of those. That is exact: if a conversation is among the
+-- rows for a member of 10,000 workspaces. For a member of more than max_rows
+-- workspaces, this function first reads the newest conversation of each
+-- (one index-only descent each) and keeps the max_rows workspaces whose newest
+-- is newest; then it reads at most max_rows keys of each (index-only), and
+-- fetches the rows of the newest max_rows keys only. That is exact: if a conversation is among the
 -- newest max_rows overall, every workspace whose newest conversation is newer
 -- than its own workspace's holds a newer conversation, so there are fewer than
 -- max_rows such workspaces. Ties are broken by id, the same total order
@@ -400,31 +401,45 @@ LANGUAGE plpgsql
 STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    mine uuid[];
 BEGIN
     IF max_rows IS NULL OR max_rows OPERATOR(pg_catalog.<) 1 OR max_rows OPERATOR(pg_catalog.>) 1000 THEN
         RAISE EXCEPTION 'max_rows must be between 1 and 1000, not %', max_rows
             USING ERRCODE = '22023';
     END IF;
+    mine := support.member_workspaces();
+    IF pg_catalog.cardinality(mine) OPERATOR(pg_catalog.>) max_rows THEN
+        -- Only the max_rows workspaces whose newest conversation is newest
+        -- can hold the answer (one index-only descent per workspace).
+        SELECT pg_catalog.array_agg(w.id) INTO mine
+          FROM (SELECT w.id
+                  FROM pg_catalog.unnest(mine) AS w(id)
+                  CROSS JOIN LATERAL (
+                        SELECT h.created_at, h.id
+                          FROM support.conversations AS h
+                         WHERE h.workspace_id OPERATOR(pg_catalog.=) w.id
+                         ORDER BY h.created_at DESC, h.id
+                         LIMIT 1) AS newest
+                 ORDER BY newest.created_at DESC, newest.id
+                 LIMIT max_rows) AS w;
+    END IF;
+    -- The newest max_rows keys of those workspaces (index-only), then their rows.
     RETURN QUERY
     SELECT c.*
-      FROM (SELECT w.id
-              FROM pg_catalog.unnest(support.member_workspaces()) AS w(id)
+      FROM (SELECT k.workspace_id, k.id, k.created_at
+              FROM pg_catalog.unnest(mine) AS w(id)
               CROSS JOIN LATERAL (
-                    SELECT h.created_at, h.id
-                      FROM support.conversations AS h
-                     WHERE h.workspace_id OPERATOR(pg_catalog.=) w.id
-                     ORDER BY h.created_at DESC, h.id
-                     LIMIT 1) AS newest
-             ORDER BY newest.created_at DESC, newest.id
-             LIMIT max_rows) AS w
-      CROSS JOIN LATERAL (
-            SELECT x.*
-              FROM support.conversations AS x
-             WHERE x.workspace_id OPERATOR(pg_catalog.=) w.id
-             ORDER BY x.created_at DESC, x.id
-             LIMIT max_rows) AS c
-     ORDER BY c.created_at DESC, c.id
-     LIMIT max_rows;
+                    SELECT x.workspace_id, x.id, x.created_at
+                      FROM support.conversations AS x
+                     WHERE x.workspace_id OPERATOR(pg_catalog.=) w.id
+                     ORDER BY x.created_at DESC, x.id
+                     LIMIT max_rows) AS k
+             ORDER BY k.created_at DESC, k.id
+             LIMIT max_rows) AS top
+      JOIN support.conversations AS c
+        ON c.workspace_id OPERATOR(pg_catalog.=) top.workspace_id AND c.id OPERATOR(pg_catalog.=) top.id
+     ORDER BY top.created_at DESC, top.id;
 END
 $$;
 
@@ -533,7 +548,7 @@ COMMENT ON FUNCTION support.join_as_staff(uuid) IS
 COMMENT ON FUNCTION support.set_staff_access(uuid,boolean) IS
     'The workspace''s owner allows (true) or refuses (false) support staff. Refusing removes the members who joined as staff (their claims return to the queue) and ends staff reads of the workspace from the next statement. Audited in support.member_events as staff_allowed or staff_refused. Returns the new setting. Errors: 28000 no current user, P0002 workspace not found, 42501 caller is not its owner, 22004 NULL.';
 COMMENT ON FUNCTION support.inbox(integer) IS
-    'The newest conversations across all the workspaces the current user belongs to, newest first (created_at, then id), at most max_rows (1 to 1000, default 50). Reads the newest conversation of each workspace, then at most max_rows of the max_rows workspaces whose newest is newest: exact, and fast for a member of thousands of workspaces. Row-level security applies as to the caller''s own query.';
+    'The newest conversations across all the workspaces the current user belongs to, newest first (created_at, then id), at most max_rows (1 to 1000, default 50). For a member of more than max_rows workspaces it reads the newest conversation of each first and keeps the max_rows workspaces whose newest is newest; then the newest keys of those, and the rows of the winners only: exact, and fast for a member of thousands of workspaces. Row-level security applies as to the caller''s own query.';
 COMMENT ON FUNCTION support.grant_usage(regrole) IS
     'Gives an application role exactly what its end users need, revoking anything else it had on support objects: USAGE on the schema, column-level privileges on the tables (row-level security applies), and EXECUTE on the public functions. Idempotent; ALTER EXTENSION UPDATE re-applies it to every role that had it. For the DBA (superuser or extension owner).';
 -- catalog comments: end
