@@ -5,7 +5,7 @@ use tokio_postgres::Client;
 use super::session::{as_the_matrix_says, attempt_as, begin, run_op, Identity};
 use super::{Report, World, CHANNELS, MESSAGE_ROLES};
 use crate::model::{Conversation, Message, Model, Op, Role, User};
-use crate::rng::Rng;
+use crate::rng::{usize_from_env, Rng};
 
 pub async fn load_fixture(owner: &Client, model: &mut Model) {
     for r in owner
@@ -61,7 +61,14 @@ pub fn random_role(rng: &mut Rng) -> Role {
 }
 
 /// Workspaces, users and memberships, written by the DBA.
+///
+/// `CX_ADV_WIDE=<n>` (default 0): n more workspaces, each with the first two
+/// joinable humans and the first bot as members, so that these three belong
+/// to more than n workspaces (1000: users in over 1,000 workspaces; the whole
+/// suite then takes minutes, not for `make test`). They are drawn after the
+/// default world, which stays the same.
 pub async fn generate_directory(owner: &Client, w: &mut World, rng: &mut Rng, scale: usize) {
+    let wide = usize_from_env("CX_ADV_WIDE", 0);
     let n_ws = 8 * scale;
     let n_humans = 22 * scale;
     let n_bots = 4 * scale;
@@ -117,7 +124,7 @@ pub async fn generate_directory(owner: &Client, w: &mut World, rng: &mut Rng, sc
         }
     }
     // Every workspace has at least two members who can own conversations.
-    for ws in &all_ws {
+    let at_least_two_owners = |w: &mut World, rng: &mut Rng, ws: &String| {
         while w
             .model
             .members_of(ws)
@@ -129,6 +136,27 @@ pub async fn generate_directory(owner: &Client, w: &mut World, rng: &mut Rng, sc
             let u = rng.pick(joinable).clone();
             w.model.members.insert((ws.clone(), u), Role::Agent);
         }
+    };
+    for ws in &all_ws {
+        at_least_two_owners(w, rng, ws);
+    }
+    let everywhere: Vec<String> = joinable.iter().take(2).chain(&bots[..1]).cloned().collect();
+    for i in 0..wide {
+        let id = rng.uuid();
+        let name = format!("wsname-{}-{}", n_ws + i, rng.hex(16));
+        sql.push_str(&format!(
+            "INSERT INTO support.workspaces (id, name) VALUES ('{id}', '{name}');\n"
+        ));
+        for u in &everywhere {
+            let role = if bots.contains(u) {
+                Role::Agent
+            } else {
+                random_role(rng)
+            };
+            w.model.members.insert((id.clone(), u.clone()), role);
+        }
+        w.model.workspaces.insert(id.clone(), name);
+        at_least_two_owners(w, rng, &id);
     }
     // Upsert: the fixture's memberships (W1/U1, W2/U2) may have been re-drawn above.
     for ((ws, u), role) in &w.model.members {
@@ -139,6 +167,16 @@ pub async fn generate_directory(owner: &Client, w: &mut World, rng: &mut Rng, sc
         ));
     }
     owner.batch_execute(&sql).await.unwrap();
+    if wide > 0 {
+        let mut widest: Vec<usize> = everywhere
+            .iter()
+            .map(|u| w.model.workspaces_of(Some(u)).len())
+            .collect();
+        widest.sort_unstable();
+        println!(
+            "adversarial: CX_ADV_WIDE={wide}: {wide} more workspaces; two humans and a bot belong to {widest:?} workspaces"
+        );
+    }
 }
 
 /// A member of `ws` (any role), if any.
