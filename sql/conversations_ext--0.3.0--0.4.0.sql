@@ -123,14 +123,29 @@ ALTER FUNCTION support.workspace_member(uuid) RESET search_path;
 ALTER FUNCTION support.workspace_member(uuid) SUPPORT support.workspace_member_support;
 ALTER FUNCTION support.member_of(uuid, bigint) SUPPORT support.workspace_member_support;
 
+-- The membership versions (src/membership/cache.rs, docs/security.md): a new
+-- value of membership_version_seq for each user given, in the same
+-- transaction as the change that calls it. The nil user's row is the epoch.
+CREATE FUNCTION support.write_membership_versions(user_ids uuid[]) RETURNS void
+LANGUAGE sql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    INSERT INTO support.membership_versions AS v (user_id, version)
+    SELECT DISTINCT ON (u.id) u.id, pg_catalog.nextval('support.membership_version_seq'::pg_catalog.regclass)
+      FROM pg_catalog.unnest(user_ids) AS u(id)
+     WHERE u.id IS NOT NULL
+    ON CONFLICT (user_id) DO UPDATE SET version = EXCLUDED.version
+$$;
+COMMENT ON FUNCTION support.write_membership_versions(uuid[]) IS
+    'Internal (the *_version triggers): writes a new support.membership_versions row for each user given; the nil user is the epoch.';
+
 -- workspace_members, AFTER each change: a new version for every user whose
--- set of memberships changed (both users when a row moves), in the same
--- transaction; TRUNCATE (of it, or of support.staff) a new epoch, which every
--- user's cached set depends on. The membership cache behind
--- the policies trusts a cached set only while its user's version is
--- unchanged (src/membership/cache.rs), and it caches the user's role in each
--- workspace too, so a role change writes a version as well. Runs in restore
--- mode too: it writes no audit, only the version.
+-- set of memberships or role changed (both users when a row moves), in the
+-- same transaction; TRUNCATE (of it, or of support.staff) a new epoch, which
+-- every user's cached set depends on (TRUNCATE ... CASCADE may have emptied
+-- support.users already). Runs in restore mode too: it writes no audit, only
+-- the version.
 CREATE FUNCTION support.workspace_members_version() RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -138,28 +153,13 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF TG_OP = 'TRUNCATE' THEN
-        -- The epoch: the version row of the nil user, part of every stamp
-        -- (TRUNCATE ... CASCADE may have emptied support.users already).
-        INSERT INTO support.membership_versions AS v (user_id, version)
-        VALUES ('00000000-0000-0000-0000-000000000000',
-                pg_catalog.nextval('support.membership_version_seq'::pg_catalog.regclass))
-        ON CONFLICT (user_id) DO UPDATE SET version = EXCLUDED.version;
-        RETURN NULL;
-    END IF;
-    IF TG_OP = 'UPDATE' AND NEW.user_id OPERATOR(pg_catalog.=) OLD.user_id
-       AND NEW.workspace_id OPERATOR(pg_catalog.=) OLD.workspace_id
-       AND NEW.role OPERATOR(pg_catalog.=) OLD.role THEN
-        RETURN NULL;
-    END IF;
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        INSERT INTO support.membership_versions AS v (user_id, version)
-        VALUES (OLD.user_id, pg_catalog.nextval('support.membership_version_seq'::pg_catalog.regclass))
-        ON CONFLICT (user_id) DO UPDATE SET version = EXCLUDED.version;
-    END IF;
-    IF TG_OP IN ('UPDATE', 'INSERT') THEN
-        INSERT INTO support.membership_versions AS v (user_id, version)
-        VALUES (NEW.user_id, pg_catalog.nextval('support.membership_version_seq'::pg_catalog.regclass))
-        ON CONFLICT (user_id) DO UPDATE SET version = EXCLUDED.version;
+        PERFORM support.write_membership_versions(ARRAY['00000000-0000-0000-0000-000000000000'::uuid]);
+    ELSIF TG_OP = 'INSERT' THEN
+        PERFORM support.write_membership_versions(ARRAY[NEW.user_id]);
+    ELSIF TG_OP = 'DELETE' THEN
+        PERFORM support.write_membership_versions(ARRAY[OLD.user_id]);
+    ELSIF (NEW.user_id, NEW.workspace_id, NEW.role) IS DISTINCT FROM (OLD.user_id, OLD.workspace_id, OLD.role) THEN
+        PERFORM support.write_membership_versions(ARRAY[OLD.user_id, NEW.user_id]);
     END IF;
     RETURN NULL;
 END
@@ -182,11 +182,8 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF NEW.kind IS DISTINCT FROM OLD.kind OR NEW.id IS DISTINCT FROM OLD.id THEN
-        INSERT INTO support.membership_versions AS v (user_id, version)
-        SELECT DISTINCT ON (u.id) u.id, pg_catalog.nextval('support.membership_version_seq'::pg_catalog.regclass)
-          FROM (VALUES (OLD.id), (NEW.id)) AS u(id)
-        ON CONFLICT (user_id) DO UPDATE SET version = EXCLUDED.version;
+    IF (NEW.id, NEW.kind) IS DISTINCT FROM (OLD.id, OLD.kind) THEN
+        PERFORM support.write_membership_versions(ARRAY[OLD.id, NEW.id]);
     END IF;
     RETURN NULL;
 END
@@ -210,21 +207,13 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF TG_LEVEL OPERATOR(pg_catalog.=) 'STATEMENT' THEN
-        INSERT INTO support.membership_versions AS v (user_id, version)
-        SELECT s.user_id, pg_catalog.nextval('support.membership_version_seq'::pg_catalog.regclass)
-          FROM support.staff AS s
-        ON CONFLICT (user_id) DO UPDATE SET version = EXCLUDED.version;
-        RETURN NULL;
-    END IF;
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        INSERT INTO support.membership_versions AS v (user_id, version)
-        VALUES (OLD.user_id, pg_catalog.nextval('support.membership_version_seq'::pg_catalog.regclass))
-        ON CONFLICT (user_id) DO UPDATE SET version = EXCLUDED.version;
-    END IF;
-    IF TG_OP IN ('UPDATE', 'INSERT') THEN
-        INSERT INTO support.membership_versions AS v (user_id, version)
-        VALUES (NEW.user_id, pg_catalog.nextval('support.membership_version_seq'::pg_catalog.regclass))
-        ON CONFLICT (user_id) DO UPDATE SET version = EXCLUDED.version;
+        PERFORM support.write_membership_versions(ARRAY(SELECT s.user_id FROM support.staff AS s));
+    ELSIF TG_OP = 'INSERT' THEN
+        PERFORM support.write_membership_versions(ARRAY[NEW.user_id]);
+    ELSIF TG_OP = 'DELETE' THEN
+        PERFORM support.write_membership_versions(ARRAY[OLD.user_id]);
+    ELSE
+        PERFORM support.write_membership_versions(ARRAY[OLD.user_id, NEW.user_id]);
     END IF;
     RETURN NULL;
 END
