@@ -39,6 +39,12 @@ async fn staff_see_what_they_serve_and_write_nothing_until_they_join() {
     }
     open_sessions(&mut s).await;
     join_races_refusal(&mut s).await;
+    // Last: the DBA empties the staff table under an open session.
+    let all = cast.all.clone();
+    match served(&s.w, &all, &[]) {
+        Some(ws) => across(&mut s, &all, &ws, Change::Truncated, None).await,
+        None => s.report.fail("no workspace left that `all` serves".into()),
+    }
     // The world after all of it: the model, every read path of every
     // identity, and the staff's writes once more.
     s.w.phase = "after the staff family";
@@ -368,12 +374,18 @@ enum Change {
     Unlisted,
     /// The DBA deletes the staff user's support.staff row.
     NoLongerStaff,
+    /// The DBA empties support.staff (and, by CASCADE, support.staff_workspaces).
+    /// TRUNCATE waits for every open transaction that read the table, so
+    /// the session commits first and reads again in its next transaction (a
+    /// pooled connection: the backend's membership cache outlives it).
+    Truncated,
 }
 
 /// An open READ COMMITTED transaction of `user` reads `ws` (as the model
 /// says); then `change` commits elsewhere; the transaction's next statement
 /// must see nothing of `ws`, and `also` (a workspace they are a member of, if
-/// any) exactly as before.
+/// any) exactly as before. (For [`Change::Truncated`], the session's next
+/// transaction.)
 async fn across(s: &mut Setup, user: &str, ws: &str, change: Change, also: Option<&str>) {
     let area = "open staff session";
     let c = session(s, "cx-staff-session").await;
@@ -404,7 +416,8 @@ async fn across(s: &mut Setup, user: &str, ws: &str, change: Change, also: Optio
         Change::Unlisted => {
             s.owner
                 .batch_execute(&format!(
-                    "DELETE FROM support.staff_workspaces WHERE workspace_id = '{ws}' AND user_id = '{user}'"
+                    "BEGIN; SET LOCAL lock_timeout = '30s'; \
+                     DELETE FROM support.staff_workspaces WHERE workspace_id = '{ws}' AND user_id = '{user}'; COMMIT"
                 ))
                 .await
                 .unwrap();
@@ -415,13 +428,29 @@ async fn across(s: &mut Setup, user: &str, ws: &str, change: Change, also: Optio
         Change::NoLongerStaff => {
             s.owner
                 .batch_execute(&format!(
-                    "DELETE FROM support.staff WHERE user_id = '{user}'"
+                    "BEGIN; SET LOCAL lock_timeout = '30s'; DELETE FROM support.staff WHERE user_id = '{user}'; COMMIT"
                 ))
                 .await
                 .unwrap();
             s.w.model.next_tick();
             s.w.model.staff.remove(user);
             "after the DBA deleted their staff row"
+        }
+        Change::Truncated => {
+            c.batch_execute(&format!(
+                "COMMIT; BEGIN; SET LOCAL support.user_id = '{user}'"
+            ))
+            .await
+            .unwrap();
+            s.owner
+                .batch_execute(
+                    "BEGIN; SET LOCAL lock_timeout = '30s'; TRUNCATE support.staff CASCADE; COMMIT",
+                )
+                .await
+                .unwrap();
+            s.w.model.next_tick();
+            s.w.model.staff.clear();
+            "after the DBA emptied support.staff (the session's next transaction)"
         }
     };
     assert!(
