@@ -36,7 +36,9 @@ async fn dump_and_restore_keeps_everything() {
              INSERT INTO support.conversations (workspace_id, status, subject) VALUES ('{W2}', 'active', 'w2 bot');
              INSERT INTO support.conversation_messages (conversation_id, role, content)
                   SELECT id, 'customer', 'hello ' || subject FROM support.conversations;
-             INSERT INTO support.jwt_keys (kid, alg, key) VALUES ('k1', 'HS256', 'backup-secret, at least 32 bytes for HS256');"
+             INSERT INTO support.jwt_keys (kid, alg, key) VALUES ('k1', 'HS256', 'backup-secret, at least 32 bytes for HS256');
+             INSERT INTO support.staff (user_id, role, all_workspaces) VALUES ('{a2}', 'agent', false);
+             INSERT INTO support.staff_workspaces (workspace_id, user_id) VALUES ('{W2}', '{a2}');"
         ))
         .await
         .unwrap();

@@ -429,7 +429,7 @@ pub fn transfer_conversation(
         // The target's membership row is locked FOR SHARE: a concurrent
         // demotion of the target waits until the transfer commits, then
         // unassigns it.
-        let target_role = membership::effective_role(locked.workspace_id, to_user, true)?
+        let target_role = membership::member_role(locked.workspace_id, to_user, true)?
             .unwrap_or_else(|| errors::target_not_member(to_user));
         if !target_role.owns_conversations() {
             errors::target_cannot_own(to_user, target_role.as_str());

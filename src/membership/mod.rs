@@ -257,6 +257,21 @@ pub(crate) fn effective_role(
     if !lock && identity::current_user() == Some(user) {
         return Ok(cache::members(user)?.role(&workspace_id));
     }
+    member_role(workspace_id, user, lock).and_then(|role| match role {
+        Some(role) => Ok(Some(role)),
+        None if staff_serves(workspace_id, user)? => Ok(Some(Role::Viewer)),
+        None => Ok(None),
+    })
+}
+
+/// `user`'s effective role from their membership alone (None when not a
+/// member, staff or not): what a transfer target must have, since members
+/// do not see support staff who have not joined.
+pub(crate) fn member_role(
+    workspace_id: pgrx::Uuid,
+    user: pgrx::Uuid,
+    lock: bool,
+) -> Result<Option<Role>> {
     let sql: &str = if lock { &ROLE_OF_LOCKED } else { &ROLE_OF };
     plans::run(
         sql,
@@ -277,13 +292,6 @@ pub(crate) fn effective_role(
             }
         },
     )
-    .and_then(|role| match role {
-        Some(role) => Ok(Some(role)),
-        // Support staff who have not joined read the workspace and act in it
-        // as viewers (docs/permissions.md#support-staff).
-        None if staff_serves(workspace_id, user)? => Ok(Some(Role::Viewer)),
-        None => Ok(None),
-    })
 }
 
 static STAFF_SERVES: LazyLock<String> =
