@@ -27,6 +27,7 @@ pub(crate) mod unassign;
 use std::sync::LazyLock;
 
 use pgrx::prelude::*;
+use pgrx::spi::SpiHeapTupleData;
 
 use crate::errors::{OrRaise, Result};
 use crate::plans::{column, UUID2, UUID3};
@@ -54,6 +55,22 @@ struct Locked {
 }
 
 impl Locked {
+    /// Conversation `id` from a row whose columns 1 to 3 are its workspace_id,
+    /// status and claimed_by, with the caller's `role`.
+    fn from_row(id: pgrx::Uuid, row: &SpiHeapTupleData, role: Role) -> Result<Locked> {
+        Ok(Locked {
+            id,
+            workspace_id: column(row, 1, "conversations.workspace_id")?,
+            status: parse(
+                column(row, 2, "conversations.status")?,
+                "conversations.status",
+                Status::parse,
+            )?,
+            claimed_by: row.get::<pgrx::Uuid>(3)?,
+            role,
+        })
+    }
+
     /// For an action on a claimed conversation: its owner may, and so may a
     /// supervisor of the workspace; anyone else gets 42501.
     fn require_owner_or_supervisor(&self, user: pgrx::Uuid, action: &str) {
@@ -104,21 +121,12 @@ fn lock_visible(id: pgrx::Uuid, user: pgrx::Uuid) -> Result<Option<Locked>> {
             let Some(row) = rows.next() else {
                 return Ok(None);
             };
-            Ok(Some(Locked {
-                id,
-                workspace_id: column(&row, 1, "conversations.workspace_id")?,
-                status: parse(
-                    column(&row, 2, "conversations.status")?,
-                    "conversations.status",
-                    Status::parse,
-                )?,
-                claimed_by: row.get::<pgrx::Uuid>(3)?,
-                role: parse(
-                    column(&row, 4, "workspace_members.role")?,
-                    "workspace_members.role",
-                    Role::parse,
-                )?,
-            }))
+            let role = parse(
+                column(&row, 4, "workspace_members.role")?,
+                "workspace_members.role",
+                Role::parse,
+            )?;
+            Locked::from_row(id, &row, role).map(Some)
         },
     )
 }
@@ -149,17 +157,7 @@ fn lock_staff_visible(id: pgrx::Uuid, user: pgrx::Uuid) -> Result<Option<Locked>
             let Some(row) = rows.next() else {
                 return Ok(None);
             };
-            Ok(Some(Locked {
-                id,
-                workspace_id: column(&row, 1, "conversations.workspace_id")?,
-                status: parse(
-                    column(&row, 2, "conversations.status")?,
-                    "conversations.status",
-                    Status::parse,
-                )?,
-                claimed_by: row.get::<pgrx::Uuid>(3)?,
-                role: Role::Viewer,
-            }))
+            Locked::from_row(id, &row, Role::Viewer).map(Some)
         },
     )
 }

@@ -282,9 +282,11 @@ fn new_token() -> i64 {
     }
 }
 
-/// `user`'s workspaces and roles under the active snapshot.
+/// `user`'s workspaces and roles under the active snapshot. The only SQL the
+/// cache runs, under a pinned search_path (the version read is an index
+/// look-up by OID, which resolves no name).
 fn load(user: pgrx::Uuid) -> Result<Members> {
-    let mut rows = super::visible_workspaces_of(user)?;
+    let mut rows = super::pinned(|| super::visible_workspaces_of(user))?;
     // By workspace, membership (rank 0) before staff service (rank 1).
     rows.sort_unstable_by(|a, b| (a.0.as_bytes(), a.1).cmp(&(b.0.as_bytes(), b.1)));
     rows.dedup_by(|later, first| later.0 == first.0);
@@ -312,7 +314,7 @@ pub(crate) fn members(user: pgrx::Uuid) -> Result<Rc<Members>> {
     });
     match cached {
         Some(members) => Ok(members),
-        None => super::pinned(|| refresh(user)),
+        None => refresh(user),
     }
 }
 

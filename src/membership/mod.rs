@@ -63,8 +63,11 @@ pub(crate) fn pinned<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// SQL: `$2` is support staff serving workspace `{workspace}` (staff access
-/// allowed there, and the workspace in the staff user's scope). The one
-/// spelling of the rule (docs/permissions.md#support-staff).
+/// allowed there, and the workspace in the staff user's scope), for one
+/// workspace (docs/permissions.md#support-staff). The same rule is spelled
+/// as a set in [`visible_workspaces_of`] (every served workspace in one pass)
+/// and in `support.join_as_staff` (with the staff role); the adversarial
+/// suite's `staff` family checks the three agree.
 pub(crate) fn staff_serves_sql(workspace: &str) -> String {
     format!(
         "(EXISTS (SELECT 1 FROM support.staff AS s \
@@ -88,13 +91,18 @@ pub(crate) fn visible_workspaces_of(user: pgrx::Uuid) -> Result<Vec<(pgrx::Uuid,
     // row or string crosses SPI (a member of 10,000 workspaces loads in one
     // pass over the index on (user_id, workspace_id)). The caller's own kind
     // is read once (u), not joined per membership.
+    static MEMBERSHIPS: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT m.workspace_id AS id, 0 AS rank, {EFFECTIVE_ROLE_SQL} AS role \
+               FROM support.workspace_members AS m, \
+                    (SELECT u.kind FROM support.users AS u WHERE u.id OPERATOR(pg_catalog.=) $1) AS u \
+              WHERE m.user_id OPERATOR(pg_catalog.=) $1"
+        )
+    });
     static WITH_STAFF: LazyLock<String> = LazyLock::new(|| {
         format!(
             "SELECT x.rank, x.role, pg_catalog.array_agg(x.id) FROM ( \
-                SELECT m.workspace_id AS id, 0 AS rank, {EFFECTIVE_ROLE_SQL} AS role \
-                  FROM support.workspace_members AS m, \
-                       (SELECT u.kind FROM support.users AS u WHERE u.id OPERATOR(pg_catalog.=) $1) AS u \
-                 WHERE m.user_id OPERATOR(pg_catalog.=) $1 \
+                {memberships} \
                 UNION ALL \
                 SELECT w.id, 1, 'viewer' FROM support.staff AS s JOIN support.workspaces AS w ON w.staff_access \
                  WHERE s.user_id OPERATOR(pg_catalog.=) $1 AND s.all_workspaces \
@@ -103,16 +111,15 @@ pub(crate) fn visible_workspaces_of(user: pgrx::Uuid) -> Result<Vec<(pgrx::Uuid,
                   JOIN support.staff_workspaces AS sw ON sw.user_id OPERATOR(pg_catalog.=) s.user_id \
                   JOIN support.workspaces AS w ON w.id OPERATOR(pg_catalog.=) sw.workspace_id AND w.staff_access \
                  WHERE s.user_id OPERATOR(pg_catalog.=) $1 AND NOT s.all_workspaces) AS x \
-             GROUP BY x.rank, x.role"
+             GROUP BY x.rank, x.role",
+            memberships = *MEMBERSHIPS
         )
     });
     static MEMBERS_ONLY: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "SELECT 0, {EFFECTIVE_ROLE_SQL}, pg_catalog.array_agg(m.workspace_id) \
-               FROM support.workspace_members AS m, \
-                    (SELECT u.kind FROM support.users AS u WHERE u.id OPERATOR(pg_catalog.=) $1) AS u \
-              WHERE m.user_id OPERATOR(pg_catalog.=) $1 \
-              GROUP BY 1, 2"
+            "SELECT x.rank, x.role, pg_catalog.array_agg(x.id) FROM ({memberships}) AS x \
+             GROUP BY x.rank, x.role",
+            memberships = *MEMBERSHIPS
         )
     });
     // A 0.3.0 schema (before ALTER EXTENSION UPDATE) has no staff yet.
@@ -322,7 +329,8 @@ pub(crate) fn staff_serves(workspace_id: pgrx::Uuid, user: pgrx::Uuid) -> Result
 
 /// `support.workspace_role(workspace_id)`: the current user's effective role
 /// in the workspace (`owner`, `admin`, `agent`, `viewer`, or `bot` for a user
-/// of kind bot), NULL when not a member. The triggers ask it before a write;
+/// of kind bot; `viewer` for support staff serving it without having joined),
+/// NULL otherwise. The triggers ask it before a write;
 /// applications may ask it to show only the actions a member can take.
 #[pg_extern(stable, security_definer, parallel_restricted, requires = ["schema"])]
 #[search_path(pg_catalog, pg_temp)]

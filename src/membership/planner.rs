@@ -232,18 +232,25 @@ unsafe fn column(args: *mut pg_sys::List) -> Option<*mut pg_sys::Var> {
     }
 }
 
-unsafe fn same_column(expr: *mut pg_sys::Node, var: *const pg_sys::Var) -> bool {
+/// `expr`, past any binary-compatible relabelling, if it is a column of the
+/// query level being planned (the same relation as `var`).
+unsafe fn column_of_rel(
+    expr: *mut pg_sys::Node,
+    var: *const pg_sys::Var,
+) -> Option<*mut pg_sys::Var> {
     let mut expr = expr;
     while !expr.is_null() && is_a(expr, NodeTag::T_RelabelType) {
         expr = (*expr.cast::<pg_sys::RelabelType>()).arg.cast();
     }
     if expr.is_null() || !is_a(expr, NodeTag::T_Var) {
-        return false;
+        return None;
     }
     let other = expr.cast::<pg_sys::Var>();
-    (*other).varno == (*var).varno
-        && (*other).varattno == (*var).varattno
-        && (*other).varlevelsup == 0
+    ((*other).varno == (*var).varno && (*other).varlevelsup == 0).then_some(other)
+}
+
+unsafe fn same_column(expr: *mut pg_sys::Node, var: *const pg_sys::Var) -> bool {
+    column_of_rel(expr, var).is_some_and(|other| (*other).varattno == (*var).varattno)
 }
 
 /// Does the query already pin this column: an equality (or `= ANY`) among the
@@ -312,17 +319,7 @@ unsafe fn served_by_another_index(rel: *mut pg_sys::RelOptInfo, var: *const pg_s
         .filter_map(|attno| i16::try_from(attno).ok())
         .collect();
     let leads = |expr: *mut pg_sys::Node| {
-        let mut expr = expr;
-        while !expr.is_null() && is_a(expr, NodeTag::T_RelabelType) {
-            expr = (*expr.cast::<pg_sys::RelabelType>()).arg.cast();
-        }
-        if expr.is_null() || !is_a(expr, NodeTag::T_Var) {
-            return false;
-        }
-        let other = expr.cast::<pg_sys::Var>();
-        (*other).varno == (*var).varno
-            && (*other).varlevelsup == 0
-            && leading.contains(&(*other).varattno)
+        column_of_rel(expr, var).is_some_and(|other| leading.contains(&(*other).varattno))
     };
     for rinfo in PgList::<pg_sys::RestrictInfo>::from_pg((*rel).baserestrictinfo).iter_ptr() {
         let clause = (*rinfo).clause.cast::<pg_sys::Node>();
