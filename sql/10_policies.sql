@@ -7,18 +7,16 @@
 --
 -- Shape: `support.workspace_member(workspace_id)`, one call and no
 -- sub-select (Citus refuses policies with sub-selects on distributed and
--- reference tables). Its planner support function (src/membership/planner.rs)
--- rewrites it, in every planned query, to
--- `support.member_of(workspace_id, (SELECT support.membership_token()))`:
--- the sub-select runs once per statement (an initPlan) and resolves the
--- identity and the caller's membership set, cached per backend and
--- re-validated against the statement's snapshot (src/membership/cache.rs);
--- per row remains a hash probe, whatever the number of workspaces. Where the
--- query does not already pin workspace_id, the planner may also use the
--- equivalent index condition `workspace_id = ANY (support.member_array(token))`.
--- The functions are SECURITY DEFINER where they read workspace_members past
--- that table's own policy, and presence-only: no policy reads
--- workspace_members.role.
+-- reference tables). The call runs per row and costs a hash probe of the
+-- caller's membership set, whatever the number of workspaces: the identity is
+-- re-read from the settings and the set, cached per backend, is re-validated
+-- against the active snapshot by comparing a few integers
+-- (src/membership/cache.rs). Its planner support function
+-- (src/membership/planner.rs) offers the equivalent index condition
+-- `workspace_id = ANY (support.member_workspaces())` where the query does not
+-- already pin workspace_id. The functions are SECURITY DEFINER where they read
+-- workspace_members past that table's own policy, and presence-only: no
+-- policy reads workspace_members.role.
 --
 -- The table owner (and superusers) bypass these policies; application roles,
 -- set up with support.grant_usage(), do not.
@@ -40,7 +38,6 @@ ALTER TABLE support.staff_workspaces      ENABLE ROW LEVEL SECURITY;
 
 -- The planner support of the policies' call (see the header).
 ALTER FUNCTION support.workspace_member(uuid) SUPPORT support.workspace_member_support;
-ALTER FUNCTION support.member_of(uuid, bigint) SUPPORT support.workspace_member_support;
 
 -- users: yourself, and the users who share a workspace with you. Read-only.
 CREATE POLICY users_select_member ON support.users FOR SELECT

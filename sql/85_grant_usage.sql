@@ -44,8 +44,7 @@ BEGIN
     -- The public functions (policies call the identity and membership helpers
     -- as the querying role, so those are needed too).
     EXECUTE format('GRANT EXECUTE ON FUNCTION support.current_user_id(), support.member_workspaces(), '
-                   'support.workspace_member(uuid), support.shares_workspace(uuid), support.membership_token(), '
-                   'support.member_of(uuid, bigint), support.member_array(bigint), support.workspace_role(uuid), '
+                   'support.workspace_member(uuid), support.shares_workspace(uuid), support.workspace_role(uuid), '
                    'support.check_new_message(uuid, uuid, text), '
                    'support.escalate_conversation(uuid, text), support.claim_conversation(uuid), '
                    'support.claim_next_conversation(uuid), support.release_conversation(uuid), '

@@ -22,12 +22,6 @@ COMMENT ON FUNCTION support.check_jwt_key(text, text, text) IS
 
 COMMENT ON FUNCTION support.workspace_member_support(internal) IS
     'Internal (planner support of support.workspace_member): offers the index condition workspace_id = ANY (support.member_workspaces()) where the query does not already pin workspace_id, and that condition''s selectivity.';
-COMMENT ON FUNCTION support.membership_token() IS
-    'Internal (policies, once per statement): a random token naming the caller''s membership set as the statement''s snapshot sees it (0 for nobody).';
-COMMENT ON FUNCTION support.member_of(uuid, bigint) IS
-    'Internal (policies, per row): is the workspace in the set the token names? 55000 for a token that names no set of this backend.';
-COMMENT ON FUNCTION support.member_array(bigint) IS
-    'Internal (index conditions of the policies): the workspaces of the set the token names, in uuid order.';
 COMMENT ON FUNCTION support.shares_workspace(uuid) IS
     'Internal (policy of support.users, runs as the application role): is the user the caller, or a member of one of the caller''s workspaces?';
 

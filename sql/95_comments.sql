@@ -7,7 +7,7 @@ COMMENT ON FUNCTION support.current_user_id() IS
 COMMENT ON FUNCTION support.member_workspaces() IS
     'Ids of the workspaces the current user reads, in uuid order: those they belong to, whatever the role, and for support staff the workspaces they serve (an empty array for nobody).';
 COMMENT ON FUNCTION support.workspace_member(uuid) IS
-    'True when the current user is a member of the workspace, whatever the role, or support staff serving it; false otherwise, also for a workspace that does not exist and for nobody. Every row-level security policy is support.workspace_member(workspace_id); in a query PostgreSQL resolves the identity and the membership set once per statement and checks each row with a hash probe (docs/performance.md).';
+    'True when the current user is a member of the workspace, whatever the role, or support staff serving it; false otherwise, also for a workspace that does not exist and for nobody. Every row-level security policy is support.workspace_member(workspace_id); each call reads the identity and probes the caller''s membership set, cached per connection and checked against the statement''s snapshot (docs/security.md#membership-cache).';
 COMMENT ON FUNCTION support.workspace_role(uuid) IS
     'The current user''s effective role in the workspace: owner, admin, agent or viewer, or bot for a user of kind bot whose role is not viewer (a bot with role viewer is a viewer). viewer for support staff who serve the workspace without having joined it. NULL when the current user is neither. The role decides every write (docs/permissions.md).';
 COMMENT ON FUNCTION support.authenticate(text) IS

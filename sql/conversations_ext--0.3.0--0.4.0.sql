@@ -5,11 +5,11 @@
 --
 -- 0.4.0: row-level security whose cost does not grow with the number of
 -- workspaces a user belongs to: every policy is support.workspace_member(
--- workspace_id) (no sub-select, which Citus refuses), rewritten by its planner
--- support function to a once-per-statement membership token and a per-row
--- hash probe; the membership set is cached per backend and re-validated
--- against a per-user version that every membership change writes. Support
--- staff who serve workspaces without membership. support.inbox().
+-- workspace_id) (no sub-select, which Citus refuses), a per-row probe of the
+-- membership set, cached per backend and re-validated against a per-user
+-- version that every membership change writes, with an index condition its
+-- planner support derives. Support staff who serve workspaces without
+-- membership. support.inbox().
 
 -- Support staff: the workspace's consent, the staff-joined mark, two audit kinds.
 ALTER TABLE support.workspaces ADD COLUMN staff_access boolean NOT NULL DEFAULT true;
@@ -87,28 +87,6 @@ IMMUTABLE STRICT PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'workspace_member_support_wrapper';
 
-CREATE  FUNCTION "membership_token"() RETURNS bigint /* i64 */
-STRICT STABLE SECURITY DEFINER PARALLEL RESTRICTED 
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'membership_token_wrapper';
-
-CREATE  FUNCTION "member_of"(
-	"workspace_id" uuid, /* pgrx :: Uuid */
-	"token" bigint /* i64 */
-) RETURNS bool /* bool */
-STRICT STABLE PARALLEL RESTRICTED 
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'member_of_wrapper';
-
-CREATE  FUNCTION "member_array"(
-	"token" bigint /* i64 */
-) RETURNS uuid[] /* Vec < pgrx :: Uuid > */
-STRICT STABLE PARALLEL RESTRICTED 
-SET search_path TO pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'member_array_wrapper';
-
 CREATE  FUNCTION "shares_workspace"(
 	"user_id" uuid /* pgrx :: Uuid */
 ) RETURNS bool /* bool */
@@ -118,10 +96,9 @@ LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'shares_workspace_wrapper';
 
 -- workspace_member: no SET clause any more (it pins search_path itself where it
--- runs SQL), and the planner support that rewrites it.
+-- runs SQL), and its planner support (the derived index condition).
 ALTER FUNCTION support.workspace_member(uuid) RESET search_path;
 ALTER FUNCTION support.workspace_member(uuid) SUPPORT support.workspace_member_support;
-ALTER FUNCTION support.member_of(uuid, bigint) SUPPORT support.workspace_member_support;
 
 -- The membership versions (src/membership/cache.rs, docs/security.md): a new
 -- value of membership_version_seq for each user given, in the same
@@ -475,8 +452,7 @@ BEGIN
     -- The public functions (policies call the identity and membership helpers
     -- as the querying role, so those are needed too).
     EXECUTE format('GRANT EXECUTE ON FUNCTION support.current_user_id(), support.member_workspaces(), '
-                   'support.workspace_member(uuid), support.shares_workspace(uuid), support.membership_token(), '
-                   'support.member_of(uuid, bigint), support.member_array(bigint), support.workspace_role(uuid), '
+                   'support.workspace_member(uuid), support.shares_workspace(uuid), support.workspace_role(uuid), '
                    'support.check_new_message(uuid, uuid, text), '
                    'support.escalate_conversation(uuid, text), support.claim_conversation(uuid), '
                    'support.claim_next_conversation(uuid), support.release_conversation(uuid), '
@@ -491,12 +467,6 @@ $$;
 -- Catalog documentation of the new internal functions.
 COMMENT ON FUNCTION support.workspace_member_support(internal) IS
     'Internal (planner support of support.workspace_member): offers the index condition workspace_id = ANY (support.member_workspaces()) where the query does not already pin workspace_id, and that condition''s selectivity.';
-COMMENT ON FUNCTION support.membership_token() IS
-    'Internal (policies, once per statement): a random token naming the caller''s membership set as the statement''s snapshot sees it (0 for nobody).';
-COMMENT ON FUNCTION support.member_of(uuid, bigint) IS
-    'Internal (policies, per row): is the workspace in the set the token names? 55000 for a token that names no set of this backend.';
-COMMENT ON FUNCTION support.member_array(bigint) IS
-    'Internal (index conditions of the policies): the workspaces of the set the token names, in uuid order.';
 COMMENT ON FUNCTION support.shares_workspace(uuid) IS
     'Internal (policy of support.users, runs as the application role): is the user the caller, or a member of one of the caller''s workspaces?';
 
@@ -507,7 +477,7 @@ COMMENT ON FUNCTION support.current_user_id() IS
 COMMENT ON FUNCTION support.member_workspaces() IS
     'Ids of the workspaces the current user reads, in uuid order: those they belong to, whatever the role, and for support staff the workspaces they serve (an empty array for nobody).';
 COMMENT ON FUNCTION support.workspace_member(uuid) IS
-    'True when the current user is a member of the workspace, whatever the role, or support staff serving it; false otherwise, also for a workspace that does not exist and for nobody. Every row-level security policy is support.workspace_member(workspace_id); in a query PostgreSQL resolves the identity and the membership set once per statement and checks each row with a hash probe (docs/performance.md).';
+    'True when the current user is a member of the workspace, whatever the role, or support staff serving it; false otherwise, also for a workspace that does not exist and for nobody. Every row-level security policy is support.workspace_member(workspace_id); each call reads the identity and probes the caller''s membership set, cached per connection and checked against the statement''s snapshot (docs/security.md#membership-cache).';
 COMMENT ON FUNCTION support.workspace_role(uuid) IS
     'The current user''s effective role in the workspace: owner, admin, agent or viewer, or bot for a user of kind bot whose role is not viewer (a bot with role viewer is a viewer). viewer for support staff who serve the workspace without having joined it. NULL when the current user is neither. The role decides every write (docs/permissions.md).';
 COMMENT ON FUNCTION support.authenticate(text) IS

@@ -147,15 +147,6 @@ pub fn role_cannot(role: &str, action: &str) -> ! {
     )
 }
 
-/// 55000: an internal state the request depends on is gone (retry).
-pub fn refused_state(message: &str, hint: &str) -> ! {
-    raise(
-        PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-        message.to_owned(),
-        Some(hint),
-    )
-}
-
 /// 42501: a write the caller's workspace role (or authorship) does not allow,
 /// with the rule in the message.
 pub fn refused(message: String, hint: Option<&str>) -> ! {

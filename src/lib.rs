@@ -42,9 +42,6 @@ extension_sql_file!(
         membership::member_workspaces,
         membership::workspace_member,
         membership::shares_workspace,
-        membership::membership_token,
-        membership::member_of,
-        membership::member_array,
         membership::planner::workspace_member_support
     ]
 );

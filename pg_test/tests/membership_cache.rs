@@ -5,8 +5,8 @@
 //! transaction's snapshot sees". A change made in the reader's own
 //! transaction (or a savepoint of it) counts exactly as far as that
 //! transaction sees it; a new identity, TRUNCATE and a re-created extension
-//! leave nothing of an earlier set behind; a token nobody was handed names
-//! nothing (55000).
+//! leave nothing of an earlier set behind; the identity is read at every
+//! check.
 //!
 //! Every expected value below comes from that rule and the fixture (which
 //! user is a member of which workspace, how many conversations each
@@ -20,7 +20,6 @@
 //! belongs to), so a zero is a real zero.
 
 use pg_test::prelude::*;
-use pg_test::rng::Rng;
 use pg_test::roles::grant_usage;
 use tokio_postgres::Client;
 
@@ -91,13 +90,13 @@ struct View {
     /// Conversations per workspace, workspace_id not pinned (per-row probe).
     conversations: [i64; 3],
     /// The same with sequential scans off (the derived index condition
-    /// `workspace_id = ANY (support.member_array(token))`).
+    /// `workspace_id = ANY (support.member_workspaces())`).
     by_index: [i64; 3],
     /// `WHERE workspace_id = <w>`, one sub-select per workspace.
     pinned: [i64; 3],
     /// The first statement again, prepared, under a forced generic plan.
     generic_plan: [i64; 3],
-    /// `support.workspace_member(<w>)` called directly (not rewritten).
+    /// `support.workspace_member(<w>)` called directly, on a constant.
     flags: [bool; 3],
     /// `support.workspace_role(<w>)` (the role the write checks use; every
     /// membership of the fixture is an agent's).
@@ -964,81 +963,65 @@ async fn drop_and_create_extension_forgets_cached_sets() {
 
 // ------------------------------------------------------------------ 7
 
-/// member_of() with a token nobody was handed is an error (55000), never an
-/// answer; token 0 is nobody's empty set. The token the statement's own
-/// sub-select hands out answers (positive control).
+/// The identity is read at every check, never carried over: switching it
+/// inside one transaction (PostgREST's setting, then the application's, then
+/// none), the first `request.jwt.claims` a session ever sets (a new setting
+/// in guc.c's table, after the policies found the others), and a PL/pgSQL
+/// loop that switches between two users whose ids have the same length
+/// (guc.c may hand the new value the old one's memory) each give exactly the
+/// current user's rows. U: WS[0], WS[1]; V: WS[2]; nobody: nothing.
 #[tokio::test]
-async fn a_guessed_token_names_nothing() {
-    let db = "cx_mcache_token";
+async fn identity_is_read_at_every_check() {
+    let db = "cx_mcache_every_check";
     let _owner = world(db).await;
     let a = connect_app(db).await;
-    let mut rng = Rng::new(0x6d63_6163_6865);
-    exec(&a, &format!("BEGIN; {}", identity(U))).await;
-    let row = one(
+    exec(&a, &format!("BEGIN; SET LOCAL support.user_id = '{U}'")).await;
+    assert_eq!(count_visible(&a).await, N[0] + N[1], "support.user_id = U");
+    // The session's first request.jwt.claims: a new entry in guc.c's table.
+    exec(&a, &identity(V)).await;
+    assert_eq!(
+        count_visible(&a).await,
+        N[2],
+        "claims name V (first precedence)"
+    );
+    exec(&a, "SELECT set_config('request.jwt.claims', '', true)").await;
+    assert_eq!(
+        count_visible(&a).await,
+        N[0] + N[1],
+        "empty claims: support.user_id = U again"
+    );
+    exec(&a, "SELECT set_config('support.user_id', '', true)").await;
+    assert_eq!(count_visible(&a).await, 0, "nobody");
+    // One statement (a DO block's simple expressions, evaluated without a new
+    // query plan each time): U, V, U, V, nobody, U.
+    let order = [U, V, U, V, "", U];
+    let list = order.map(|u| format!("'{u}'")).join(", ");
+    exec(
         &a,
         &format!(
-            "SELECT support.member_of('{}', (SELECT support.membership_token())), \
-                    support.member_of('{}', (SELECT support.membership_token()))",
+            "CREATE TEMP TABLE seen (i int, w1 boolean, w3 boolean);
+             DO $$
+             DECLARE u text; i int := 0; dummy text;
+             BEGIN
+               FOREACH u IN ARRAY ARRAY[{list}] LOOP
+                 i := i + 1;
+                 dummy := set_config('support.user_id', u, true);
+                 INSERT INTO seen VALUES (i, support.workspace_member('{}'), support.workspace_member('{}'));
+               END LOOP;
+             END $$",
             WS[0], WS[2]
         ),
     )
     .await;
-    assert_eq!(
-        (row.get::<_, bool>(0), row.get::<_, bool>(1)),
-        (true, false),
-        "positive control: the statement's own token says U is in W1, not in W3"
-    );
-    let token: i64 = one(&a, "SELECT support.membership_token()").await.get(0);
-    assert_ne!(token, 0, "U has a token");
+    let rows = a
+        .query("SELECT w1, w3 FROM seen ORDER BY i", &[])
+        .await
+        .unwrap();
+    let got: Vec<(bool, bool)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let want: Vec<(bool, bool)> = order.iter().map(|&u| (u == U, u == V)).collect();
+    assert_eq!(got, want, "per iteration: (member of W1, member of W3)");
     exec(&a, "COMMIT").await;
-
-    let mut guesses = 0;
-    for _ in 0..32 {
-        let guess = rng.next_u64() as i64;
-        if guess == 0 || guess == token {
-            continue;
-        }
-        for sql in [
-            format!("SELECT support.member_of('{}', {guess})", WS[0]),
-            format!("SELECT support.member_array({guess})"),
-        ] {
-            exec(&a, &format!("BEGIN; {}", identity(U))).await;
-            // The backend holds U's set (cached just now): the guess still names nothing.
-            assert_eq!(
-                count_visible(&a).await,
-                N[0] + N[1],
-                "positive control: U's set is cached"
-            );
-            let r = a.query(&sql, &[]).await;
-            assert_eq!(sqlstate(&r), "55000", "{sql}: {r:?}");
-            exec(&a, "ROLLBACK").await;
-            guesses += 1;
-        }
-    }
-    exec(&a, &format!("BEGIN; {}", identity(U))).await;
-    let zero = one(
-        &a,
-        &format!(
-            "SELECT support.member_of('{}', 0), cardinality(support.member_array(0))",
-            WS[0]
-        ),
-    )
-    .await;
-    assert_eq!(
-        (zero.get::<_, bool>(0), zero.get::<_, i32>(1)),
-        (false, 0),
-        "token 0 is nobody's empty set"
-    );
-    exec(&a, "COMMIT").await;
-    // Nobody: token 0, and nothing visible.
-    exec(&a, "BEGIN").await;
-    let nobody: i64 = one(&a, "SELECT support.membership_token()").await.get(0);
-    assert_eq!(nobody, 0, "nobody's token is 0");
-    assert_eq!(count_visible(&a).await, 0, "nobody sees nothing");
-    exec(&a, "COMMIT").await;
-    println!(
-        "membership cache: {guesses} guessed tokens refused with 55000; token 0 is the empty set"
-    );
+    println!("membership cache: identity switched 4 ways in one transaction and 6 times in one DO block, each check answered for the current user");
 }
 
 async fn count_visible(c: &Client) -> i64 {

@@ -20,6 +20,7 @@
 //! Settings are read through the C API (`GetConfigOption`), so nothing the
 //! caller puts on its `search_path` can steer the lookup.
 
+use std::cell::RefCell;
 use std::ffi::CStr;
 
 use pgrx::prelude::*;
@@ -30,59 +31,83 @@ use crate::errors;
 mod transaction_scope;
 pub(crate) mod verified;
 
-use transaction_scope::set_in_this_transaction;
-
 const CLAIMS: &CStr = c"request.jwt.claims";
 const CLAIM_SUB: &CStr = c"request.jwt.claim.sub";
 const USER_ID: &CStr = c"support.user_id";
 
-/// Calls `f` with the (trimmed, non-empty) value of a setting the current
-/// transaction set: None when unset or empty, Some(None) when stale. No
-/// allocation: the policies resolve the identity for every row they check.
-fn with_setting<R>(name: &CStr, f: impl FnOnce(&str) -> R) -> Option<Option<R>> {
-    // SAFETY: name is a valid C string; missing_ok = true returns NULL for an
-    // undefined setting instead of raising; the value is used at once.
-    let value = unsafe { pg_sys::GetConfigOption(name.as_ptr(), true, false) };
-    if value.is_null() {
-        return None;
-    }
-    // SAFETY: GetConfigOption returns a NUL-terminated string owned by guc.c.
-    let value = unsafe { CStr::from_ptr(value) }.to_string_lossy();
-    let value = value.trim();
-    if value.is_empty() {
-        None
-    } else if set_in_this_transaction(name) {
-        Some(Some(f(value)))
-    } else {
-        Some(None)
-    }
+/// What an identity setting's value says once trimmed: nothing (empty), or
+/// the user it names (None: nobody).
+#[derive(Clone, Copy)]
+enum Reading {
+    Empty,
+    User(Option<pgrx::Uuid>),
 }
 
 thread_local! {
-    /// The last `request.jwt.claims` document parsed, and its subject: a
-    /// statement under RLS asks for the identity once per row, and the
-    /// document rarely changes between rows (or requests).
-    static LAST_CLAIMS: std::cell::RefCell<(String, Option<pgrx::Uuid>)> =
-        const { std::cell::RefCell::new((String::new(), None)) };
+    /// Per identity setting, the last value read and what it said (values
+    /// that parsed): a statement under RLS resolves the identity for every
+    /// row it checks, and the values rarely change between rows (or
+    /// requests).
+    static LAST: RefCell<[(Vec<u8>, Option<Reading>); 3]> =
+        const { RefCell::new([(Vec::new(), None), (Vec::new(), None), (Vec::new(), None)]) };
 }
 
-/// [`subject_of_claims`], remembering the last document that parsed.
-fn subject_of_claims_memo(claims: &str) -> Result<Option<pgrx::Uuid>, String> {
-    let known = LAST_CLAIMS.with(|m| {
-        let m = m.borrow();
-        (!m.0.is_empty() && m.0 == claims).then_some(m.1)
-    });
-    if let Some(user) = known {
-        return Ok(user);
+/// Equal byte strings, compared in line (no `memcmp` call: this runs for
+/// every row a policy checks).
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0, |diff, (x, y)| diff | (x ^ y)) == 0
+}
+
+/// The user named by identity setting `name` (number `which` of
+/// [`SOURCES`]) if the current transaction set it: None when unset or empty,
+/// Some(None) when stale (not parsed), Some(Some(Err)) when it does not parse.
+/// After the first call in a backend: no search, no allocation, no parse
+/// while the value stays the same.
+fn with_setting(
+    which: usize,
+    name: &CStr,
+    parse: SubjectParser,
+) -> Option<Option<Result<Option<pgrx::Uuid>, String>>> {
+    let setting = transaction_scope::setting(which, name)?;
+    if setting.value.is_null() {
+        return None;
     }
-    let user = subject_of_claims(claims)?;
-    LAST_CLAIMS.with(|m| {
-        let mut m = m.borrow_mut();
-        m.0.clear();
-        m.0.push_str(claims);
-        m.1 = user;
+    // SAFETY: a NUL-terminated string owned by guc.c, used at once.
+    let raw = unsafe { CStr::from_ptr(setting.value) }.to_bytes();
+    let known = LAST.with(|last| {
+        let last = last.borrow();
+        let (bytes, reading) = &last[which];
+        reading.filter(|_| same_bytes(bytes, raw))
     });
-    Ok(user)
+    let reading = match known {
+        Some(reading) => reading,
+        None => {
+            let text = String::from_utf8_lossy(raw);
+            let text = text.trim();
+            let reading = if text.is_empty() {
+                Reading::Empty
+            } else if !setting.in_transaction {
+                return Some(None);
+            } else {
+                match parse(text) {
+                    Ok(user) => Reading::User(user),
+                    Err(why) => return Some(Some(Err(why))),
+                }
+            };
+            LAST.with(|last| {
+                let slot = &mut last.borrow_mut()[which];
+                slot.0.clear();
+                slot.0.extend_from_slice(raw);
+                slot.1 = Some(reading);
+            });
+            reading
+        }
+    };
+    match reading {
+        Reading::Empty => None,
+        Reading::User(user) if setting.in_transaction => Some(Some(Ok(user))),
+        Reading::User(_) => Some(None),
+    }
 }
 
 /// Parses a subject into a user id; an empty subject is nobody. Pure: the
@@ -138,7 +163,7 @@ fn truncate(s: &str) -> String {
 /// The identity settings in precedence order, with how each names a user.
 type SubjectParser = fn(&str) -> Result<Option<pgrx::Uuid>, String>;
 const SOURCES: [(&CStr, &str, SubjectParser); 3] = [
-    (CLAIMS, "request.jwt.claims", subject_of_claims_memo),
+    (CLAIMS, "request.jwt.claims", subject_of_claims),
     (CLAIM_SUB, "request.jwt.claim.sub", parse_subject),
     (USER_ID, "support.user_id", parse_subject),
 ];
@@ -153,8 +178,8 @@ fn resolve() -> (Option<pgrx::Uuid>, Option<&'static str>) {
         return (None, None);
     }
     let mut ignored = None;
-    for (name, label, parse) in SOURCES {
-        match with_setting(name, parse) {
+    for (which, (name, label, parse)) in SOURCES.into_iter().enumerate() {
+        match with_setting(which, name, parse) {
             Some(Some(Ok(user))) => return (user, None),
             Some(Some(Err(why))) => errors::bad_identity(label, why),
             Some(None) => {

@@ -2,8 +2,9 @@
 //! resolution that reads PostgreSQL's own settings table, and so depends on
 //! the server version (PostgreSQL 15 here).
 
+use std::cell::Cell;
 use std::cmp::Ordering;
-use std::ffi::CStr;
+use std::ffi::{c_char, CStr};
 
 use pgrx::prelude::*;
 
@@ -16,28 +17,110 @@ fn guc_name_order(a: &CStr, b: &CStr) -> Ordering {
         .cmp(b.to_bytes().iter().map(u8::to_ascii_lowercase))
 }
 
-/// Did the current transaction change this setting (`SET`, `SET LOCAL`,
-/// `set_config()`, a function's `SET` clause)? PostgreSQL keeps, for every
-/// setting changed inside the open transaction, a stack of the values to
-/// restore at its end (`config_generic.stack`, pushed by guc.c's
-/// `push_old_value`, popped by `AtEOXact_GUC`); a value that only survives
-/// from an earlier transaction or from the session's defaults has none.
-/// PostgreSQL 15 keeps `guc_variables` sorted by name (guc.c's `find_option`
-/// searches it the same way).
-pub(super) fn set_in_this_transaction(name: &CStr) -> bool {
-    // SAFETY: guc.c's array of `GetNumConfigOptions()` pointers to live
-    // config_generic structs, each with a NUL-terminated name; read only,
-    // within this call, on the backend's own thread.
-    unsafe {
-        let vars = pg_sys::get_guc_variables();
-        let count = usize::try_from(pg_sys::GetNumConfigOptions()).unwrap_or(0);
-        if vars.is_null() || count == 0 {
-            return false;
-        }
-        let vars = std::slice::from_raw_parts(vars, count);
-        match vars.binary_search_by(|&var| guc_name_order(CStr::from_ptr((*var).name), name)) {
-            Ok(i) => !(*vars[i]).stack.is_null(),
-            Err(_) => false,
-        }
+/// A setting as guc.c holds it: its current value (owned by guc.c, valid
+/// until the setting changes; NULL for an unset string) and whether the
+/// current transaction changed it (`SET`, `SET LOCAL`, `set_config()`, a
+/// function's `SET` clause). PostgreSQL keeps, for every setting changed
+/// inside the open transaction, a stack of the values to restore at its end
+/// (`config_generic.stack`, pushed by guc.c's `push_old_value`, popped by
+/// `AtEOXact_GUC`); a value that only survives from an earlier transaction or
+/// from the session's defaults has none.
+pub(super) struct Setting {
+    pub(super) value: *const c_char,
+    pub(super) in_transaction: bool,
+}
+
+/// Where setting number `which` (of the few identity settings) was found in
+/// guc.c's array, while that array is the same: its address, its length and
+/// the record in that slot. guc.c replaces a slot's record (a placeholder
+/// defined by a module) or re-sorts the array (a new setting: a longer
+/// array) but never frees a record that is still in its slot, so a slot that
+/// still holds the remembered record holds that setting.
+#[derive(Clone, Copy)]
+struct Slot {
+    vars: *mut *mut pg_sys::config_generic,
+    count: i32,
+    /// None: no such setting in an array of this address and length.
+    record: Option<(usize, *mut pg_sys::config_generic)>,
+}
+
+const SLOTS: usize = 4;
+
+/// guc.c's accessors of its array, declared here without pgrx's error guard
+/// (a `sigsetjmp` per call): each returns a static variable and cannot raise
+/// an error, and they run for every row a policy checks.
+mod unguarded {
+    use pgrx::pg_sys;
+
+    unsafe extern "C" {
+        pub(super) fn get_guc_variables() -> *mut *mut pg_sys::config_generic;
+        pub(super) fn GetNumConfigOptions() -> i32;
     }
+}
+
+thread_local! {
+    static FOUND: Cell<[Option<Slot>; SLOTS]> = const { Cell::new([None; SLOTS]) };
+}
+
+/// Setting `name` (None: no such setting). `which` (below 4) names it among
+/// the identity settings, so that a lookup runs once per backend instead of
+/// once per call: the policies resolve the identity for every row they check.
+pub(super) fn setting(which: usize, name: &CStr) -> Option<Setting> {
+    // SAFETY: guc.c's array of `GetNumConfigOptions()` pointers to live
+    // config_generic structs (each with a NUL-terminated name), read on the
+    // backend's own thread; a remembered record is dereferenced only while
+    // the array (same address and length) still holds it in its slot; a
+    // string setting's record is a config_string.
+    unsafe {
+        let vars = unguarded::get_guc_variables();
+        let count = unguarded::GetNumConfigOptions();
+        if vars.is_null() || count <= 0 || which >= SLOTS {
+            return None;
+        }
+        let remembered = FOUND.with(|f| f.get()[which]);
+        let record = match remembered {
+            Some(slot) if slot.vars == vars && slot.count == count => match slot.record {
+                Some((at, record)) if *vars.add(at) == record => Some(record),
+                Some(_) => find(which, name, vars, count),
+                None => None,
+            },
+            _ => find(which, name, vars, count),
+        }?;
+        let value = if (*record).vartype == pg_sys::config_type::PGC_STRING {
+            *(*record.cast::<pg_sys::config_string>()).variable as *const c_char
+        } else {
+            // Not a string setting (a module defined it otherwise): guc.c
+            // formats it.
+            pg_sys::GetConfigOption(name.as_ptr(), true, false)
+        };
+        Some(Setting {
+            value,
+            in_transaction: !(*record).stack.is_null(),
+        })
+    }
+}
+
+/// Looks `name` up in guc.c's array (PostgreSQL 15 keeps it sorted by name,
+/// and guc.c's `find_option` searches it the same way) and remembers where.
+unsafe fn find(
+    which: usize,
+    name: &CStr,
+    vars: *mut *mut pg_sys::config_generic,
+    count: i32,
+) -> Option<*mut pg_sys::config_generic> {
+    let all = std::slice::from_raw_parts(vars, usize::try_from(count).unwrap_or(0));
+    let record = all
+        .binary_search_by(|&var| guc_name_order(CStr::from_ptr((*var).name), name))
+        .ok()
+        .map(|at| (at, all[at]));
+    FOUND.with(|f| {
+        let mut found = f.get();
+        found[which] = Some(Slot {
+            vars,
+            count,
+            record,
+        });
+        f.set(found);
+    });
+    record.map(|(_, record)| record)
 }

@@ -1,6 +1,6 @@
 //! The current user's workspaces, and their effective role in each, kept per
-//! backend: row-level security costs a hash probe per row instead of reading
-//! `support.workspace_members` per statement, and the write checks
+//! backend: row-level security costs a binary search per row instead of
+//! reading `support.workspace_members` per statement, and the write checks
 //! (`workspace_role`) read the role without a query.
 //!
 //! # Why a cached set is never stale
@@ -30,7 +30,7 @@
 //! fixed; our own writes are told apart by the command id (which never goes
 //! back within a transaction) and by the subtransaction they were made in
 //! (ids are never reused within a transaction). The check is a comparison of
-//! a few integers and two short arrays, once per statement.
+//! a few integers and two short arrays, once per row a policy checks.
 //!
 //! This holds under every isolation level: READ COMMITTED takes a snapshot per
 //! statement, so a membership removed by another session's commit is gone at
@@ -39,7 +39,6 @@
 //! user is part of the key: a new identity is a miss.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use pgrx::prelude::*;
@@ -95,8 +94,8 @@ impl SnapshotKey {
             && self.subxact == subxact()
             && self.suboverflowed == s.suboverflowed
             && self.recovery == s.takenDuringRecovery
-            && self.xip == xip
-            && self.subxip == subxip
+            && same_ids(&self.xip, xip)
+            && same_ids(&self.subxip, subxip)
     }
 
     fn assign_active(&mut self) -> bool {
@@ -120,11 +119,33 @@ impl SnapshotKey {
     }
 }
 
+/// Equal id lists, compared in line: the lists are nearly always empty or
+/// short, and this runs for every row a policy checks (a call of libc's
+/// `memcmp` cost more than the rest of the check).
+fn same_ids(a: &[u32], b: &[u32]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0, |diff, (x, y)| diff | (x ^ y)) == 0
+}
+
+/// Read-only accessors of the backend's own snapshot and transaction state,
+/// declared here without pgrx's error guard (a `sigsetjmp` per call): each
+/// returns a field of backend-local state and cannot raise an error, and they
+/// run for every row a policy checks.
+mod unguarded {
+    use pgrx::pg_sys;
+
+    unsafe extern "C" {
+        pub(super) fn ActiveSnapshotSet() -> bool;
+        pub(super) fn GetActiveSnapshot() -> pg_sys::Snapshot;
+        pub(super) fn GetTopTransactionIdIfAny() -> pg_sys::TransactionId;
+        pub(super) fn GetCurrentSubTransactionId() -> pg_sys::SubTransactionId;
+    }
+}
+
 /// The current subtransaction's id (ids are never reused within a
 /// transaction).
 fn subxact() -> u32 {
-    // SAFETY: reads the backend's transaction state.
-    unsafe { pg_sys::GetCurrentSubTransactionId() }
+    // SAFETY: reads the backend's transaction state; cannot raise.
+    unsafe { unguarded::GetCurrentSubTransactionId() }
 }
 
 /// Calls `f` with the active snapshot, our transaction id (0: none yet) and
@@ -135,10 +156,10 @@ fn subxact() -> u32 {
 unsafe fn with_active<R>(
     f: impl FnOnce(&pg_sys::SnapshotData, u32, &[u32], &[u32]) -> R,
 ) -> Option<R> {
-    if !pg_sys::ActiveSnapshotSet() {
+    if !unguarded::ActiveSnapshotSet() {
         return None;
     }
-    let s = &*pg_sys::GetActiveSnapshot();
+    let s = &*unguarded::GetActiveSnapshot();
     let ids = |p: *mut pg_sys::TransactionId, n: usize| -> &[u32] {
         if p.is_null() || n == 0 {
             &[]
@@ -148,18 +169,20 @@ unsafe fn with_active<R>(
     };
     let xip = ids(s.xip, s.xcnt as usize);
     let subxip = ids(s.subxip, usize::try_from(s.subxcnt).unwrap_or(0));
-    let own = pg_sys::GetTopTransactionIdIfAny().into_inner();
+    let own = unguarded::GetTopTransactionIdIfAny().into_inner();
     Some(f(s, own, xip, subxip))
 }
 
-/// One user's workspaces under one stamp, handed to statements by token.
+/// One user's workspaces under one stamp.
 pub(crate) struct Members {
-    /// Random and never reused: a statement names the set it checked by
-    /// this token (see `super::member_of`); a guess names nothing.
-    pub(crate) token: i64,
-    /// Workspace → the user's effective role there.
-    roles: HashMap<[u8; 16], Role>,
-    /// The same workspaces, in uuid order (what `member_workspaces()` returns:
+    /// The workspaces as 128-bit integers (big-endian: uuid order), sorted,
+    /// for a binary search per row: no hashing (SipHash of 16 bytes cost more
+    /// than the search up to 10,000 workspaces), nothing an id can be chosen
+    /// to collide with.
+    keys: Vec<u128>,
+    /// The user's effective role in `keys[i]`.
+    roles: Vec<Role>,
+    /// The same workspaces as uuids (what `member_workspaces()` returns:
     /// btree's array-key sort then finds them sorted).
     sorted: Vec<pgrx::Uuid>,
 }
@@ -178,15 +201,8 @@ struct Cached {
 const USERS: usize = 16;
 const WORKSPACES: usize = 200_000;
 
-/// How many recent sets stay reachable by token besides the cached ones: a
-/// statement keeps using the set it started with even if a nested statement
-/// switches identity (or reloads); more than this within one statement make
-/// it fail, never guess.
-const RECENT: usize = 4;
-
 thread_local! {
     static CACHED: RefCell<Vec<Cached>> = const { RefCell::new(Vec::new()) };
-    static BY_TOKEN: RefCell<Vec<Rc<Members>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The OID of table `support.<name>`, None if it does not exist: between
@@ -267,21 +283,6 @@ fn read_stamp(user: pgrx::Uuid) -> Result<Option<Stamp>> {
     }
 }
 
-/// A fresh random token (never 0).
-fn new_token() -> i64 {
-    let mut bytes = [0u8; 8];
-    loop {
-        // SAFETY: fills the 8-byte buffer.
-        if !unsafe { pg_sys::pg_strong_random(bytes.as_mut_ptr().cast(), bytes.len()) } {
-            pgrx::error!("could not generate a random token");
-        }
-        let token = i64::from_ne_bytes(bytes);
-        if token != 0 {
-            return token;
-        }
-    }
-}
-
 /// `user`'s workspaces and roles under the active snapshot. The only SQL the
 /// cache runs, under a pinned search_path (the version read is an index
 /// look-up by OID, which resolves no name).
@@ -290,15 +291,10 @@ fn load(user: pgrx::Uuid) -> Result<Members> {
     // By workspace, membership (rank 0) before staff service (rank 1).
     rows.sort_unstable_by(|a, b| (a.0.as_bytes(), a.1).cmp(&(b.0.as_bytes(), b.1)));
     rows.dedup_by(|later, first| later.0 == first.0);
-    let roles = rows
-        .iter()
-        .map(|(id, _, role)| (*id.as_bytes(), *role))
-        .collect();
-    let sorted = rows.into_iter().map(|(id, _, _)| id).collect();
     Ok(Members {
-        token: new_token(),
-        roles,
-        sorted,
+        keys: rows.iter().map(|(id, _, _)| key(id)).collect(),
+        roles: rows.iter().map(|(_, _, role)| *role).collect(),
+        sorted: rows.into_iter().map(|(id, _, _)| id).collect(),
     })
 }
 
@@ -318,21 +314,6 @@ pub(crate) fn members(user: pgrx::Uuid) -> Result<Rc<Members>> {
     }
 }
 
-/// The set a statement was handed `token` for, if still reachable.
-pub(crate) fn by_token<R>(token: i64, f: impl FnOnce(&Members) -> R) -> Option<R> {
-    // The cached users' sets (a set keeps its token while its stamp holds),
-    // then the recent sets no longer cached.
-    let found = CACHED
-        .with(|c| {
-            c.borrow()
-                .iter()
-                .find(|e| e.members.token == token)
-                .map(|e| e.members.clone())
-        })
-        .or_else(|| BY_TOKEN.with(|t| t.borrow().iter().find(|m| m.token == token).cloned()));
-    found.map(|m| f(&m))
-}
-
 /// Re-checks the stamp; reloads the set when it changed.
 fn refresh(user: pgrx::Uuid) -> Result<Rc<Members>> {
     // Take the user's entry out (forgotten if anything below fails).
@@ -343,18 +324,12 @@ fn refresh(user: pgrx::Uuid) -> Result<Rc<Members>> {
     });
     let Some(stamp) = read_stamp(user)? else {
         // No versions to check against: a fresh set, cached for nobody.
-        let members = Rc::new(load(user)?);
-        remember(&members);
-        return Ok(members);
+        return Ok(Rc::new(load(user)?));
     };
     let checked = SnapshotKey::active();
     let members = match entry {
         Some(e) if e.stamp == stamp => e.members,
-        _ => {
-            let members = Rc::new(load(user)?);
-            remember(&members);
-            members
-        }
+        _ => Rc::new(load(user)?),
     };
     CACHED.with(|c| {
         let mut c = c.borrow_mut();
@@ -383,23 +358,20 @@ fn refresh(user: pgrx::Uuid) -> Result<Rc<Members>> {
     Ok(members)
 }
 
-/// Makes `members` reachable by its token.
-fn remember(members: &Rc<Members>) {
-    BY_TOKEN.with(|t| {
-        let mut t = t.borrow_mut();
-        t.insert(0, members.clone());
-        t.truncate(RECENT);
-    });
+/// A uuid as an integer that sorts as the uuid does.
+fn key(id: &pgrx::Uuid) -> u128 {
+    u128::from_be_bytes(*id.as_bytes())
 }
 
 impl Members {
     pub(crate) fn contains(&self, workspace_id: &pgrx::Uuid) -> bool {
-        self.roles.contains_key(workspace_id.as_bytes())
+        self.keys.binary_search(&key(workspace_id)).is_ok()
     }
 
     /// The user's effective role in `workspace_id`, None when not visible.
     pub(crate) fn role(&self, workspace_id: &pgrx::Uuid) -> Option<Role> {
-        self.roles.get(workspace_id.as_bytes()).copied()
+        let at = self.keys.binary_search(&key(workspace_id)).ok()?;
+        self.roles.get(at).copied()
     }
 
     pub(crate) fn sorted(&self) -> &[pgrx::Uuid] {

@@ -13,7 +13,7 @@ use pgrx::prelude::*;
 use crate::errors::{Internal, OrRaise, Result};
 use crate::lifecycle::model::Role;
 use crate::plans::column;
-use crate::{errors, identity, plans};
+use crate::{identity, plans};
 
 mod cache;
 pub(crate) mod planner;
@@ -158,62 +158,19 @@ pub fn member_workspaces() -> Vec<pgrx::Uuid> {
 }
 
 /// `support.workspace_member(workspace_id)`: is the current user a member?
-/// Every row-level security policy is this call on the row's workspace_id.
-/// In a query the planner rewrites it (see [`planner`]) to
-/// `support.member_of(workspace_id, (SELECT support.membership_token()))`:
-/// identity and membership resolved once per statement, a hash probe per
-/// row. Called by itself it resolves both on every call (a cached set, see
-/// [`cache`]). No `SET search_path` clause: see [`pinned`].
+/// Every row-level security policy is this call on the row's workspace_id,
+/// and it runs once per row: the identity is re-read from the settings
+/// (a few pointer reads once the backend has found them) and the cached
+/// membership set re-checked against the active snapshot (a comparison of a
+/// few integers: see [`cache`]) before the hash probe. Its planner support
+/// ([`planner`]) adds the equivalent index condition where nothing else
+/// serves the query. No `SET search_path` clause: see [`pinned`].
 #[pg_extern(stable, strict, security_definer, parallel_restricted, requires = ["schema"])]
 pub fn workspace_member(workspace_id: pgrx::Uuid) -> bool {
     match identity::current_user() {
         Some(user) => cache::members(user).or_raise().contains(&workspace_id),
         None => false,
     }
-}
-
-/// `support.membership_token()`: the token of the current user's membership
-/// set under the statement's snapshot (0 for nobody). Internal: the
-/// planner's rewrite of `workspace_member` evaluates it once per statement.
-#[pg_extern(stable, security_definer, parallel_restricted, requires = ["schema"])]
-#[search_path(pg_catalog, pg_temp)]
-pub fn membership_token() -> i64 {
-    match identity::current_user() {
-        Some(user) => cache::members(user).or_raise().token,
-        None => 0,
-    }
-}
-
-/// `support.member_of(workspace_id, token)`: is `workspace_id` in the set
-/// `token` names (from `membership_token()` of the same statement)? Token 0
-/// is nobody's empty set; a token that names no set reachable in this
-/// backend is an error (55000), never a guess. Reads no table and runs no
-/// SQL. Internal.
-#[pg_extern(stable, strict, parallel_restricted, requires = ["schema"])]
-pub fn member_of(workspace_id: pgrx::Uuid, token: i64) -> bool {
-    if token == 0 {
-        return false;
-    }
-    cache::by_token(token, |m| m.contains(&workspace_id)).unwrap_or_else(|| stale_token())
-}
-
-/// `support.member_array(token)`: the workspaces of the set `token` names, in
-/// uuid order (the index condition the planner derives from `member_of`).
-/// Internal.
-#[pg_extern(stable, strict, parallel_restricted, requires = ["schema"])]
-#[search_path(pg_catalog, pg_temp)]
-pub fn member_array(token: i64) -> Vec<pgrx::Uuid> {
-    if token == 0 {
-        return Vec::new();
-    }
-    cache::by_token(token, |m| m.sorted().to_vec()).unwrap_or_else(|| stale_token())
-}
-
-fn stale_token() -> ! {
-    errors::refused_state(
-        "membership set of this statement is no longer available",
-        "The statement switched identity more often than the membership cache keeps sets; run it again.",
-    )
 }
 
 /// `support.shares_workspace(user_id)`: is `user_id` the current user, or a

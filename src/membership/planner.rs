@@ -1,29 +1,27 @@
 //! What the planner knows about the policies' call (the planner support
-//! function, `prosupport`, of `support.workspace_member` and
-//! `support.member_of`).
+//! function, `prosupport`, of `support.workspace_member`).
 //!
-//! - **Once per statement.** Every policy is `support.workspace_member(
-//!   workspace_id)`: no sub-select (Citus refuses those in policies). When a
-//!   query is planned, the call is rewritten to `support.member_of(
-//!   workspace_id, (SELECT support.membership_token()))`. PostgreSQL runs the
-//!   sub-select once per statement (an initPlan): it resolves the identity and
-//!   checks the cached membership set against the statement's snapshot. Per
-//!   row remains a hash probe of that set.
+//! Every policy is `support.workspace_member(workspace_id)`: no sub-select
+//! (Citus refuses those in policies). The call runs once per row; what it
+//! reads is resolved cheaply per row (see the function).
+//!
 //! - **Index condition.** On an index whose leading column is the row's
-//!   `workspace_id` (a btree, which searches arrays), `member_of` is
-//!   equivalent to `workspace_id = ANY (support.member_array(token))`: both
-//!   read the same set. That condition is offered, exact (not lossy), so a scan
-//!   over "all my workspaces" descends the index once per workspace instead of
-//!   reading the table. It is **not** offered when the query already pins
-//!   `workspace_id` (an equality or `= ANY` on it, or an equivalence with
-//!   another column, as in a join or a LATERAL inbox): there the call stays a
-//!   per-row probe, and a scan never walks the caller's whole membership array
-//!   once per outer row (what made the per-workspace inbox quadratic).
+//!   `workspace_id` (a btree, which searches arrays), the call is equivalent
+//!   to `workspace_id = ANY (support.member_workspaces())`: both read the
+//!   same cached set under the same snapshot. That condition is offered,
+//!   exact (not lossy), so a scan over "all my workspaces" descends the index
+//!   once per workspace instead of reading the table; the executor evaluates
+//!   the array once per scan. It is **not** offered when the query already
+//!   pins `workspace_id` (an equality or `= ANY` on it, or an equivalence
+//!   with another column, as in a join or a LATERAL inbox): there the call
+//!   stays a per-row probe, and a scan never walks the caller's whole
+//!   membership array once per outer row (what made the per-workspace inbox
+//!   quadratic).
 //! - **Selectivity.** The estimate of `workspace_id = ANY (array)` for an array
 //!   the planner does not know: the same for every caller of a cached plan.
 //!
-//! Nothing here decides which rows are visible: each rewrite is equivalent to
-//! the call it replaces.
+//! Nothing here decides which rows are visible: the index condition is
+//! equivalent to the call, which stays in the plan as well.
 
 use pgrx::datum::Internal;
 use pgrx::pg_sys::{self, NodeTag};
@@ -43,9 +41,6 @@ pub fn workspace_member_support(request: Internal) -> Internal {
     let node = datum.cast_mut_ptr::<pg_sys::Node>();
     // SAFETY: the planner passes a valid support request node.
     unsafe {
-        if is_a(node, NodeTag::T_SupportRequestSimplify) {
-            return simplify(node.cast());
-        }
         if is_a(node, NodeTag::T_SupportRequestIndexCondition) {
             return index_condition(node.cast());
         }
@@ -61,20 +56,17 @@ fn not_handled() -> Internal {
     Internal::from(Some(pg_sys::Datum::from(0usize)))
 }
 
-/// `workspace_id = ANY (support.member_array(token))` for the column `arg`,
+/// `workspace_id = ANY (support.member_workspaces())` for the column `arg`,
 /// with the btree equality operator `opno`; None if the function is missing.
 unsafe fn member_array_clause(
     arg: *mut pg_sys::Node,
-    token: *mut pg_sys::Node,
     opno: pg_sys::Oid,
 ) -> Option<*mut pg_sys::Node> {
-    let mut args = PgList::<pg_sys::Node>::new();
-    args.push(pg_sys::copyObjectImpl(token.cast()).cast());
     let call = function_call(
-        "member_array",
-        &[pg_sys::INT8OID],
+        "member_workspaces",
+        &[],
         pg_sys::UUIDARRAYOID,
-        args.into_pg(),
+        std::ptr::null_mut(),
     )?;
     Some(any_clause(arg, opno, call))
 }
@@ -127,76 +119,6 @@ unsafe fn function_call(
         pg_sys::CoercionForm::COERCE_EXPLICIT_CALL,
     );
     Some(call.cast())
-}
-
-/// `(SELECT support.membership_token())`, a sub-select the planner turns into
-/// an initPlan (run once per statement).
-unsafe fn token_sublink() -> Option<*mut pg_sys::Node> {
-    let call = function_call(
-        "membership_token",
-        &[],
-        pg_sys::INT8OID,
-        std::ptr::null_mut(),
-    )?;
-    let mut target = PgList::<pg_sys::TargetEntry>::new();
-    target.push(pg_sys::makeTargetEntry(
-        call.cast(),
-        1,
-        pg_sys::pstrdup(c"membership_token".as_ptr()),
-        false,
-    ));
-    let mut query = PgBox::<pg_sys::Query>::alloc_node(NodeTag::T_Query);
-    query.commandType = pg_sys::CmdType::CMD_SELECT;
-    query.querySource = pg_sys::QuerySource::QSRC_ORIGINAL;
-    query.canSetTag = true;
-    query.jointree = pg_sys::makeFromExpr(std::ptr::null_mut(), std::ptr::null_mut());
-    query.targetList = target.into_pg();
-    query.stmt_location = -1;
-    let mut sublink = PgBox::<pg_sys::SubLink>::alloc_node(NodeTag::T_SubLink);
-    sublink.subLinkType = pg_sys::SubLinkType::EXPR_SUBLINK;
-    sublink.subLinkId = 0;
-    sublink.testexpr = std::ptr::null_mut();
-    sublink.operName = std::ptr::null_mut();
-    sublink.subselect = query.into_pg().cast();
-    sublink.location = -1;
-    Some(sublink.into_pg().cast())
-}
-
-/// `workspace_member(col)` → `member_of(col, (SELECT membership_token()))`,
-/// in a query being planned (never in an expression evaluated without a
-/// planner, nor for a constant argument).
-unsafe fn simplify(req: *mut pg_sys::SupportRequestSimplify) -> Internal {
-    let req = &mut *req;
-    if req.root.is_null() || (*req.root).parse.is_null() || req.fcall.is_null() {
-        return not_handled();
-    }
-    let args = PgList::<pg_sys::Node>::from_pg((*req.fcall).args);
-    if args.len() != 1 {
-        return not_handled();
-    }
-    let Some(arg) = args.get_ptr(0) else {
-        return not_handled();
-    };
-    if is_a(arg, NodeTag::T_Const) {
-        return not_handled();
-    }
-    let Some(sublink) = token_sublink() else {
-        return not_handled();
-    };
-    let mut call_args = PgList::<pg_sys::Node>::new();
-    call_args.push(pg_sys::copyObjectImpl(arg.cast()).cast());
-    call_args.push(sublink);
-    let Some(call) = function_call(
-        "member_of",
-        &[pg_sys::UUIDOID, pg_sys::INT8OID],
-        pg_sys::BOOLOID,
-        call_args.into_pg(),
-    ) else {
-        return not_handled();
-    };
-    // The sub-select is new to this query: have the planner expand it.
-    (*(*req.root).parse).hasSubLinks = true;
-    Internal::from(Some(pg_sys::Datum::from(call)))
 }
 
 /// `arg = ANY (array)` with the equality operator `opno`.
@@ -350,11 +272,6 @@ unsafe fn index_condition(req: *mut pg_sys::SupportRequestIndexCondition) -> Int
     let Some(var) = column(call_args) else {
         return not_handled();
     };
-    // member_of(col, token): the token is the statement's initPlan output.
-    let token = match PgList::<pg_sys::Node>::from_pg(call_args).get_ptr(1) {
-        Some(token) if is_a(token, NodeTag::T_Param) => token,
-        _ => return not_handled(),
-    };
     if already_pinned(req.root, index.rel, var, req.opfamily)
         || served_by_another_index(index.rel, var)
     {
@@ -369,7 +286,7 @@ unsafe fn index_condition(req: *mut pg_sys::SupportRequestIndexCondition) -> Int
     if opno == pg_sys::InvalidOid {
         return not_handled();
     }
-    let Some(clause) = member_array_clause(var.cast(), token, opno) else {
+    let Some(clause) = member_array_clause(var.cast(), opno) else {
         return not_handled();
     };
     req.lossy = false;
