@@ -31,7 +31,9 @@ python3 -c 'import psycopg, matplotlib' 2>/dev/null || {
 SYS_BIN=$PG_BINDIR
 PORT=$(scripts/free_port.sh)
 DIR=$(mktemp -d /tmp/cx-bench.XXXXXX)
+SPINNERS=()
 cleanup() {
+    [ ${#SPINNERS[@]} -eq 0 ] || kill "${SPINNERS[@]}" 2>/dev/null || true
     if [ -f "$DIR/data/postmaster.pid" ]; then
         as_pg "$BIN/pg_ctl" -D "$DIR/data" -m fast -w stop >/dev/null || true
     fi
@@ -114,8 +116,24 @@ generate_sweep() {
 run_sweep() {
     python3 bench/sweep.py --host "$DIR" --port "$PORT" --scale "$SCALE" --out "$OUT"
 }
+# Every request is a ping-pong between the client and its backend. On this
+# machine (a VM) a core that has gone idle takes tens of microseconds to wake,
+# which more than doubled a short query's time (Q7: 93 µs instead of 39-60 µs, both
+# sides) and so diluted every ratio, by an amount that depended on whatever
+# else was running. While measuring, one spinner per core of the lowest
+# scheduling class (SCHED_IDLE: it runs only when nothing else wants the core)
+# keeps the cores awake. BENCH_AWAKE=0 measures without them.
+keep_awake() {
+    [ "${BENCH_AWAKE:-1}" = 1 ] || return 0
+    for _ in $(seq "$(nproc)"); do
+        chrt -i 0 sh -c 'while :; do :; done' &
+        SPINNERS+=($!)
+    done
+    echo "bench: $(nproc) idle-class spinners keep the cores awake (BENCH_AWAKE=0: without)"
+}
 keep() {
     if [ -n "${BENCH_KEEP:-}" ]; then
+        [ ${#SPINNERS[@]} -eq 0 ] || kill "${SPINNERS[@]}" 2>/dev/null || true
         echo "bench: BENCH_KEEP set: cluster left running in $DIR port $PORT"
         echo "  stop it: runuser -u postgres -- $BIN/pg_ctl -D $DIR/data -m fast stop && rm -rf $DIR"
         trap - EXIT
@@ -126,6 +144,7 @@ mkdir -p "$OUT"
 
 if [ -n "${BENCH_SWEEP:-}" ]; then
     generate_sweep
+    keep_awake
     run_sweep
     keep
     exit 0
@@ -147,6 +166,7 @@ for db in bench bench_growth; do
              WHERE n.nspname IN ('support', 'bench_naive') AND c.relkind IN ('r', 'i')" >/dev/null
 done
 
+keep_awake
 python3 bench/bench.py --host "$DIR" --port "$PORT" --scale "$SCALE" --out "$OUT" \
     --pgbench "$SYS_BIN/pgbench" --q6-queues "$Q6_QUEUES" --q6-rows "$Q6_ROWS"
 run_sweep

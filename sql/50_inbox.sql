@@ -28,6 +28,17 @@ BEGIN
             USING ERRCODE = '22023';
     END IF;
     mine := support.member_workspaces();
+    IF pg_catalog.cardinality(mine) OPERATOR(pg_catalog.<=) 1 THEN
+        -- One workspace (or none): its newest rows, straight from the index
+        -- (the two steps below would read the same keys twice).
+        RETURN QUERY
+        SELECT c.*
+          FROM support.conversations AS c
+         WHERE c.workspace_id OPERATOR(pg_catalog.=) mine[1]
+         ORDER BY c.created_at DESC, c.id
+         LIMIT max_rows;
+        RETURN;
+    END IF;
     IF pg_catalog.cardinality(mine) OPERATOR(pg_catalog.>) max_rows THEN
         -- Only the max_rows workspaces whose newest conversation is newest
         -- can hold the answer (one index-only descent per workspace).

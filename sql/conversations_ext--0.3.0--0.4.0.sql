@@ -98,6 +98,10 @@ AS 'MODULE_PATHNAME', 'shares_workspace_wrapper';
 -- workspace_member: no SET clause any more (it pins search_path itself where it
 -- runs SQL), and its planner support (the derived index condition).
 ALTER FUNCTION support.workspace_member(uuid) RESET search_path;
+-- check_new_message: no SET clause any more either (once per posted message; it
+-- reads the caller's role from the membership cache, which pins search_path
+-- for its own SQL).
+ALTER FUNCTION support.check_new_message(uuid, uuid, text) RESET search_path;
 ALTER FUNCTION support.workspace_member(uuid) SUPPORT support.workspace_member_support;
 
 -- The membership versions (src/membership/cache.rs, docs/security.md): a new
@@ -375,6 +379,17 @@ BEGIN
             USING ERRCODE = '22023';
     END IF;
     mine := support.member_workspaces();
+    IF pg_catalog.cardinality(mine) OPERATOR(pg_catalog.<=) 1 THEN
+        -- One workspace (or none): its newest rows, straight from the index
+        -- (the two steps below would read the same keys twice).
+        RETURN QUERY
+        SELECT c.*
+          FROM support.conversations AS c
+         WHERE c.workspace_id OPERATOR(pg_catalog.=) mine[1]
+         ORDER BY c.created_at DESC, c.id
+         LIMIT max_rows;
+        RETURN;
+    END IF;
     IF pg_catalog.cardinality(mine) OPERATOR(pg_catalog.>) max_rows THEN
         -- Only the max_rows workspaces whose newest conversation is newest
         -- can hold the answer (one index-only descent per workspace).

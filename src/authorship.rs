@@ -22,8 +22,11 @@ use crate::{errors, identity, membership};
 /// A caller who is not a member of the workspace gets `author_id` back
 /// unchanged: row-level security refuses the row next, exactly as for a
 /// workspace that does not exist.
+///
+/// No `SET search_path` clause (docs/security.md): it runs once per message,
+/// resolves no name, and reads the caller's role from the membership cache,
+/// whose only SQL (a load) pins `search_path` itself.
 #[pg_extern(stable, security_definer, parallel_restricted, requires = ["schema"])]
-#[search_path(pg_catalog, pg_temp)]
 pub fn check_new_message(
     workspace_id: Option<pgrx::Uuid>,
     author_id: Option<pgrx::Uuid>,
