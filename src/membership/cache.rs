@@ -303,10 +303,23 @@ fn load(user: pgrx::Uuid) -> Result<Members> {
 /// SQL runs with the extension owner's rights, under a pinned search_path.
 pub(crate) fn members(user: pgrx::Uuid) -> Result<Rc<Members>> {
     let cached = CACHED.with(|c| {
-        c.borrow()
-            .first()
-            .filter(|e| e.user == user && e.checked.as_ref().is_some_and(SnapshotKey::is_active))
-            .map(|e| e.members.clone())
+        let mut c = c.borrow_mut();
+        // The most recent user first (every row of a statement asks again).
+        if let Some(e) = c.first() {
+            if e.user == user && e.checked.as_ref().is_some_and(SnapshotKey::is_active) {
+                return Some(e.members.clone());
+            }
+        }
+        // Another cached user whose set was checked under this very snapshot
+        // (users taking turns on a connection, nothing committed in between):
+        // the same snapshot sees the same stamp, so the set holds as it is.
+        let at = c.iter().position(|e| {
+            e.user == user && e.checked.as_ref().is_some_and(SnapshotKey::is_active)
+        })?;
+        let entry = c.remove(at);
+        let members = entry.members.clone();
+        c.insert(0, entry);
+        Some(members)
     });
     match cached {
         Some(members) => Ok(members),
