@@ -32,6 +32,13 @@ pub extern "C-unwind" fn _PG_init() {
 // Tables, constraints and indexes first: everything else refers to them.
 extension_sql_file!("../sql/00_schema.sql", name = "schema", bootstrap);
 
+// The policies' call, with its own C entry point (see the file).
+extension_sql_file!(
+    "../sql/05_workspace_member.sql",
+    name = "workspace_member",
+    requires = ["schema"]
+);
+
 // Row-level security needs the identity and membership helpers.
 extension_sql_file!(
     "../sql/10_policies.sql",
@@ -40,7 +47,7 @@ extension_sql_file!(
         "schema",
         identity::current_user_id,
         membership::member_workspaces,
-        membership::workspace_member,
+        "workspace_member",
         membership::shares_workspace,
         membership::planner::workspace_member_support
     ]
@@ -104,7 +111,7 @@ extension_sql_file!(
         identity::current_user_id,
         identity::verified::authenticate,
         membership::member_workspaces,
-        membership::workspace_member,
+        "workspace_member",
         membership::workspace_role,
         lifecycle::escalate_conversation,
         lifecycle::claim_conversation,

@@ -33,6 +33,14 @@ pub(crate) fn current() -> Option<pgrx::Uuid> {
     VERIFIED.with(|v| v.borrow().last().map(|(id, _)| *id))
 }
 
+/// [`current`] without a panic (None: the list is being changed right now).
+pub(crate) fn current_quick() -> Option<Option<pgrx::Uuid>> {
+    VERIFIED
+        .try_with(|v| v.try_borrow().ok().map(|v| v.last().map(|(id, _)| *id)))
+        .ok()
+        .flatten()
+}
+
 #[pg_guard]
 unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut c_void) {
     use pg_sys::XactEvent::*;

@@ -327,6 +327,22 @@ pub(crate) fn members(user: pgrx::Uuid) -> Result<Rc<Members>> {
     }
 }
 
+/// Is `workspace` in `user`'s set, if that can be told from the most recent
+/// entry alone, checked under this very snapshot (None: ask [`members`]).
+/// Allocates nothing and raises nothing: the quick path of the policies'
+/// per-row call.
+pub(crate) fn contains_quick(user: pgrx::Uuid, workspace: &pgrx::Uuid) -> Option<bool> {
+    CACHED
+        .try_with(|c| {
+            let c = c.try_borrow().ok()?;
+            let e = c.first()?;
+            (e.user == user && e.checked.as_ref()?.is_active())
+                .then(|| e.members.contains(workspace))
+        })
+        .ok()
+        .flatten()
+}
+
 /// Re-checks the stamp; reloads the set when it changed.
 fn refresh(user: pgrx::Uuid) -> Result<Rc<Members>> {
     // Take the user's entry out (forgotten if anything below fails).

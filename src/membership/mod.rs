@@ -162,15 +162,85 @@ pub fn member_workspaces() -> Vec<pgrx::Uuid> {
 /// and it runs once per row: the identity is re-read from the settings
 /// (a few pointer reads once the backend has found them) and the cached
 /// membership set re-checked against the active snapshot (a comparison of a
-/// few integers: see [`cache`]) before the hash probe. Its planner support
-/// ([`planner`]) adds the equivalent index condition where nothing else
-/// serves the query. No `SET search_path` clause: see [`pinned`].
-#[pg_extern(stable, strict, security_definer, parallel_restricted, requires = ["schema"])]
-pub fn workspace_member(workspace_id: pgrx::Uuid) -> bool {
+/// few integers: see [`cache`]) before the binary search. Its planner
+/// support ([`planner`]) adds the equivalent index condition where nothing
+/// else serves the query. No `SET search_path` clause: see [`pinned`].
+///
+/// The SQL function (sql/05_workspace_member.sql) calls the C entry point
+/// [`workspace_member_wrapper`] directly: when every input is as it was at
+/// the previous call (the usual case from one row to the next) the answer is
+/// found without pgrx's per-call machinery; otherwise this function decides,
+/// under pgrx's error guard.
+pub(crate) fn workspace_member(workspace_id: pgrx::Uuid) -> bool {
     match identity::current_user() {
         Some(user) => cache::members(user).or_raise().contains(&workspace_id),
         None => false,
     }
+}
+
+/// `pg_finfo` of [`workspace_member_wrapper`]: a version-1 C function.
+#[no_mangle]
+#[doc(hidden)]
+pub extern "C" fn pg_finfo_workspace_member_wrapper() -> &'static pg_sys::Pg_finfo_record {
+    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
+    &V1
+}
+
+/// The C entry point of `support.workspace_member(uuid)` (STRICT: the
+/// argument is never NULL). The quick answer reads only what the previous
+/// call left (the identity settings' values as last parsed, the cached set
+/// as last checked against this very snapshot); it allocates nothing, calls
+/// nothing that can raise an error, and any doubt, or a panic, sends the
+/// call to [`workspace_member`] under pgrx's guard, which decides it in
+/// full and updates what the next quick answer reads.
+///
+/// # Safety
+///
+/// Called by PostgreSQL's function manager with a valid `fcinfo` of one
+/// `uuid` argument.
+#[no_mangle]
+#[doc(hidden)]
+pub unsafe extern "C-unwind" fn workspace_member_wrapper(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    // SAFETY: see the function's contract; a uuid is 16 bytes by reference.
+    let workspace = unsafe { uuid_argument(fcinfo) };
+    let quick = std::panic::catch_unwind(|| {
+        let user = identity::current_user_quick()?;
+        match user {
+            Some(user) => cache::contains_quick(user, &workspace),
+            None => Some(false),
+        }
+    });
+    match quick {
+        Ok(Some(answer)) => pg_sys::Datum::from(answer),
+        // SAFETY: the same fcinfo, handed on.
+        _ => unsafe { workspace_member_decided(fcinfo) },
+    }
+}
+
+/// The argument of a one-`uuid` call.
+///
+/// # Safety
+///
+/// `fcinfo` holds at least one argument, a non-NULL uuid datum.
+unsafe fn uuid_argument(fcinfo: pg_sys::FunctionCallInfo) -> pgrx::Uuid {
+    // SAFETY: per the contract; pg_uuid_t is 16 bytes, byte-aligned.
+    unsafe {
+        let datum = (*fcinfo).args.as_slice(1)[0].value;
+        let bytes = std::ptr::read_unaligned(datum.cast_mut_ptr::<[u8; 16]>());
+        pgrx::Uuid::from_bytes(bytes)
+    }
+}
+
+/// [`workspace_member`] under pgrx's guard (errors become PostgreSQL errors).
+#[pg_guard]
+unsafe extern "C-unwind" fn workspace_member_decided(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
+    // SAFETY: see workspace_member_wrapper.
+    let workspace = unsafe { uuid_argument(fcinfo) };
+    pg_sys::Datum::from(workspace_member(workspace))
 }
 
 /// `support.shares_workspace(user_id)`: is `user_id` the current user, or a
