@@ -212,10 +212,14 @@ pub unsafe extern "C-unwind" fn workspace_member_wrapper(
             None => Some(false),
         }
     });
+    // Settled (a panic's payload dropped) before the full check, which may
+    // leave by PostgreSQL's longjmp: no value with a destructor may be alive
+    // in this frame then.
+    let quick = quick.unwrap_or_default();
     match quick {
-        Ok(Some(answer)) => pg_sys::Datum::from(answer),
+        Some(answer) => pg_sys::Datum::from(answer),
         // SAFETY: the same fcinfo, handed on.
-        _ => unsafe { workspace_member_decided(fcinfo) },
+        None => unsafe { workspace_member_decided(fcinfo) },
     }
 }
 
