@@ -18,6 +18,7 @@ mod lifecycle;
 mod membership;
 mod plans;
 mod restore;
+mod unguarded;
 
 #[cfg(any(test, feature = "pg_test"))]
 mod tests;

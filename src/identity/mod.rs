@@ -26,7 +26,7 @@ use std::ffi::CStr;
 use pgrx::prelude::*;
 use serde::Deserialize;
 
-use crate::errors;
+use crate::{errors, unguarded};
 
 mod transaction_scope;
 pub(crate) mod verified;
@@ -43,71 +43,85 @@ enum Reading {
     User(Option<pgrx::Uuid>),
 }
 
+/// What a setting decides in the order of [`SOURCES`]: go on to the next
+/// one (unset or empty), go on but say it was ignored (left by an earlier
+/// transaction), or this user.
+enum Step {
+    Next,
+    Stale,
+    User(Option<pgrx::Uuid>),
+}
+
+impl Reading {
+    fn step(self, in_transaction: bool) -> Step {
+        match self {
+            Reading::Empty => Step::Next,
+            Reading::User(user) if in_transaction => Step::User(user),
+            Reading::User(_) => Step::Stale,
+        }
+    }
+}
+
 thread_local! {
     /// Per identity setting, the last value read and what it said (values
     /// that parsed): a statement under RLS resolves the identity for every
     /// row it checks, and the values rarely change between rows (or
     /// requests).
-    static LAST: RefCell<[(Vec<u8>, Option<Reading>); 3]> =
-        const { RefCell::new([(Vec::new(), None), (Vec::new(), None), (Vec::new(), None)]) };
+    static LAST: RefCell<[(Vec<u8>, Option<Reading>); SOURCES.len()]> =
+        const { RefCell::new([const { (Vec::new(), None) }; SOURCES.len()]) };
 }
 
-/// Equal byte strings, compared in line (no `memcmp` call: this runs for
-/// every row a policy checks).
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0, |diff, (x, y)| diff | (x ^ y)) == 0
-}
-
-/// The user named by identity setting `name` (number `which` of
-/// [`SOURCES`]) if the current transaction set it: None when unset or empty,
-/// Some(None) when stale (not parsed), Some(Some(Err)) when it does not parse.
-/// After the first call in a backend: no search, no allocation, no parse
-/// while the value stays the same.
-fn with_setting(
-    which: usize,
-    name: &CStr,
-    parse: SubjectParser,
-) -> Option<Option<Result<Option<pgrx::Uuid>, String>>> {
+/// The value of identity setting `name` (number `which` of [`SOURCES`]) and
+/// whether the current transaction set it; None when unset. The bytes belong
+/// to guc.c and stay valid until the setting changes: use them at once.
+/// After the first call in a backend: no search.
+fn current_value<'a>(which: usize, name: &CStr) -> Option<(&'a [u8], bool)> {
     let setting = transaction_scope::setting(which, name)?;
     if setting.value.is_null() {
         return None;
     }
-    // SAFETY: a NUL-terminated string owned by guc.c, used at once.
+    // SAFETY: a NUL-terminated string owned by guc.c (see above).
     let raw = unsafe { CStr::from_ptr(setting.value) }.to_bytes();
-    let known = LAST.with(|last| {
-        let last = last.borrow();
-        let (bytes, reading) = &last[which];
-        reading.filter(|_| same_bytes(bytes, raw))
-    });
-    let reading = match known {
-        Some(reading) => reading,
-        None => {
-            let text = String::from_utf8_lossy(raw);
-            let text = text.trim();
-            let reading = if text.is_empty() {
-                Reading::Empty
-            } else if !setting.in_transaction {
-                return Some(None);
-            } else {
-                match parse(text) {
-                    Ok(user) => Reading::User(user),
-                    Err(why) => return Some(Some(Err(why))),
-                }
-            };
-            LAST.with(|last| {
-                let slot = &mut last.borrow_mut()[which];
-                slot.0.clear();
-                slot.0.extend_from_slice(raw);
-                slot.1 = Some(reading);
-            });
-            reading
-        }
+    Some((raw, setting.in_transaction))
+}
+
+/// What setting `which` said when it last held exactly `raw`, if remembered.
+fn remembered(which: usize, raw: &[u8]) -> Option<Reading> {
+    LAST.try_with(|last| {
+        let last = last.try_borrow().ok()?;
+        let (bytes, reading) = last.get(which)?;
+        reading.filter(|_| unguarded::same(bytes, raw))
+    })
+    .ok()
+    .flatten()
+}
+
+/// What identity setting `name` (number `which` of [`SOURCES`]) decides, or
+/// why its value does not parse. A value left by an earlier transaction is
+/// not parsed. No allocation and no parse while the value stays the same.
+fn read_setting(which: usize, name: &CStr, parse: SubjectParser) -> Result<Step, String> {
+    let Some((raw, in_transaction)) = current_value(which, name) else {
+        return Ok(Step::Next);
     };
-    match reading {
-        Reading::Empty => None,
-        Reading::User(user) if setting.in_transaction => Some(Some(Ok(user))),
-        Reading::User(_) => Some(None),
+    if let Some(reading) = remembered(which, raw) {
+        return Ok(reading.step(in_transaction));
     }
+    let text = String::from_utf8_lossy(raw);
+    let text = text.trim();
+    let reading = if text.is_empty() {
+        Reading::Empty
+    } else if !in_transaction {
+        return Ok(Step::Stale);
+    } else {
+        Reading::User(parse(text)?)
+    };
+    LAST.with(|last| {
+        let slot = &mut last.borrow_mut()[which];
+        slot.0.clear();
+        slot.0.extend_from_slice(raw);
+        slot.1 = Some(reading);
+    });
+    Ok(reading.step(in_transaction))
 }
 
 /// Parses a subject into a user id; an empty subject is nobody. Pure: the
@@ -179,13 +193,13 @@ fn resolve() -> (Option<pgrx::Uuid>, Option<&'static str>) {
     }
     let mut ignored = None;
     for (which, (name, label, parse)) in SOURCES.into_iter().enumerate() {
-        match with_setting(which, name, parse) {
-            Some(Some(Ok(user))) => return (user, None),
-            Some(Some(Err(why))) => errors::bad_identity(label, why),
-            Some(None) => {
+        match read_setting(which, name, parse) {
+            Ok(Step::User(user)) => return (user, None),
+            Ok(Step::Stale) => {
                 ignored.get_or_insert(label);
             }
-            None => {}
+            Ok(Step::Next) => {}
+            Err(why) => errors::bad_identity(label, why),
         }
     }
     (None, ignored)
@@ -202,26 +216,11 @@ pub(crate) fn current_user_quick() -> Option<Option<pgrx::Uuid>> {
         return Some(None);
     }
     for (which, (name, _, _)) in SOURCES.iter().enumerate() {
-        let Some(setting) = transaction_scope::setting(which, name) else {
+        let Some((raw, in_transaction)) = current_value(which, name) else {
             continue;
         };
-        if setting.value.is_null() {
-            continue;
-        }
-        // SAFETY: a NUL-terminated string owned by guc.c, used at once.
-        let raw = unsafe { CStr::from_ptr(setting.value) }.to_bytes();
-        let reading = LAST
-            .try_with(|last| {
-                let last = last.try_borrow().ok()?;
-                let (bytes, reading) = &last[which];
-                reading.filter(|_| same_bytes(bytes, raw))
-            })
-            .ok()
-            .flatten()?;
-        match reading {
-            Reading::User(user) if setting.in_transaction => return Some(user),
-            // Empty, or left by an earlier transaction: the next setting.
-            _ => {}
+        if let Step::User(user) = remembered(which, raw)?.step(in_transaction) {
+            return Some(user);
         }
     }
     Some(None)

@@ -8,6 +8,8 @@ use std::ffi::{c_char, CStr};
 
 use pgrx::prelude::*;
 
+use crate::unguarded;
+
 /// guc.c's name order: ASCII case-insensitive, byte by byte (no allocation:
 /// this runs for every identity lookup, i.e. every statement under RLS).
 fn guc_name_order(a: &CStr, b: &CStr) -> Ordering {
@@ -44,25 +46,14 @@ struct Slot {
     record: Option<(usize, *mut pg_sys::config_generic)>,
 }
 
-const SLOTS: usize = 4;
-
-/// guc.c's accessors of its array, declared here without pgrx's error guard
-/// (a `sigsetjmp` per call): each returns a static variable and cannot raise
-/// an error, and they run for every row a policy checks.
-mod unguarded {
-    use pgrx::pg_sys;
-
-    unsafe extern "C" {
-        pub(super) fn get_guc_variables() -> *mut *mut pg_sys::config_generic;
-        pub(super) fn GetNumConfigOptions() -> i32;
-    }
-}
+/// One slot per identity setting.
+const SLOTS: usize = super::SOURCES.len();
 
 thread_local! {
     static FOUND: Cell<[Option<Slot>; SLOTS]> = const { Cell::new([None; SLOTS]) };
 }
 
-/// Setting `name` (None: no such setting). `which` (below 4) names it among
+/// Setting `name` (None: no such setting). `which` (below [`SLOTS`]) names it among
 /// the identity settings, so that a lookup runs once per backend instead of
 /// once per call: the policies resolve the identity for every row they check.
 pub(super) fn setting(which: usize, name: &CStr) -> Option<Setting> {

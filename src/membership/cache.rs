@@ -45,6 +45,7 @@ use pgrx::prelude::*;
 
 use crate::errors::Result;
 use crate::lifecycle::model::Role;
+use crate::unguarded;
 
 /// What a snapshot sees of the user's memberships (see the module docs).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -94,8 +95,8 @@ impl SnapshotKey {
             && self.subxact == subxact()
             && self.suboverflowed == s.suboverflowed
             && self.recovery == s.takenDuringRecovery
-            && same_ids(&self.xip, xip)
-            && same_ids(&self.subxip, subxip)
+            && unguarded::same(&self.xip, xip)
+            && unguarded::same(&self.subxip, subxip)
     }
 
     fn assign_active(&mut self) -> bool {
@@ -116,28 +117,6 @@ impl SnapshotKey {
             })
             .is_some()
         }
-    }
-}
-
-/// Equal id lists, compared in line: the lists are nearly always empty or
-/// short, and this runs for every row a policy checks (a call of libc's
-/// `memcmp` cost more than the rest of the check).
-fn same_ids(a: &[u32], b: &[u32]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0, |diff, (x, y)| diff | (x ^ y)) == 0
-}
-
-/// Read-only accessors of the backend's own snapshot and transaction state,
-/// declared here without pgrx's error guard (a `sigsetjmp` per call): each
-/// returns a field of backend-local state and cannot raise an error, and they
-/// run for every row a policy checks.
-mod unguarded {
-    use pgrx::pg_sys;
-
-    unsafe extern "C" {
-        pub(super) fn ActiveSnapshotSet() -> bool;
-        pub(super) fn GetActiveSnapshot() -> pg_sys::Snapshot;
-        pub(super) fn GetTopTransactionIdIfAny() -> pg_sys::TransactionId;
-        pub(super) fn GetCurrentSubTransactionId() -> pg_sys::SubTransactionId;
     }
 }
 
@@ -193,6 +172,14 @@ struct Cached {
     /// The snapshot the stamp was last checked under.
     checked: Option<SnapshotKey>,
     members: Rc<Members>,
+}
+
+impl Cached {
+    /// `user`'s set, checked under the active snapshot: the same snapshot
+    /// sees the same stamp, so the set holds as it is.
+    fn holds_for(&self, user: pgrx::Uuid) -> bool {
+        self.user == user && self.checked.as_ref().is_some_and(SnapshotKey::is_active)
+    }
 }
 
 /// How many users' sets a backend keeps (most recently used first), and how
@@ -302,24 +289,17 @@ fn load(user: pgrx::Uuid) -> Result<Members> {
 /// need be reloading) the cached set first. Callers are SECURITY DEFINER: the
 /// SQL runs with the extension owner's rights, under a pinned search_path.
 pub(crate) fn members(user: pgrx::Uuid) -> Result<Rc<Members>> {
+    // The most recent user comes first (every row of a statement asks
+    // again); another cached user when users take turns on a connection
+    // with nothing committed in between.
     let cached = CACHED.with(|c| {
         let mut c = c.borrow_mut();
-        // The most recent user first (every row of a statement asks again).
-        if let Some(e) = c.first() {
-            if e.user == user && e.checked.as_ref().is_some_and(SnapshotKey::is_active) {
-                return Some(e.members.clone());
-            }
+        let at = c.iter().position(|e| e.holds_for(user))?;
+        if at > 0 {
+            let entry = c.remove(at);
+            c.insert(0, entry);
         }
-        // Another cached user whose set was checked under this very snapshot
-        // (users taking turns on a connection, nothing committed in between):
-        // the same snapshot sees the same stamp, so the set holds as it is.
-        let at = c.iter().position(|e| {
-            e.user == user && e.checked.as_ref().is_some_and(SnapshotKey::is_active)
-        })?;
-        let entry = c.remove(at);
-        let members = entry.members.clone();
-        c.insert(0, entry);
-        Some(members)
+        Some(c[0].members.clone())
     });
     match cached {
         Some(members) => Ok(members),
@@ -336,8 +316,7 @@ pub(crate) fn contains_quick(user: pgrx::Uuid, workspace: &pgrx::Uuid) -> Option
         .try_with(|c| {
             let c = c.try_borrow().ok()?;
             let e = c.first()?;
-            (e.user == user && e.checked.as_ref()?.is_active())
-                .then(|| e.members.contains(workspace))
+            e.holds_for(user).then(|| e.members.contains(workspace))
         })
         .ok()
         .flatten()

@@ -218,8 +218,7 @@ pub unsafe extern "C-unwind" fn workspace_member_wrapper(
     let quick = quick.unwrap_or_default();
     match quick {
         Some(answer) => pg_sys::Datum::from(answer),
-        // SAFETY: the same fcinfo, handed on.
-        None => unsafe { workspace_member_decided(fcinfo) },
+        None => workspace_member_decided(workspace),
     }
 }
 
@@ -239,11 +238,7 @@ unsafe fn uuid_argument(fcinfo: pg_sys::FunctionCallInfo) -> pgrx::Uuid {
 
 /// [`workspace_member`] under pgrx's guard (errors become PostgreSQL errors).
 #[pg_guard]
-unsafe extern "C-unwind" fn workspace_member_decided(
-    fcinfo: pg_sys::FunctionCallInfo,
-) -> pg_sys::Datum {
-    // SAFETY: see workspace_member_wrapper.
-    let workspace = unsafe { uuid_argument(fcinfo) };
+extern "C-unwind" fn workspace_member_decided(workspace: pgrx::Uuid) -> pg_sys::Datum {
     pg_sys::Datum::from(workspace_member(workspace))
 }
 

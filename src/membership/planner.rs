@@ -62,13 +62,23 @@ unsafe fn member_array_clause(
     arg: *mut pg_sys::Node,
     opno: pg_sys::Oid,
 ) -> Option<*mut pg_sys::Node> {
-    let call = function_call(
-        "member_workspaces",
-        &[],
+    let mut name = PgList::<pg_sys::Node>::new();
+    name.push(pg_sys::makeString(pg_sys::pstrdup(c"support".as_ptr())).cast());
+    name.push(pg_sys::makeString(pg_sys::pstrdup(c"member_workspaces".as_ptr())).cast());
+    let no_args = [pg_sys::InvalidOid];
+    let func = pg_sys::LookupFuncName(name.into_pg(), 0, no_args.as_ptr(), true);
+    if func == pg_sys::InvalidOid {
+        return None;
+    }
+    let call = pg_sys::makeFuncExpr(
+        func,
         pg_sys::UUIDARRAYOID,
         std::ptr::null_mut(),
-    )?;
-    Some(any_clause(arg, opno, call))
+        pg_sys::InvalidOid,
+        pg_sys::InvalidOid,
+        pg_sys::CoercionForm::COERCE_EXPLICIT_CALL,
+    );
+    Some(any_clause(arg, opno, call.cast()))
 }
 
 /// The same clause for estimation only: the array is an opaque parameter, so
@@ -86,39 +96,6 @@ unsafe fn estimate_clause(arg: *mut pg_sys::Node, opno: pg_sys::Oid) -> *mut pg_
     param.paramcollid = pg_sys::InvalidOid;
     param.location = -1;
     any_clause(arg, opno, param.into_pg().cast())
-}
-
-/// A call of `support.<name>(args)`, or None if the function is missing.
-unsafe fn function_call(
-    name: &str,
-    arg_types: &[pg_sys::Oid],
-    result: pg_sys::Oid,
-    args: *mut pg_sys::List,
-) -> Option<*mut pg_sys::Node> {
-    let mut qualified = PgList::<pg_sys::Node>::new();
-    qualified.push(pg_sys::makeString(pg_sys::pstrdup(c"support".as_ptr())).cast());
-    let name = std::ffi::CString::new(name).ok()?;
-    qualified.push(pg_sys::makeString(pg_sys::pstrdup(name.as_ptr())).cast());
-    let nargs = i32::try_from(arg_types.len()).ok()?;
-    let no_args = [pg_sys::InvalidOid];
-    let types = if arg_types.is_empty() {
-        no_args.as_ptr()
-    } else {
-        arg_types.as_ptr()
-    };
-    let func = pg_sys::LookupFuncName(qualified.into_pg(), nargs, types, true);
-    if func == pg_sys::InvalidOid {
-        return None;
-    }
-    let call = pg_sys::makeFuncExpr(
-        func,
-        result,
-        args,
-        pg_sys::InvalidOid,
-        pg_sys::InvalidOid,
-        pg_sys::CoercionForm::COERCE_EXPLICIT_CALL,
-    );
-    Some(call.cast())
 }
 
 /// `arg = ANY (array)` with the equality operator `opno`.

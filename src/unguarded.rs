@@ -1,0 +1,37 @@
+//! PostgreSQL functions that the policies' per-row check calls, declared
+//! here without pgrx's error guard (pgrx wraps every `pg_sys` call in a
+//! `sigsetjmp`, which cost more than the rest of the check). Each one only
+//! returns a field of backend-local state and cannot raise an error, so
+//! there is nothing to guard. Also the in-line comparison that check uses.
+
+use pgrx::pg_sys;
+
+unsafe extern "C" {
+    /// snapmgr.c: is there an active snapshot?
+    pub(crate) fn ActiveSnapshotSet() -> bool;
+    /// snapmgr.c: the active snapshot (only when [`ActiveSnapshotSet`]).
+    pub(crate) fn GetActiveSnapshot() -> pg_sys::Snapshot;
+    /// xact.c: the top transaction's id, 0 while it has none.
+    pub(crate) fn GetTopTransactionIdIfAny() -> pg_sys::TransactionId;
+    /// xact.c: the current subtransaction's id.
+    pub(crate) fn GetCurrentSubTransactionId() -> pg_sys::SubTransactionId;
+    /// guc.c: its array of settings, sorted by name.
+    pub(crate) fn get_guc_variables() -> *mut *mut pg_sys::config_generic;
+    /// guc.c: the length of that array.
+    pub(crate) fn GetNumConfigOptions() -> i32;
+}
+
+/// Equal slices, compared in line without an early exit, so that the
+/// compiler neither calls libc's `memcmp` (whose call cost more than the rest
+/// of the per-row check, mostly on empty and short slices) nor branches per
+/// element.
+pub(crate) fn same<T>(a: &[T], b: &[T]) -> bool
+where
+    T: Copy + Default + PartialEq + std::ops::BitXor<Output = T> + std::ops::BitOr<Output = T>,
+{
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .fold(T::default(), |diff, (&x, &y)| diff | (x ^ y))
+            == T::default()
+}
