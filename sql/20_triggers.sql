@@ -238,7 +238,8 @@ CREATE TRIGGER conversation_messages_before_delete
 -- conversations, AFTER INSERT/UPDATE/DELETE: the audit trail. SECURITY DEFINER
 -- (application roles have no privilege on conversation_events). The kind comes
 -- from the lifecycle function that made the change (support.lifecycle_pending,
--- backend memory no setting can reach) or, for any other path, from the change
+-- backend memory no setting can reach; on Citus the function's UPDATE brings
+-- it, and the acting user, to the node that holds the row) or, for any other path, from the change
 -- itself: an owner removed by the foreign-key action is 'unassigned'. A change
 -- made by a lifecycle function is always recorded, whatever the caller's
 -- settings; only restore mode (support.restoring()) skips the others.
@@ -289,7 +290,7 @@ BEGIN
     END;
     INSERT INTO support.conversation_events
            (workspace_id, conversation_id, actor_id, kind, from_status, to_status, from_owner, to_owner, reason)
-    VALUES (NEW.workspace_id, NEW.id, support.current_user_id(), event_kind,
+    VALUES (NEW.workspace_id, NEW.id, COALESCE(pending[3]::uuid, support.current_user_id()), event_kind,
             OLD.status, NEW.status, OLD.claimed_by, NEW.claimed_by, pending[2]);
     RETURN NULL;
 END
@@ -386,6 +387,11 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    -- On Citus this fires on every node's copy of the table: the effects
+    -- below happen once, where the workspace's rows are (sql/60_citus.sql).
+    IF NOT support.acts_here(CASE WHEN TG_OP = 'DELETE' THEN OLD.workspace_id ELSE NEW.workspace_id END) THEN
+        RETURN NULL;
+    END IF;
     IF TG_OP = 'UPDATE' AND NEW.role OPERATOR(pg_catalog.=) 'viewer'
        AND OLD.role OPERATOR(pg_catalog.<>) 'viewer' THEN
         -- Against the latest snapshot (like a foreign-key action): a claim

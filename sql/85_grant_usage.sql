@@ -8,6 +8,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     r text := app_role::text;   -- regrole output is already a quoted identifier
+    functions text;
 BEGIN
     IF app_role IS NULL THEN
         RAISE EXCEPTION 'support.grant_usage: role must not be NULL' USING ERRCODE = '22004';
@@ -43,7 +44,7 @@ BEGIN
 
     -- The public functions (policies call the identity and membership helpers
     -- as the querying role, so those are needed too).
-    EXECUTE format('GRANT EXECUTE ON FUNCTION support.current_user_id(), support.member_workspaces(), '
+    functions := format('GRANT EXECUTE ON FUNCTION support.current_user_id(), support.member_workspaces(), '
                    'support.workspace_member(uuid), support.shares_workspace(uuid), support.workspace_role(uuid), '
                    'support.check_new_message(uuid, uuid, text), '
                    'support.escalate_conversation(uuid, text), support.claim_conversation(uuid), '
@@ -52,6 +53,15 @@ BEGIN
                    'support.reopen_conversation(uuid), support.authenticate(text), '
                    'support.add_member(uuid, uuid, text), support.set_member_role(uuid, uuid, text), '
                    'support.remove_member(uuid, uuid), support.inbox(integer), '
-                   'support.join_as_staff(uuid), support.set_staff_access(uuid, boolean) TO %s', r);
+                   'support.join_as_staff(uuid), support.set_staff_access(uuid, boolean), support.propagate_identity() TO %s', r);
+    EXECUTE functions;
+
+    -- On Citus (support.distribute()), GRANT and REVOKE on the tables reach
+    -- every node's copy; on the functions they do not, and the policies and
+    -- triggers call these functions on the workers, as this role.
+    IF support.distributed() THEN
+        PERFORM support.on_workers(format('REVOKE ALL ON ALL FUNCTIONS IN SCHEMA support FROM %s', r));
+        PERFORM support.on_workers(functions);
+    END IF;
 END
 $$;

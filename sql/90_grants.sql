@@ -9,7 +9,9 @@ COMMENT ON FUNCTION support.check_new_message(uuid, uuid, text) IS
     'Internal (conversation_messages trigger, runs as the application role): the author_id to store for a message the current user posts (the caller), or 42501 when the caller''s role may not post that message role or names another author.';
 
 COMMENT ON FUNCTION support.lifecycle_pending(uuid) IS
-    'Internal (audit trigger): kind and reason of the lifecycle function changing that conversation right now. Not granted to application roles.';
+    'Internal (audit trigger): kind, reason and (on Citus) acting user of the lifecycle function changing that conversation right now; taken once. Not granted to application roles.';
+COMMENT ON FUNCTION support.lifecycle_mark(uuid, text, text, uuid) IS
+    'Internal (lifecycle functions on Citus): a RETURNING column of their UPDATE that records, on the node holding the row, what support.lifecycle_pending() then tells the audit trigger. Not granted to application roles.';
 
 COMMENT ON FUNCTION support.require_user_id() IS
     'Internal (membership functions): the calling end user, or 28000 naming an identity setting ignored because an earlier transaction left it.';

@@ -431,6 +431,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     r text := app_role::text;   -- regrole output is already a quoted identifier
+    functions text;
 BEGIN
     IF app_role IS NULL THEN
         RAISE EXCEPTION 'support.grant_usage: role must not be NULL' USING ERRCODE = '22004';
@@ -466,7 +467,7 @@ BEGIN
 
     -- The public functions (policies call the identity and membership helpers
     -- as the querying role, so those are needed too).
-    EXECUTE format('GRANT EXECUTE ON FUNCTION support.current_user_id(), support.member_workspaces(), '
+    functions := format('GRANT EXECUTE ON FUNCTION support.current_user_id(), support.member_workspaces(), '
                    'support.workspace_member(uuid), support.shares_workspace(uuid), support.workspace_role(uuid), '
                    'support.check_new_message(uuid, uuid, text), '
                    'support.escalate_conversation(uuid, text), support.claim_conversation(uuid), '
@@ -475,7 +476,16 @@ BEGIN
                    'support.reopen_conversation(uuid), support.authenticate(text), '
                    'support.add_member(uuid, uuid, text), support.set_member_role(uuid, uuid, text), '
                    'support.remove_member(uuid, uuid), support.inbox(integer), '
-                   'support.join_as_staff(uuid), support.set_staff_access(uuid, boolean) TO %s', r);
+                   'support.join_as_staff(uuid), support.set_staff_access(uuid, boolean), support.propagate_identity() TO %s', r);
+    EXECUTE functions;
+
+    -- On Citus (support.distribute()), GRANT and REVOKE on the tables reach
+    -- every node's copy; on the functions they do not, and the policies and
+    -- triggers call these functions on the workers, as this role.
+    IF support.distributed() THEN
+        PERFORM support.on_workers(format('REVOKE ALL ON ALL FUNCTIONS IN SCHEMA support FROM %s', r));
+        PERFORM support.on_workers(functions);
+    END IF;
 END
 $$;
 
@@ -486,9 +496,379 @@ COMMENT ON FUNCTION support.shares_workspace(uuid) IS
     'Internal (policy of support.users, runs as the application role): is the user the caller, or a member of one of the caller''s workspaces?';
 
 -- Catalog comments of the public functions (the text of docs/api.md).
+-- Lifecycle functions on Citus: their UPDATE carries the audit record (kind,
+-- reason, acting user) to the node holding the row; the audit trigger takes it.
+CREATE  FUNCTION "lifecycle_mark"(
+	"conversation_id" uuid, /* pgrx :: Uuid */
+	"kind" TEXT, /* & str */
+	"reason" TEXT, /* Option < String > */
+	"actor" uuid /* pgrx :: Uuid */
+) RETURNS bool /* bool */
+IMMUTABLE PARALLEL UNSAFE
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'lifecycle_mark_wrapper';
+CREATE  FUNCTION "propagate_identity"() RETURNS uuid /* Option < pgrx :: Uuid > */
+STRICT VOLATILE PARALLEL UNSAFE 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'propagate_identity_wrapper';
+CREATE OR REPLACE FUNCTION support.conversations_audit() RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    pending text[];
+    event_kind text;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        IF pg_catalog.current_setting('row_security') OPERATOR(pg_catalog.=) 'off' AND support.restoring() THEN
+            RETURN NULL;  -- restore mode: the dump carries the original events
+        END IF;
+        INSERT INTO support.conversation_events
+               (workspace_id, conversation_id, actor_id, kind, to_status, to_owner)
+        VALUES (NEW.workspace_id, NEW.id, support.current_user_id(), 'created', NEW.status, NEW.claimed_by);
+        RETURN NULL;
+    ELSIF TG_OP = 'DELETE' THEN
+        IF pg_catalog.current_setting('row_security') OPERATOR(pg_catalog.=) 'off' AND support.restoring() THEN
+            RETURN NULL;
+        END IF;
+        INSERT INTO support.conversation_events
+               (workspace_id, conversation_id, actor_id, kind, from_status, from_owner)
+        VALUES (OLD.workspace_id, OLD.id, support.current_user_id(), 'deleted', OLD.status, OLD.claimed_by);
+        RETURN NULL;
+    END IF;
+
+    IF (OLD.status, OLD.claimed_by) IS NOT DISTINCT FROM (NEW.status, NEW.claimed_by) THEN
+        RETURN NULL;  -- not a state or ownership change
+    END IF;
+    pending := support.lifecycle_pending(NEW.id);
+    IF pending IS NULL AND pg_catalog.current_setting('row_security') OPERATOR(pg_catalog.=) 'off'
+       AND support.restoring() THEN
+        RETURN NULL;
+    END IF;
+    event_kind := CASE
+        WHEN pending IS NOT NULL THEN pending[1]
+        WHEN OLD.status = 'claimed' AND NEW.status = 'escalated' AND NEW.claimed_by IS NULL THEN 'unassigned'
+        WHEN OLD.status = 'active' AND NEW.status = 'escalated' THEN 'escalated'
+        WHEN OLD.status = 'escalated' AND NEW.status = 'claimed' THEN 'claimed'
+        WHEN OLD.status = 'claimed' AND NEW.status = 'claimed' THEN 'transferred'
+        WHEN OLD.status = 'resolved' AND NEW.status = 'escalated' THEN 'reopened'
+        WHEN NEW.status = 'resolved' THEN 'resolved'
+        ELSE 'changed'
+    END;
+    INSERT INTO support.conversation_events
+           (workspace_id, conversation_id, actor_id, kind, from_status, to_status, from_owner, to_owner, reason)
+    VALUES (NEW.workspace_id, NEW.id, COALESCE(pending[3]::uuid, support.current_user_id()), event_kind,
+            OLD.status, NEW.status, OLD.claimed_by, NEW.claimed_by, pending[2]);
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION support.lifecycle_pending(uuid) IS
+    'Internal (audit trigger): kind, reason and (on Citus) acting user of the lifecycle function changing that conversation right now; taken once. Not granted to application roles.';
+COMMENT ON FUNCTION support.lifecycle_mark(uuid, text, text, uuid) IS
+    'Internal (lifecycle functions on Citus): a RETURNING column of their UPDATE that records, on the node holding the row, what support.lifecycle_pending() then tells the audit trigger. Not granted to application roles.';
+
+-- Citus (docs/scale-out.md): a membership change's audit event and unassigned
+-- claims happen once, on the node holding the workspace's rows.
+CREATE OR REPLACE FUNCTION support.workspace_members_audit() RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- On Citus this fires on every node's copy of the table: the effects
+    -- below happen once, where the workspace's rows are (sql/60_citus.sql).
+    IF NOT support.acts_here(CASE WHEN TG_OP = 'DELETE' THEN OLD.workspace_id ELSE NEW.workspace_id END) THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'UPDATE' AND NEW.role OPERATOR(pg_catalog.=) 'viewer'
+       AND OLD.role OPERATOR(pg_catalog.<>) 'viewer' THEN
+        -- Against the latest snapshot (like a foreign-key action): a claim
+        -- committed after this transaction's snapshot is unassigned too, or,
+        -- under REPEATABLE READ, is a serialization failure (40001).
+        PERFORM support.unassign_claims(NEW.workspace_id, NEW.user_id);
+    END IF;
+    IF pg_catalog.current_setting('row_security') OPERATOR(pg_catalog.=) 'off' AND support.restoring() THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO support.member_events (workspace_id, user_id, actor_id, kind, to_role)
+        VALUES (NEW.workspace_id, NEW.user_id, support.current_user_id(), 'added', NEW.role);
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO support.member_events (workspace_id, user_id, actor_id, kind, from_role)
+        VALUES (OLD.workspace_id, OLD.user_id, support.current_user_id(), 'removed', OLD.role);
+    ELSIF NEW.role IS DISTINCT FROM OLD.role THEN
+        INSERT INTO support.member_events (workspace_id, user_id, actor_id, kind, from_role, to_role)
+        VALUES (NEW.workspace_id, NEW.user_id, support.current_user_id(), 'role_changed', OLD.role, NEW.role);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- conversations_ext on a Citus cluster (docs/scale-out.md).
+--
+-- The same install script runs on every node: Citus propagates CREATE
+-- EXTENSION from the coordinator to the workers, so each node has its own
+-- support.* tables. support.distribute(), run once on the coordinator, turns
+-- them into the layout below; the workers' own copies become the "shell"
+-- tables through which Citus routes queries there. On a server without Citus
+-- nothing in this file changes anything: support.distributed() is false,
+-- support.acts_here() true, and the trigger below does nothing.
+--
+-- The layout. Reference tables (a full copy on every node): small, read by
+-- every policy and every write check. Distributed by workspace_id, colocated
+-- with support.conversations (every row of a workspace on one shard group):
+-- the conversations and everything that grows with them. Node-local (never
+-- distributed): support.membership_versions, each node's record of its own
+-- copy of the memberships (what that node's membership cache re-validates
+-- against; the *_version triggers of the reference tables write it on every
+-- node), and support.jwt_keys, read by support.authenticate() where the
+-- application calls it (the coordinator).
+CREATE FUNCTION support.citus_layout()
+RETURNS TABLE (relation pg_catalog.regclass, citus_table_type text)
+LANGUAGE sql
+IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    VALUES ('support.users'::pg_catalog.regclass, 'reference'),
+           ('support.workspaces', 'reference'),
+           ('support.workspace_members', 'reference'),
+           ('support.staff', 'reference'),
+           ('support.staff_workspaces', 'reference'),
+           ('support.conversations', 'distributed'),
+           ('support.conversation_messages', 'distributed'),
+           ('support.conversation_events', 'distributed'),
+           ('support.member_events', 'distributed')
+$$;
+COMMENT ON FUNCTION support.citus_layout() IS
+    'The Citus layout support.distribute() builds: reference tables and tables distributed by workspace_id (colocated with support.conversations). Tables not listed stay local to each node.';
+
+-- Whether this database's support.conversations is distributed by Citus.
+CREATE FUNCTION support.distributed() RETURNS boolean
+LANGUAGE plpgsql
+STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    found boolean;
+BEGIN
+    IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
+        RETURN false;
+    END IF;
+    EXECUTE 'SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition AS p
+                              WHERE p.logicalrelid OPERATOR(pg_catalog.=) ''support.conversations''::pg_catalog.regclass)'
+       INTO found;
+    RETURN found;
+END
+$$;
+COMMENT ON FUNCTION support.distributed() IS
+    'Internal: true when support.conversations is a Citus distributed table (support.distribute() ran).';
+
+-- A change to a reference table (workspace_members) is applied to its copy on
+-- every node, and its row triggers fire on every node. What the change does to
+-- the workspace's distributed rows (its audit event in member_events, the
+-- claims it unassigns) must happen once: on the node that holds the
+-- workspace's shard group. Elsewhere the distributed write would cross nodes
+-- from inside a shard, which Citus refuses, and would be duplicated if it did
+-- not. Without Citus: always true.
+CREATE FUNCTION support.acts_here(workspace_id uuid) RETURNS boolean
+LANGUAGE plpgsql
+STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    here boolean;
+BEGIN
+    IF NOT support.distributed() THEN
+        RETURN true;
+    END IF;
+    EXECUTE 'SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_placement AS p
+                              WHERE p.shardid OPERATOR(pg_catalog.=) pg_catalog.get_shard_id_for_distribution_column(
+                                        ''support.member_events''::pg_catalog.regclass, $1)
+                                AND p.groupid OPERATOR(pg_catalog.=) (SELECT g.groupid FROM pg_catalog.pg_dist_local_group AS g))'
+       INTO here USING workspace_id;
+    RETURN here;
+END
+$$;
+COMMENT ON FUNCTION support.acts_here(uuid) IS
+    'Internal (workspace_members triggers): true where a membership change of that workspace has its effect on distributed tables: always without Citus; on Citus, only on the node holding the workspace''s shard group.';
+
+-- workspace_members, BEFORE DELETE, on Citus only. Without Citus the foreign
+-- keys from conversations (bot_user_id, claimed_by) and conversation_messages
+-- (author_id) to workspace_members clear those columns themselves (ON DELETE
+-- SET NULL). Citus refuses SET NULL actions on a foreign key that includes the
+-- distribution column, so support.distribute() re-creates those three as
+-- plain (NO ACTION) keys and this trigger clears the columns instead, on the
+-- node holding the workspace's rows, before the key is checked. The effect is
+-- the same: a removed owner's claims go back to the queue ('unassigned'
+-- events, support.conversations_before_update), authorship is kept as NULL.
+CREATE FUNCTION support.workspace_members_before_delete() RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF support.distributed() AND support.acts_here(OLD.workspace_id) THEN
+        UPDATE support.conversations AS c SET claimed_by = NULL
+         WHERE c.workspace_id OPERATOR(pg_catalog.=) OLD.workspace_id
+           AND c.claimed_by OPERATOR(pg_catalog.=) OLD.user_id;
+        UPDATE support.conversations AS c SET bot_user_id = NULL
+         WHERE c.workspace_id OPERATOR(pg_catalog.=) OLD.workspace_id
+           AND c.bot_user_id OPERATOR(pg_catalog.=) OLD.user_id;
+        UPDATE support.conversation_messages AS m SET author_id = NULL
+         WHERE m.workspace_id OPERATOR(pg_catalog.=) OLD.workspace_id
+           AND m.author_id OPERATOR(pg_catalog.=) OLD.user_id;
+    END IF;
+    RETURN OLD;
+END
+$$;
+COMMENT ON FUNCTION support.workspace_members_before_delete() IS
+    'Trigger (Citus only): clears bot_user_id, claimed_by and author_id that refer to a membership being removed, as the single-node ON DELETE SET NULL foreign keys do.';
+
+CREATE TRIGGER workspace_members_before_delete
+    BEFORE DELETE ON support.workspace_members
+    FOR EACH ROW EXECUTE FUNCTION support.workspace_members_before_delete();
+
+-- Runs a command on every Citus worker (each in its own transaction, as
+-- run_command_on_workers does); raises the first worker's error (58000).
+CREATE FUNCTION support.on_workers(command text) RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    failed record;
+BEGIN
+    FOR failed IN
+        EXECUTE 'SELECT w.nodename, w.nodeport, w.result FROM pg_catalog.run_command_on_workers($1) AS w
+                  WHERE NOT w.success'
+        USING command
+    LOOP
+        RAISE EXCEPTION 'on worker %:%: %', failed.nodename, failed.nodeport, failed.result
+            USING ERRCODE = '58000', DETAIL = command;
+    END LOOP;
+END
+$$;
+REVOKE ALL ON FUNCTION support.on_workers(text) FROM PUBLIC;
+COMMENT ON FUNCTION support.on_workers(text) IS
+    'Internal (support.distribute, support.grant_usage): runs a command on every Citus worker; raises the first failure.';
+
+-- support.distribute(shard_count): on a Citus coordinator, distributes the
+-- installed extension's tables into support.citus_layout(). Idempotent: a
+-- second call changes nothing and returns the same layout. Refuses on a server
+-- without Citus (0A000) and on a Citus worker (55000). Superuser only (it
+-- alters the extension's tables and every node's copy of them).
+--
+-- Why the foreign keys are dropped and re-created: with any foreign key among
+-- them, Citus first turns the connected tables into "Citus local tables" and
+-- then cannot turn those into reference or distributed tables (the workers'
+-- copies, which belong to the extension, are in the way). So every key is
+-- dropped on every node, the tables are distributed, and the keys are added
+-- back through Citus (which puts them on every shard), the three SET NULL keys
+-- as plain keys (see support.workspace_members_before_delete).
+CREATE FUNCTION support.distribute(shard_count integer DEFAULT 32)
+RETURNS TABLE (relation pg_catalog.regclass, citus_table_type text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+SET citus.enable_unsafe_triggers = on
+SET citus.multi_shard_modify_mode = 'sequential'
+AS $$
+DECLARE
+    fk record;
+    t record;
+    grantee pg_catalog.regrole;
+BEGIN
+    IF pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
+        RAISE EXCEPTION 'support.distribute() needs the citus extension in this database'
+            USING ERRCODE = '0A000',
+                  HINT = 'On a Citus coordinator run CREATE EXTENSION citus before CREATE EXTENSION conversations_ext; see docs/scale-out.md.';
+    END IF;
+    EXECUTE 'SELECT pg_catalog.citus_is_coordinator()' INTO STRICT t;
+    IF NOT t.citus_is_coordinator THEN
+        RAISE EXCEPTION 'support.distribute() runs on the Citus coordinator, not on a worker'
+            USING ERRCODE = '55000';
+    END IF;
+    IF shard_count IS NULL OR shard_count < 1 THEN
+        RAISE EXCEPTION 'shard_count must be a positive number, not %', shard_count
+            USING ERRCODE = '22023';
+    END IF;
+
+    IF NOT support.distributed() THEN
+        -- 1. Every foreign key among the extension's tables, on every node.
+        FOR fk IN
+            SELECT c.conrelid::pg_catalog.regclass AS rel, c.conname
+              FROM pg_catalog.pg_constraint AS c
+             WHERE c.contype OPERATOR(pg_catalog.=) 'f'
+               AND c.connamespace OPERATOR(pg_catalog.=) 'support'::pg_catalog.regnamespace
+        LOOP
+            EXECUTE pg_catalog.format('ALTER TABLE %s DROP CONSTRAINT %I', fk.rel, fk.conname);
+            PERFORM support.on_workers(
+                pg_catalog.format('ALTER TABLE IF EXISTS %s DROP CONSTRAINT IF EXISTS %I', fk.rel, fk.conname));
+        END LOOP;
+
+        -- 2. The layout.
+        FOR t IN SELECT l.relation, l.citus_table_type FROM support.citus_layout() AS l LOOP
+            IF t.citus_table_type OPERATOR(pg_catalog.=) 'reference' THEN
+                PERFORM pg_catalog.create_reference_table(t.relation);
+            ELSIF t.relation OPERATOR(pg_catalog.=) 'support.conversations'::pg_catalog.regclass THEN
+                PERFORM pg_catalog.create_distributed_table(t.relation, 'workspace_id',
+                                                            shard_count => distribute.shard_count);
+            ELSE
+                PERFORM pg_catalog.create_distributed_table(t.relation, 'workspace_id',
+                                                            colocate_with => 'support.conversations');
+            END IF;
+        END LOOP;
+
+        -- 3. The foreign keys again, through Citus.
+        ALTER TABLE support.workspace_members ADD CONSTRAINT workspace_members_workspace_fkey
+            FOREIGN KEY (workspace_id) REFERENCES support.workspaces (id) ON DELETE CASCADE;
+        ALTER TABLE support.workspace_members ADD CONSTRAINT workspace_members_user_fkey
+            FOREIGN KEY (user_id) REFERENCES support.users (id) ON DELETE CASCADE;
+        ALTER TABLE support.staff ADD CONSTRAINT staff_user_fkey
+            FOREIGN KEY (user_id) REFERENCES support.users (id) ON DELETE CASCADE;
+        ALTER TABLE support.staff_workspaces ADD CONSTRAINT staff_workspaces_workspace_fkey
+            FOREIGN KEY (workspace_id) REFERENCES support.workspaces (id) ON DELETE CASCADE;
+        ALTER TABLE support.staff_workspaces ADD CONSTRAINT staff_workspaces_staff_fkey
+            FOREIGN KEY (user_id) REFERENCES support.staff (user_id) ON DELETE CASCADE;
+        ALTER TABLE support.conversations ADD CONSTRAINT conversations_workspace_fkey
+            FOREIGN KEY (workspace_id) REFERENCES support.workspaces (id);
+        ALTER TABLE support.conversations ADD CONSTRAINT conversations_bot_member_fkey
+            FOREIGN KEY (workspace_id, bot_user_id) REFERENCES support.workspace_members (workspace_id, user_id);
+        ALTER TABLE support.conversations ADD CONSTRAINT conversations_owner_member_fkey
+            FOREIGN KEY (workspace_id, claimed_by) REFERENCES support.workspace_members (workspace_id, user_id);
+        ALTER TABLE support.conversation_messages ADD CONSTRAINT conversation_messages_conversation_fkey
+            FOREIGN KEY (workspace_id, conversation_id) REFERENCES support.conversations (workspace_id, id) ON DELETE CASCADE;
+        ALTER TABLE support.conversation_messages ADD CONSTRAINT conversation_messages_author_member_fkey
+            FOREIGN KEY (workspace_id, author_id) REFERENCES support.workspace_members (workspace_id, user_id);
+    END IF;
+
+    -- 4. Application roles given support.grant_usage() before: their
+    -- privileges on every node (the workers' functions too).
+    FOR grantee IN
+        SELECT DISTINCT a.grantee::pg_catalog.regrole
+          FROM pg_catalog.pg_namespace AS n,
+               pg_catalog.aclexplode(n.nspacl) AS a
+         WHERE n.nspname OPERATOR(pg_catalog.=) 'support'
+           AND a.privilege_type OPERATOR(pg_catalog.=) 'USAGE'
+           AND a.grantee OPERATOR(pg_catalog.<>) n.nspowner
+           AND a.grantee OPERATOR(pg_catalog.<>) 0
+         ORDER BY 1
+    LOOP
+        PERFORM support.grant_usage(grantee);
+    END LOOP;
+
+    RETURN QUERY
+        SELECT l.relation, l.citus_table_type FROM support.citus_layout() AS l;
+END
+$$;
+REVOKE ALL ON FUNCTION support.distribute(integer) FROM PUBLIC;
+
 -- catalog comments: begin (generated by scripts/catalog_comments.py from docs/api.md)
 COMMENT ON FUNCTION support.current_user_id() IS
     'The end user of the current transaction, or NULL for nobody. A token verified by support.authenticate() in this transaction comes first; in support.identity_mode = claims the first of request.jwt.claims (its sub), request.jwt.claim.sub and support.user_id that this transaction set decides. A value left from an earlier transaction or a session-level SET is ignored. A subject that is not a UUID, or claims that are not JSON, raise 22P02.';
+COMMENT ON FUNCTION support.propagate_identity() IS
+    'On a Citus cluster, makes the current end user (as support.current_user_id() reads it on the coordinator) the end user of every worker this transaction uses, with SET LOCAL support.user_id propagated by Citus: the policies and audit triggers run there. Citus does not send values set with set_config(), which is how PostgREST and Supabase pass claims: call this once per transaction after them (PostgREST''s db-pre-request). Returns that user, or NULL for nobody (then nothing is sent). Without Citus it only returns the user.';
 COMMENT ON FUNCTION support.member_workspaces() IS
     'Ids of the workspaces the current user reads, in uuid order: those they belong to, whatever the role, and for support staff the workspaces they serve (an empty array for nobody).';
 COMMENT ON FUNCTION support.workspace_member(uuid) IS
@@ -525,6 +905,8 @@ COMMENT ON FUNCTION support.inbox(integer) IS
     'The newest conversations across all the workspaces the current user reads (their memberships, and for support staff the workspaces they serve), newest first (created_at, then id), at most max_rows (1 to 1000, default 50). For a member of more than max_rows workspaces it reads the newest conversation of each first and keeps the max_rows workspaces whose newest is newest; then the newest keys of those, and the rows of the winners only: exact, and fast for a member of thousands of workspaces. Row-level security applies as to the caller''s own query.';
 COMMENT ON FUNCTION support.grant_usage(regrole) IS
     'Gives an application role exactly what its end users need, revoking anything else it had on support objects: USAGE on the schema, column-level privileges on the tables (row-level security applies), and EXECUTE on the public functions. Idempotent; ALTER EXTENSION UPDATE re-applies it to every role that had it. For the DBA (superuser or extension owner).';
+COMMENT ON FUNCTION support.distribute(integer) IS
+    'On a Citus coordinator: makes the extension''s tables the supported distributed layout, support.citus_layout(): users, workspaces, workspace_members, staff and staff_workspaces reference tables; conversations, conversation_messages, conversation_events and member_events distributed by workspace_id and colocated, in shard_count shards (default 32). Re-applies support.grant_usage() to every role that had it, on every node. Idempotent: once distributed it changes nothing and returns the same layout. For the DBA (superuser).';
 -- catalog comments: end
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA support FROM PUBLIC;
 

@@ -10,6 +10,7 @@ use pgrx::prelude::*;
 ::pgrx::pg_module_magic!(name, version);
 
 mod authorship;
+mod citus;
 mod drop_guard;
 mod errors;
 mod gucs;
@@ -28,6 +29,7 @@ mod tests;
 pub extern "C-unwind" fn _PG_init() {
     gucs::init();
     identity::verified::init();
+    lifecycle::pending::init();
 }
 
 // Tables, constraints and indexes first: everything else refers to them.
@@ -93,6 +95,13 @@ extension_sql_file!(
     requires = ["policies", membership::member_workspaces]
 );
 
+// Citus: support.distribute() and what the layout needs (docs/scale-out.md).
+extension_sql_file!(
+    "../sql/60_citus.sql",
+    name = "citus",
+    requires = ["triggers"]
+);
+
 // support.grant_usage(role) (its body names the public functions; plpgsql
 // resolves them when it runs).
 extension_sql_file!(
@@ -109,7 +118,9 @@ extension_sql_file!(
         "membership",
         "inbox",
         "grant_usage",
+        "citus",
         identity::current_user_id,
+        identity::propagate_identity,
         identity::verified::authenticate,
         membership::member_workspaces,
         "workspace_member",

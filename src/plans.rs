@@ -14,6 +14,8 @@ use pgrx::spi::{OwnedPreparedStatement, SpiHeapTupleData, SpiTupleTable};
 use crate::errors::{Internal, Result};
 
 const UUID: PgOid = PgOid::BuiltIn(pg_sys::BuiltinOid::UUIDOID);
+/// The type of a text parameter.
+pub(crate) const TEXT: PgOid = PgOid::BuiltIn(pg_sys::BuiltinOid::TEXTOID);
 /// Parameter types of statements taking one, two or three uuids.
 pub(crate) const UUID1: &[PgOid] = &[UUID];
 pub(crate) const UUID2: &[PgOid] = &[UUID, UUID];

@@ -5,7 +5,7 @@
 CREATE EXTENSION conversations_ext;
 
 -- The application role (what PostgREST's `authenticated` would be).
-DO $$ BEGIN CREATE ROLE support_app NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+DO $$ BEGIN CREATE ROLE support_app NOLOGIN; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;
 SELECT support.grant_usage('support_app');
 
 INSERT INTO support.users (id, kind, display_name) VALUES

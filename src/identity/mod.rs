@@ -26,6 +26,7 @@ use std::ffi::CStr;
 use pgrx::prelude::*;
 use serde::Deserialize;
 
+use crate::errors::OrRaise;
 use crate::{errors, unguarded};
 
 mod transaction_scope;
@@ -231,12 +232,72 @@ pub(crate) fn current_user() -> Option<pgrx::Uuid> {
     resolve().0
 }
 
-/// The current end user, or the 28000 error when there is none.
+/// The current end user, or the 28000 error when there is none. On Citus
+/// the user is also made known to the workers (see [`propagate`]): the
+/// functions that need a user write through them.
 pub(crate) fn require_current_user() -> pgrx::Uuid {
     match resolve() {
-        (Some(user), _) => user,
+        (Some(user), _) => {
+            propagate(user).or_raise();
+            user
+        }
         (None, ignored) => errors::no_identity(ignored),
     }
+}
+
+/// On Citus (after `support.distribute()`): `SET LOCAL support.user_id` to
+/// `user` with `citus.propagate_set_commands = 'local'` for that one
+/// statement, so Citus sends it to every worker this transaction uses (it
+/// sends no `set_config()`, hence nothing PostgREST or Supabase set). The
+/// policies and audit triggers that run there then see the same user. Does
+/// nothing without Citus, on a worker, or when already done for `user` in
+/// this transaction. Only a user this backend already accepted is sent.
+fn propagate(user: pgrx::Uuid) -> crate::errors::Result<()> {
+    thread_local! {
+        static SENT: std::cell::Cell<Option<(pg_sys::TimestampTz, pgrx::Uuid)>> =
+            const { std::cell::Cell::new(None) };
+    }
+    if crate::citus::node()? != crate::citus::Node::Coordinator {
+        return Ok(());
+    }
+    // SAFETY: the current transaction's start time; always valid in one.
+    let started = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
+    if SENT.with(|s| s.get()) == Some((started, user)) {
+        return Ok(());
+    }
+    // SAFETY: the same calls fmgr_security_definer makes for a SET clause;
+    // the SET LOCAL below is of another setting, so it outlives the level.
+    unsafe {
+        let level = pg_sys::NewGUCNestLevel();
+        pg_sys::set_config_option(
+            c"citus.propagate_set_commands".as_ptr(),
+            c"local".as_ptr(),
+            pg_sys::GucContext::PGC_USERSET,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_SAVE,
+            true,
+            0,
+            false,
+        );
+        let sent = Spi::run(&format!("SET LOCAL support.user_id = '{user}'"));
+        pg_sys::AtEOXact_GUC(true, level);
+        sent?;
+    }
+    SENT.with(|s| s.set(Some((started, user))));
+    Ok(())
+}
+
+/// `support.propagate_identity()`: on Citus, makes the current end user
+/// known to the workers for the rest of the transaction (see [`propagate`]);
+/// returns that user, or NULL for nobody (then nothing is sent). Without
+/// Citus it only returns the user. For PostgREST and Supabase on Citus:
+/// their `db-pre-request` function (docs/scale-out.md).
+#[pg_extern(volatile, parallel_unsafe, requires = ["schema"])]
+#[search_path(pg_catalog, pg_temp)]
+pub fn propagate_identity() -> Option<pgrx::Uuid> {
+    let user = current_user()?;
+    propagate(user).or_raise();
+    Some(user)
 }
 
 /// `support.current_user_id()`: the calling end user, or NULL for nobody.

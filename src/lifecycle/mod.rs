@@ -30,8 +30,8 @@ use pgrx::prelude::*;
 use pgrx::spi::SpiHeapTupleData;
 
 use crate::errors::{OrRaise, Result};
-use crate::plans::{column, UUID2, UUID3};
-use crate::{errors, identity, membership, plans};
+use crate::plans::{column, TEXT, UUID2, UUID3};
+use crate::{citus, errors, identity, membership, plans};
 use model::{EventKind, Role, Status};
 use pending::PendingChange;
 
@@ -110,13 +110,53 @@ static LOCK_VISIBLE: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// A by-id statement with the conversation's workspace pinned too (`$3`):
+/// on Citus, what routes it to the one shard that holds the row (a
+/// multi-shard `FOR UPDATE` is refused).
+fn pinned(sql: &str) -> String {
+    const BY_ID: &str = "WHERE c.id OPERATOR(pg_catalog.=) $1";
+    debug_assert_eq!(sql.matches(BY_ID).count(), 1);
+    sql.replacen(
+        BY_ID,
+        "WHERE c.workspace_id OPERATOR(pg_catalog.=) $3 AND c.id OPERATOR(pg_catalog.=) $1",
+        1,
+    )
+}
+
+static LOCK_VISIBLE_PINNED: LazyLock<String> = LazyLock::new(|| pinned(&LOCK_VISIBLE));
+
+/// Runs the statement `sql` (or its [`pinned`] form `pinned_sql` when the
+/// workspace is given) with `$1` = the conversation, `$2` = the user.
+fn run_by_id<R>(
+    (sql, pinned_sql): (&str, &str),
+    id: pgrx::Uuid,
+    user: pgrx::Uuid,
+    workspace: Option<pgrx::Uuid>,
+    f: impl FnOnce(pgrx::spi::SpiTupleTable) -> Result<R>,
+) -> Result<R> {
+    match workspace {
+        None => plans::run(sql, UUID2, true, &[id.into(), user.into()], f),
+        Some(w) => plans::run(
+            pinned_sql,
+            UUID3,
+            true,
+            &[id.into(), user.into(), w.into()],
+            f,
+        ),
+    }
+}
+
 /// Runs [`LOCK_VISIBLE`]: the conversation, or None when `user` cannot see it.
-fn lock_visible(id: pgrx::Uuid, user: pgrx::Uuid) -> Result<Option<Locked>> {
-    plans::run(
-        &LOCK_VISIBLE,
-        UUID2,
-        true,
-        &[id.into(), user.into()],
+fn lock_visible(
+    id: pgrx::Uuid,
+    user: pgrx::Uuid,
+    workspace: Option<pgrx::Uuid>,
+) -> Result<Option<Locked>> {
+    run_by_id(
+        (&LOCK_VISIBLE, &LOCK_VISIBLE_PINNED),
+        id,
+        user,
+        workspace,
         |mut rows| {
             let Some(row) = rows.next() else {
                 return Ok(None);
@@ -143,16 +183,22 @@ static LOCK_STAFF_VISIBLE: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+static LOCK_STAFF_VISIBLE_PINNED: LazyLock<String> = LazyLock::new(|| pinned(&LOCK_STAFF_VISIBLE));
+
 /// Runs [`LOCK_STAFF_VISIBLE`].
-fn lock_staff_visible(id: pgrx::Uuid, user: pgrx::Uuid) -> Result<Option<Locked>> {
+fn lock_staff_visible(
+    id: pgrx::Uuid,
+    user: pgrx::Uuid,
+    workspace: Option<pgrx::Uuid>,
+) -> Result<Option<Locked>> {
     if membership::staff_table_missing() {
         return Ok(None); // a 0.3.0 schema: no staff yet
     }
-    plans::run(
-        &LOCK_STAFF_VISIBLE,
-        UUID2,
-        true,
-        &[id.into(), user.into()],
+    run_by_id(
+        (&LOCK_STAFF_VISIBLE, &LOCK_STAFF_VISIBLE_PINNED),
+        id,
+        user,
+        workspace,
         |mut rows| {
             let Some(row) = rows.next() else {
                 return Ok(None);
@@ -165,10 +211,17 @@ fn lock_staff_visible(id: pgrx::Uuid, user: pgrx::Uuid) -> Result<Option<Locked>
 /// The conversation `id`, locked, or "not found" (also for another
 /// workspace's conversation).
 fn lock_or_not_found(id: pgrx::Uuid, user: pgrx::Uuid) -> Result<Locked> {
-    if let Some(locked) = lock_visible(id, user)? {
+    let workspace = match citus::distributed()? {
+        false => None,
+        true => {
+            Some(citus::workspace_of(id)?.unwrap_or_else(|| errors::conversation_not_found(id)))
+        }
+    };
+    if let Some(locked) = lock_visible(id, user, workspace)? {
         return Ok(locked);
     }
-    Ok(lock_staff_visible(id, user)?.unwrap_or_else(|| errors::conversation_not_found(id)))
+    Ok(lock_staff_visible(id, user, workspace)?
+        .unwrap_or_else(|| errors::conversation_not_found(id)))
 }
 
 /// Locks a claimed conversation for an action its owner or a supervisor may
@@ -183,7 +236,8 @@ fn lock_claimed(id: pgrx::Uuid, action: &str) -> Result<(pgrx::Uuid, Locked)> {
 }
 
 /// Runs the UPDATE of one transition and returns the new row. `set` may use
-/// $3, bound to `user_arg`.
+/// $3, bound to `user_arg`. On Citus the UPDATE also carries its audit
+/// record to the row's node (`support.lifecycle_mark`, see [`citus`]).
 fn apply(
     locked: &Locked,
     kind: EventKind,
@@ -191,20 +245,35 @@ fn apply(
     set: &str,
     user_arg: Option<pgrx::Uuid>,
 ) -> Result<ConversationRow> {
+    let mut args: Vec<pgrx::datum::DatumWithOid> =
+        vec![locked.workspace_id.into(), locked.id.into()];
+    let mut types = UUID2.to_vec();
+    if let Some(u) = user_arg {
+        args.push(u.into());
+        types.push(UUID3[2]);
+    }
+    let mark = if citus::distributed()? {
+        let actor = identity::require_current_user();
+        let (r, a) = (args.len() + 1, args.len() + 2);
+        args.push(reason.clone().into());
+        types.push(TEXT);
+        args.push(actor.into());
+        types.push(UUID3[0]);
+        format!(
+            ", support.lifecycle_mark(c.id, '{kind}', ${r}, ${a})",
+            kind = kind.as_str()
+        )
+    } else {
+        String::new()
+    };
     let _pending = PendingChange::new(Some(locked.id), kind, reason);
     let sql = format!(
         "UPDATE support.conversations AS c SET {set} \
           WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 AND c.id OPERATOR(pg_catalog.=) $2 \
-        RETURNING c"
+        RETURNING c{mark}"
     );
-    let mut args: Vec<pgrx::datum::DatumWithOid> =
-        vec![locked.workspace_id.into(), locked.id.into()];
-    if let Some(u) = user_arg {
-        args.push(u.into());
-    }
-    let types = if user_arg.is_some() { UUID3 } else { UUID2 };
     // The row is locked by this transaction, so the UPDATE finds it.
-    plans::run(&sql, types, true, &args, |mut rows| match rows.next() {
+    plans::run(&sql, &types, true, &args, |mut rows| match rows.next() {
         Some(row) => column(&row, 1, "the updated conversation"),
         None => errors::conversation_not_found(locked.id),
     })
@@ -275,24 +344,65 @@ static CLAIM_NEXT: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// Runs a claim statement (`CLAIM_BY_ID` or `CLAIM_NEXT`) for `user`.
-fn run_claim(
-    sql: &str,
-    first: pgrx::Uuid,
-    user: pgrx::Uuid,
-    only: Option<pgrx::Uuid>,
-) -> Result<Option<ConversationRow>> {
-    let _pending = PendingChange::new(only, EventKind::Claimed, None);
-    plans::run(
-        sql,
-        UUID2,
-        true,
-        &[first.into(), user.into()],
-        |mut rows| match rows.next() {
-            Some(row) => Ok(Some(column(&row, 1, "the claimed conversation")?)),
-            None => Ok(None),
-        },
+/// The audit record of a claim, carried by the claim UPDATE on Citus.
+const CLAIM_MARK: &str = ", support.lifecycle_mark(c.id, 'claimed', NULL, $2)";
+
+/// [`CLAIM_BY_ID`] on Citus: pinned to the workspace (`$3`), marked.
+static CLAIM_BY_ID_CITUS: LazyLock<String> =
+    LazyLock::new(|| format!("{}{CLAIM_MARK}", pinned(&CLAIM_BY_ID)));
+
+/// [`CLAIM_NEXT`] on Citus: the same pick, with the workspace pinned in the
+/// UPDATE itself (what routes it to the workspace's shard), marked.
+static CLAIM_NEXT_CITUS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE support.conversations AS c \
+            SET status = 'claimed', claimed_by = $2, claimed_at = pg_catalog.now() \
+          WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 \
+            AND c.id OPERATOR(pg_catalog.=) \
+                (SELECT q.id FROM support.conversations AS q \
+                  WHERE q.workspace_id OPERATOR(pg_catalog.=) $1 \
+                    AND q.status OPERATOR(pg_catalog.=) 'escalated' \
+                    AND {may_own} \
+                  ORDER BY q.escalated_at, q.id \
+                  LIMIT 1 \
+                    FOR UPDATE SKIP LOCKED) \
+        RETURNING c{CLAIM_MARK}",
+        may_own = may_own_in("$1")
     )
+});
+
+/// Which claim [`run_claim`] makes.
+enum Claim {
+    /// Conversation `id`, if escalated.
+    ById(pgrx::Uuid),
+    /// The oldest escalated conversation of the workspace.
+    Next(pgrx::Uuid),
+}
+
+/// Runs a claim statement for `user`: None when nothing was claimed.
+fn run_claim(claim: Claim, user: pgrx::Uuid) -> Result<Option<ConversationRow>> {
+    let on_citus = citus::distributed()?;
+    let (sql, only, args): (&str, _, Vec<pgrx::datum::DatumWithOid>) = match claim {
+        Claim::ById(id) if on_citus => {
+            let Some(workspace) = citus::workspace_of(id)? else {
+                return Ok(None);
+            };
+            (
+                &CLAIM_BY_ID_CITUS,
+                Some(id),
+                vec![id.into(), user.into(), workspace.into()],
+            )
+        }
+        Claim::ById(id) => (&CLAIM_BY_ID, Some(id), vec![id.into(), user.into()]),
+        Claim::Next(w) if on_citus => (&CLAIM_NEXT_CITUS, None, vec![w.into(), user.into()]),
+        Claim::Next(w) => (&CLAIM_NEXT, None, vec![w.into(), user.into()]),
+    };
+    let types = if args.len() == 3 { UUID3 } else { UUID2 };
+    let _pending = PendingChange::new(only, EventKind::Claimed, None);
+    plans::run(sql, types, true, &args, |mut rows| match rows.next() {
+        Some(row) => Ok(Some(column(&row, 1, "the claimed conversation")?)),
+        None => Ok(None),
+    })
 }
 
 /// A transition that agents and bots make from one state: escalate, reopen.
@@ -349,7 +459,7 @@ pub fn claim_conversation(
     let id = conversation_id;
     let run = || -> Result<ConversationRow> {
         let user = identity::require_current_user();
-        if let Some(row) = run_claim(&CLAIM_BY_ID, id, user, Some(id))? {
+        if let Some(row) = run_claim(Claim::ById(id), user)? {
             return Ok(row);
         }
         // Nothing updated: say why, from the state as it is now (row locked,
@@ -360,7 +470,7 @@ pub fn claim_conversation(
         match (locked.status, locked.claimed_by) {
             (Status::Claimed, Some(owner)) if owner == user => current_row(&locked),
             (Status::Claimed, _) => errors::already_claimed(id),
-            (Status::Escalated, _) => Ok(run_claim(&CLAIM_BY_ID, id, user, Some(id))?
+            (Status::Escalated, _) => Ok(run_claim(Claim::ById(id), user)?
                 .unwrap_or_else(|| errors::conversation_not_found(id))),
             (status, _) => errors::invalid_transition(id, status.as_str(), "claim", "escalated"),
         }
@@ -380,7 +490,7 @@ pub fn claim_next_conversation(
     let run = || -> Result<Option<ConversationRow>> {
         let user = identity::require_current_user();
         // One statement on the fast path; only when nothing was claimed do we ask why.
-        let claimed = run_claim(&CLAIM_NEXT, workspace_id, user, None)?;
+        let claimed = run_claim(Claim::Next(workspace_id), user)?;
         if claimed.is_none() {
             // Not a member: "not found"; a viewer or bot: 42501; else the queue is empty.
             let role = membership::effective_role(workspace_id, user, false)?

@@ -115,6 +115,19 @@ pub(crate) enum EventKind {
 }
 
 impl EventKind {
+    pub(crate) const ALL: [EventKind; 6] = [
+        EventKind::Escalated,
+        EventKind::Claimed,
+        EventKind::Released,
+        EventKind::Transferred,
+        EventKind::Resolved,
+        EventKind::Reopened,
+    ];
+
+    pub(crate) fn parse(s: &str) -> Option<EventKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             EventKind::Escalated => "escalated",

@@ -13,7 +13,7 @@ use pgrx::prelude::*;
 use crate::errors::{Internal, OrRaise, Result};
 use crate::lifecycle::model::Role;
 use crate::plans::column;
-use crate::{identity, plans};
+use crate::{citus, identity, plans};
 
 mod cache;
 pub(crate) mod planner;
@@ -22,7 +22,7 @@ pub(crate) mod planner;
 /// (`array_agg` in the executor) rather than one SPI row per membership: the
 /// per-row cost dominated this function for users in thousands of workspaces.
 pub(crate) fn workspaces_of(user: pgrx::Uuid) -> Result<Vec<pgrx::Uuid>> {
-    plans::run(
+    citus::membership_read(
         "SELECT pg_catalog.array_agg(m.workspace_id) FROM support.workspace_members AS m \
           WHERE m.user_id OPERATOR(pg_catalog.=) $1",
         plans::UUID1,
@@ -128,7 +128,7 @@ pub(crate) fn visible_workspaces_of(user: pgrx::Uuid) -> Result<Vec<(pgrx::Uuid,
     } else {
         &WITH_STAFF
     };
-    plans::run(sql, plans::UUID1, false, &[user.into()], |rows| {
+    citus::membership_read(sql, plans::UUID1, false, &[user.into()], |rows| {
         let mut out = Vec::new();
         for row in rows {
             let rank: i32 = column(&row, 1, "rank")?;
@@ -306,7 +306,7 @@ pub(crate) fn member_role(
     lock: bool,
 ) -> Result<Option<Role>> {
     let sql: &str = if lock { &ROLE_OF_LOCKED } else { &ROLE_OF };
-    plans::run(
+    citus::membership_read(
         sql,
         plans::UUID2,
         lock,
@@ -341,7 +341,7 @@ pub(crate) fn staff_serves(workspace_id: pgrx::Uuid, user: pgrx::Uuid) -> Result
     if staff_table_missing() {
         return Ok(false); // a 0.3.0 schema: no staff yet
     }
-    plans::run(
+    citus::membership_read(
         &STAFF_SERVES,
         plans::UUID2,
         false,
