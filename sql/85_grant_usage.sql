@@ -9,6 +9,9 @@ AS $$
 DECLARE
     r text := app_role::text;   -- regrole output is already a quoted identifier
     functions text;
+    insertable pg_catalog.regclass;
+    defaulted text;
+    propagation text;
 BEGIN
     IF app_role IS NULL THEN
         RAISE EXCEPTION 'support.grant_usage: role must not be NULL' USING ERRCODE = '22004';
@@ -59,9 +62,30 @@ BEGIN
     -- On Citus (support.distribute()), GRANT and REVOKE on the tables reach
     -- every node's copy; on the functions they do not, and the policies and
     -- triggers call these functions on the workers, as this role.
+    --
+    -- And the coordinator sends an INSERT to a shard with every column that has
+    -- a default spelled out (id, created_at, ...), so the shards must accept
+    -- those columns from the role too. What the role may name in its own
+    -- INSERT is still checked on the coordinator: there the extra columns are
+    -- revoked again, on the coordinator's table only (docs/scale-out.md).
     IF support.distributed() THEN
         PERFORM support.on_workers(format('REVOKE ALL ON ALL FUNCTIONS IN SCHEMA support FROM %s', r));
         PERFORM support.on_workers(functions);
+        FOR insertable IN
+            SELECT t.t FROM pg_catalog.unnest(ARRAY['support.conversations', 'support.conversation_messages']::pg_catalog.regclass[]) AS t(t)
+        LOOP
+            SELECT pg_catalog.string_agg(pg_catalog.quote_ident(a.attname), ', ' ORDER BY a.attnum) INTO defaulted
+              FROM pg_catalog.pg_attribute AS a
+             WHERE a.attrelid OPERATOR(pg_catalog.=) insertable AND a.atthasdef
+               AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+               AND NOT pg_catalog.has_column_privilege(app_role, insertable, a.attname, 'INSERT');
+            CONTINUE WHEN defaulted IS NULL;
+            EXECUTE format('GRANT INSERT (%s) ON %s TO %s', defaulted, insertable, r);
+            propagation := pg_catalog.current_setting('citus.enable_ddl_propagation');
+            PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', 'off', true);
+            EXECUTE format('REVOKE INSERT (%s) ON %s FROM %s', defaulted, insertable, r);
+            PERFORM pg_catalog.set_config('citus.enable_ddl_propagation', propagation, true);
+        END LOOP;
     END IF;
 END
 $$;
