@@ -8,7 +8,7 @@ export PG_CONFIG
 PGRX_TEST_DATA ?= /tmp/cx-pgrx-test-data
 export RUST_TEST_THREADS = 1
 
-.PHONY: prereqs build install installcheck test test-inprocess private-install test-pg demo lint bench bench-sweep fuzz
+.PHONY: prereqs build install installcheck test test-inprocess private-install test-pg test-citus citus demo lint bench bench-sweep fuzz
 
 prereqs:
 	scripts/prereqs.sh
@@ -50,6 +50,14 @@ private-install: prereqs
 
 test-pg: private-install
 	PG_CONFIG="$(PRIVATE_PG_CONFIG)" pg_test/run.sh
+
+## The extension on a real Citus cluster (docs/scale-out.md): a coordinator and
+## two workers on this machine; builds Citus first if it is not installed.
+test-citus: prereqs citus private-install
+	PG_CONFIG="$(PRIVATE_PG_CONFIG)" scripts/test_citus.sh
+
+citus:
+	scripts/citus_build.sh
 
 demo: install
 	scripts/demo.sh

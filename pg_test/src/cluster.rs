@@ -117,6 +117,7 @@ pub async fn recreate_database(db: &str, options: &str) -> Client {
         .batch_execute(&format!("CREATE DATABASE {db} {options}"))
         .await
         .unwrap();
+    crate::citus::make_cluster_database(db, options).await;
     admin
 }
 

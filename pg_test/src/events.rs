@@ -27,7 +27,7 @@ pub async fn replay(c: &Client, conv: Option<&str>, rules: Rules) -> Result<usiz
             "SELECT c.id::text, c.status, c.claimed_by::text, e.kind, e.from_status, e.to_status, \
                     e.from_owner::text, e.to_owner::text \
                FROM support.conversations c \
-               LEFT JOIN support.conversation_events e ON e.conversation_id = c.id \
+               LEFT JOIN support.conversation_events e ON e.workspace_id = c.workspace_id AND e.conversation_id = c.id \
                      AND e.kind NOT IN ('message_edited', 'message_deleted') \
               WHERE $1::text IS NULL OR c.id = $1::text::uuid \
               ORDER BY c.id, e.created_at, e.id",

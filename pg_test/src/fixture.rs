@@ -26,11 +26,16 @@ pub async fn connect_app(db: &str) -> Client {
 pub async fn empty_database(db: &str) -> Client {
     let admin = recreate_database(db, "").await;
     ensure_role(&admin, APP_ROLE, "NOLOGIN").await;
+    // On Citus the coordinator connects to the workers as the current role.
+    if crate::citus::enabled() {
+        crate::roles::retrying(&admin, &format!("ALTER ROLE {APP_ROLE} LOGIN")).await;
+    }
     let c = connect(db).await;
     c.batch_execute("CREATE EXTENSION conversations_ext")
         .await
         .unwrap_or_else(|e| panic!("{db}: install the extension: {e}"));
     grant_usage(&c, APP_ROLE).await;
+    crate::citus::distribute(&c).await;
     c
 }
 

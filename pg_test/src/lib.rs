@@ -3,6 +3,7 @@
 pub mod adversarial;
 pub mod catalog;
 pub mod checksum;
+pub mod citus;
 pub mod cluster;
 pub mod events;
 pub mod fixture;

@@ -6,7 +6,7 @@ use tokio_postgres::Client;
 
 /// Runs `sql` (role DDL on the shared catalogs) again while another session's
 /// concurrent change of the same role makes it fail.
-async fn retrying(admin: &Client, sql: &str) {
+pub async fn retrying(admin: &Client, sql: &str) {
     for attempt in 0.. {
         match admin.batch_execute(sql).await {
             Ok(()) => return,

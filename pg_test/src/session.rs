@@ -6,8 +6,13 @@ use tokio_postgres::{Client, Row};
 /// transaction only. Since 0.3.0 an identity setting counts only when it was
 /// made inside the current transaction; a session-level `SET` left from an
 /// earlier one identifies nobody.
+/// On a Citus cluster it is then made known to the workers
+/// (`support.propagate_identity()`, see [`crate::citus`]).
 pub fn set_local_user(user: &str) -> String {
-    format!("SET LOCAL support.user_id = '{user}'")
+    format!(
+        "SET LOCAL support.user_id = '{user}'{}",
+        crate::citus::identity_suffix()
+    )
 }
 
 /// Runs `sql` (one statement, extended protocol) in a transaction of its own

@@ -45,11 +45,18 @@ fn first_and_rows(messages: &[SimpleQueryMessage]) -> (Option<String>, Option<St
     (first, second, rows)
 }
 
+/// The server's message for a failed statement (tokio-postgres's Display says only "db error").
+fn error_text(e: &tokio_postgres::Error) -> String {
+    e.as_db_error()
+        .map(|d| format!("{}: {}", d.code().code(), d.message()))
+        .unwrap_or_else(|| e.to_string())
+}
+
 async fn one_value(c: &Client, sql: &str) -> String {
     let m = c
         .simple_query(sql)
         .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        .unwrap_or_else(|e| panic!("{sql}: {}", error_text(&e)));
     first_and_rows(&m).0.unwrap_or_default()
 }
 

@@ -290,7 +290,8 @@ pub async fn generate_content(app: &Client, w: &mut World, rng: &mut Rng, scale:
             .find(|v| *v != "00000")
             .unwrap_or("00000");
             let content = format!("content-{}", rng.hex(20));
-            let with_ws = rng.chance(50);
+            // On Citus a message names its workspace (the shard key).
+            let with_ws = rng.chance(50) || crate::citus::enabled();
             let identity = Identity::of(&writer, n);
             n += 1;
             begin(app, &identity, "").await;

@@ -30,13 +30,22 @@ impl Identity {
             Identity::Nobody => None,
         }
     }
+    /// The identity for the current transaction. On a Citus cluster Citus
+    /// sends it on to the workers (`citus.propagate_set_commands`), so each
+    /// source is read there too (docs/scale-out.md#identity-on-the-workers).
     pub fn set_local(&self) -> String {
-        match self {
+        let propagate = if crate::citus::enabled() && !matches!(self, Identity::Nobody) {
+            "SET LOCAL citus.propagate_set_commands = 'local'; "
+        } else {
+            ""
+        };
+        let set = match self {
             Identity::Claims(u) => format!("SET LOCAL request.jwt.claims = '{{\"sub\":\"{u}\"}}';"),
             Identity::ClaimSub(u) => format!("SET LOCAL request.jwt.claim.sub = '{u}';"),
             Identity::UserId(u) => format!("SET LOCAL support.user_id = '{u}';"),
             Identity::Nobody => String::new(),
-        }
+        };
+        format!("{propagate}{set}")
     }
     pub fn label(&self) -> String {
         match self {

@@ -407,13 +407,22 @@ pub async fn refusal_phase(owner: &Client, app: &Client, w: &mut World, report: 
     if let Some(c) = conv {
         let verdict = w.model.verdict(&ws, &all, "message.post_agent").unwrap();
         begin(app, &identity, "").await;
-        let row = app
-            .query_one(
+        // On Citus a message names its workspace (the shard key).
+        let row = if crate::citus::enabled() {
+            app.query_one(
+                "INSERT INTO support.conversation_messages (workspace_id, conversation_id, role, content) \
+                 VALUES ($1::text::uuid, $2::text::uuid, 'agent', 'written by joined staff') RETURNING id::text",
+                &[&c.workspace, &c.id],
+            )
+            .await
+        } else {
+            app.query_one(
                 "INSERT INTO support.conversation_messages (conversation_id, role, content) \
                  VALUES ($1::text::uuid, 'agent', 'written by joined staff') RETURNING id::text",
                 &[&c.id],
             )
-            .await;
+            .await
+        };
         report.case("staff");
         if let Some(row) = super::session::as_the_matrix_says(
             app,

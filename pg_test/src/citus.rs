@@ -1,0 +1,106 @@
+//! The Citus mode of the harness (`make test-citus`, scripts/test_citus.sh):
+//! with `CX_CITUS_WORKERS` set (the workers' ports; they listen on 127.0.0.1
+//! like the coordinator, which `CX_PGHOST`/`CX_PGPORT` name), every database a
+//! test makes is a Citus database of the three nodes, with the extension
+//! distributed by `support.distribute()`, and an end user set for a
+//! transaction reaches the workers. The tests themselves do not change: the
+//! same expected outcomes hold on a cluster.
+
+use tokio_postgres::{Client, NoTls};
+
+/// The workers' ports, when the harness runs against a Citus cluster.
+pub fn workers() -> Option<Vec<String>> {
+    let ports = std::env::var("CX_CITUS_WORKERS").ok()?;
+    let ports: Vec<String> = ports
+        .split(',')
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect();
+    (!ports.is_empty()).then_some(ports)
+}
+
+/// Whether the harness runs against a Citus cluster.
+pub fn enabled() -> bool {
+    workers().is_some()
+}
+
+/// Shards per distributed table (`CX_CITUS_SHARDS`, default 4).
+pub fn shard_count() -> u32 {
+    std::env::var("CX_CITUS_SHARDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4)
+}
+
+async fn connect_node(port: &str, db: &str) -> Client {
+    let conninfo = format!("host=127.0.0.1 port={port} user=postgres dbname={db}");
+    let (client, connection) = tokio_postgres::connect(&conninfo, NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("connect to worker {port}/{db}: {e}"));
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    client
+}
+
+/// Makes `db` (just created on the coordinator, through `admin`) a Citus
+/// database: created on every worker too, `citus` in it on every node, the
+/// workers added to its metadata. Citus keeps its metadata per database.
+pub async fn make_cluster_database(db: &str, options: &str) {
+    let Some(workers) = workers() else { return };
+    let coordinator_port = std::env::var("CX_PGPORT").expect("CX_PGPORT");
+    for port in &workers {
+        let w = connect_node(port, "postgres").await;
+        // One statement each: neither runs in a transaction block.
+        for sql in [
+            format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
+            format!("CREATE DATABASE {db} {options}"),
+        ] {
+            w.batch_execute(&sql)
+                .await
+                .unwrap_or_else(|e| panic!("worker {port}: {sql}: {e:?}"));
+        }
+        connect_node(port, db)
+            .await
+            .batch_execute("CREATE EXTENSION citus")
+            .await
+            .unwrap_or_else(|e| panic!("worker {port}: citus in {db}: {e:?}"));
+    }
+    let c = connect_node(&coordinator_port, db).await;
+    c.batch_execute("SET client_min_messages = warning; CREATE EXTENSION citus")
+        .await
+        .unwrap_or_else(|e| panic!("coordinator: citus in {db}: {e:?}"));
+    c.batch_execute(&format!(
+        "SELECT citus_set_coordinator_host('127.0.0.1', {coordinator_port})"
+    ))
+    .await
+    .unwrap();
+    for port in &workers {
+        c.batch_execute(&format!("SELECT citus_add_node('127.0.0.1', {port})"))
+            .await
+            .unwrap_or_else(|e| panic!("coordinator: add worker {port} to {db}: {e:?}"));
+    }
+}
+
+/// `support.distribute()` in the connected database, on a cluster.
+pub async fn distribute(c: &Client) {
+    if !enabled() {
+        return;
+    }
+    c.batch_execute(&format!(
+        "SET client_min_messages = warning; SELECT support.distribute({}); RESET client_min_messages",
+        shard_count()
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("support.distribute(): {e:?}"));
+}
+
+/// What follows `SET LOCAL support.user_id` on a cluster: the user reaches
+/// the workers (docs/scale-out.md#identity-on-the-workers).
+pub fn identity_suffix() -> &'static str {
+    if enabled() {
+        "; SELECT support.propagate_identity()"
+    } else {
+        ""
+    }
+}
