@@ -36,8 +36,11 @@ export CX_PGHOST=127.0.0.1 CX_PGPORT=$base CX_CITUS_WORKERS="$((base + 1)),$((ba
 export CX_CITUS_DIR=$DIR
 
 LOG=$(mktemp /tmp/cx-citus-log.XXXXXX)
+# Arguments replace the default selection (e.g. `--test adversarial read_paths`).
+if [ $# -eq 0 ]; then
+    set -- --test citus_cluster --test claim_race --test lifecycle_concurrency --test adversarial --test permissions
+fi
 cargo test --release --no-fail-fast --manifest-path pg_test/Cargo.toml \
-    --test citus_cluster --test claim_race --test lifecycle_concurrency --test adversarial --test permissions \
     "$@" -- --nocapture --test-threads="${PG_TEST_THREADS:-2}" 2>&1 | tee "$LOG"
 rc=${PIPESTATUS[0]}
 passed=$(awk '/^test result: / { for (i = 1; i <= NF; i++) if ($i ~ /^passed;?$/) s += $(i-1) } END { print s + 0 }' "$LOG")

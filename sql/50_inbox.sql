@@ -14,7 +14,7 @@
 -- (created_at DESC, id) throughout.
 --
 -- SECURITY INVOKER: row-level security applies to every row it reads, exactly
--- as to the caller's own query.
+-- as to the caller's own query. On Citus it is one distributed query.
 CREATE FUNCTION support.inbox(max_rows integer DEFAULT 50) RETURNS SETOF support.conversations
 LANGUAGE plpgsql
 STABLE
@@ -28,6 +28,19 @@ BEGIN
             USING ERRCODE = '22023';
     END IF;
     mine := support.member_workspaces();
+    IF support.distributed() THEN
+        -- Citus (docs/scale-out.md): one query, which Citus runs on every
+        -- shard holding one of these workspaces (each returns its newest
+        -- max_rows from the index) and merges; the per-workspace LATERAL
+        -- steps below are not distributable.
+        RETURN QUERY
+        SELECT c.*
+          FROM support.conversations AS c
+         WHERE c.workspace_id OPERATOR(pg_catalog.=) ANY (mine)
+         ORDER BY c.created_at DESC, c.id
+         LIMIT max_rows;
+        RETURN;
+    END IF;
     IF pg_catalog.cardinality(mine) OPERATOR(pg_catalog.<=) 1 THEN
         -- One workspace (or none): its newest rows, straight from the index
         -- (the two steps below would read the same keys twice).

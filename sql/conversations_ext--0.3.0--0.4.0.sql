@@ -379,6 +379,19 @@ BEGIN
             USING ERRCODE = '22023';
     END IF;
     mine := support.member_workspaces();
+    IF support.distributed() THEN
+        -- Citus (docs/scale-out.md): one query, which Citus runs on every
+        -- shard holding one of these workspaces (each returns its newest
+        -- max_rows from the index) and merges; the per-workspace LATERAL
+        -- steps below are not distributable.
+        RETURN QUERY
+        SELECT c.*
+          FROM support.conversations AS c
+         WHERE c.workspace_id OPERATOR(pg_catalog.=) ANY (mine)
+         ORDER BY c.created_at DESC, c.id
+         LIMIT max_rows;
+        RETURN;
+    END IF;
     IF pg_catalog.cardinality(mine) OPERATOR(pg_catalog.<=) 1 THEN
         -- One workspace (or none): its newest rows, straight from the index
         -- (the two steps below would read the same keys twice).
