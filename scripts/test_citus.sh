@@ -30,7 +30,7 @@ done
 [ -n "$base" ] || { echo "test_citus.sh: no three free ports" >&2; exit 1; }
 DIR=$(mktemp -d /tmp/cx-citus.XXXXXX)
 trap 'scripts/citus_cluster.sh stop "$DIR"' EXIT
-CLUSTER_OPTS="-c max_connections=300" scripts/citus_cluster.sh start "$DIR" "$base" || exit 1
+CLUSTER_OPTS="-c max_connections=300 -c max_worker_processes=128" scripts/citus_cluster.sh start "$DIR" "$base" || exit 1
 
 export CX_PGHOST=127.0.0.1 CX_PGPORT=$base CX_CITUS_WORKERS="$((base + 1)),$((base + 2))" CX_PG_BINDIR="$PG_BINDIR"
 export CX_CITUS_DIR=$DIR

@@ -164,6 +164,8 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 SET citus.enable_unsafe_triggers = on
 SET citus.multi_shard_modify_mode = 'sequential'
+SET citus.propagate_set_commands = 'local'
+SET row_security = off
 AS $$
 DECLARE
     fk record;
@@ -186,6 +188,12 @@ BEGIN
     END IF;
 
     IF NOT support.distributed() THEN
+        -- 0. Restore mode on every node for the rest of this call
+        -- (support.restoring()): Citus copies the rows already in the tables
+        -- into the shards, and the triggers that fire there must take them
+        -- as they are, as from pg_restore, not record them again.
+        SET LOCAL row_security = off;
+
         -- 1. Every foreign key among the extension's tables, on every node.
         FOR fk IN
             SELECT c.conrelid::pg_catalog.regclass AS rel, c.conname
@@ -209,6 +217,12 @@ BEGIN
                 PERFORM pg_catalog.create_distributed_table(t.relation, 'workspace_id',
                                                             colocate_with => 'support.conversations');
             END IF;
+        END LOOP;
+
+        -- The rows copied into the shards stay, hidden, in the coordinator's
+        -- own tables: free that space.
+        FOR t IN SELECT l.relation FROM support.citus_layout() AS l LOOP
+            PERFORM pg_catalog.truncate_local_data_after_distributing_table(t.relation);
         END LOOP;
 
         -- 3. The foreign keys again, through Citus.

@@ -56,7 +56,8 @@ BEGIN
                    'support.reopen_conversation(uuid), support.authenticate(text), '
                    'support.add_member(uuid, uuid, text), support.set_member_role(uuid, uuid, text), '
                    'support.remove_member(uuid, uuid), support.inbox(integer), '
-                   'support.join_as_staff(uuid), support.set_staff_access(uuid, boolean), support.propagate_identity() TO %s', r);
+                   'support.join_as_staff(uuid), support.set_staff_access(uuid, boolean), support.propagate_identity(), '
+                   'support.distributed() TO %s', r);
     EXECUTE functions;
 
     -- On Citus (support.distribute()), GRANT and REVOKE on the tables reach

@@ -492,7 +492,8 @@ BEGIN
                    'support.reopen_conversation(uuid), support.authenticate(text), '
                    'support.add_member(uuid, uuid, text), support.set_member_role(uuid, uuid, text), '
                    'support.remove_member(uuid, uuid), support.inbox(integer), '
-                   'support.join_as_staff(uuid), support.set_staff_access(uuid, boolean), support.propagate_identity() TO %s', r);
+                   'support.join_as_staff(uuid), support.set_staff_access(uuid, boolean), support.propagate_identity(), '
+                   'support.distributed() TO %s', r);
     EXECUTE functions;
 
     -- On Citus (support.distribute()), GRANT and REVOKE on the tables reach
@@ -810,6 +811,8 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 SET citus.enable_unsafe_triggers = on
 SET citus.multi_shard_modify_mode = 'sequential'
+SET citus.propagate_set_commands = 'local'
+SET row_security = off
 AS $$
 DECLARE
     fk record;
@@ -832,6 +835,12 @@ BEGIN
     END IF;
 
     IF NOT support.distributed() THEN
+        -- 0. Restore mode on every node for the rest of this call
+        -- (support.restoring()): Citus copies the rows already in the tables
+        -- into the shards, and the triggers that fire there must take them
+        -- as they are, as from pg_restore, not record them again.
+        SET LOCAL row_security = off;
+
         -- 1. Every foreign key among the extension's tables, on every node.
         FOR fk IN
             SELECT c.conrelid::pg_catalog.regclass AS rel, c.conname
@@ -855,6 +864,12 @@ BEGIN
                 PERFORM pg_catalog.create_distributed_table(t.relation, 'workspace_id',
                                                             colocate_with => 'support.conversations');
             END IF;
+        END LOOP;
+
+        -- The rows copied into the shards stay, hidden, in the coordinator's
+        -- own tables: free that space.
+        FOR t IN SELECT l.relation FROM support.citus_layout() AS l LOOP
+            PERFORM pg_catalog.truncate_local_data_after_distributing_table(t.relation);
         END LOOP;
 
         -- 3. The foreign keys again, through Citus.

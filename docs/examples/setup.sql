@@ -45,11 +45,13 @@ VALUES ('c0000000-0000-4000-8000-000000000001', 'a0000000-0000-4000-8000-0000000
         now() - interval '1 hour', 'Change of address'),
        ('c0000000-0000-4000-8000-000000000003', 'b0000000-0000-4000-8000-0000000060be',
         'aaaaaaaa-0000-4000-8000-00000000b0a2', 'sms', 'active', NULL, NULL, NULL, NULL, 'Invoice copy please');
-INSERT INTO support.conversation_messages (conversation_id, role, author_id, content) VALUES
-  ('c0000000-0000-4000-8000-000000000001', 'customer', 'aaaaaaaa-0000-4000-8000-00000000b0a1', 'Order #1234 has not arrived.'),
-  ('c0000000-0000-4000-8000-000000000001', 'bot', 'aaaaaaaa-0000-4000-8000-00000000b0a1', 'It ships tomorrow.'),
-  ('c0000000-0000-4000-8000-000000000002', 'customer', 'aaaaaaaa-0000-4000-8000-00000000b0a1', 'The blender broke on day one.'),
-  ('c0000000-0000-4000-8000-000000000003', 'customer', 'aaaaaaaa-0000-4000-8000-00000000b0a2', 'Can I get a copy of invoice 77?');
+-- Each message names its workspace: optional on one server (it is filled from
+-- the conversation), required on Citus (docs/scale-out.md).
+INSERT INTO support.conversation_messages (workspace_id, conversation_id, role, author_id, content) VALUES
+  ('a0000000-0000-4000-8000-00000000acde', 'c0000000-0000-4000-8000-000000000001', 'customer', 'aaaaaaaa-0000-4000-8000-00000000b0a1', 'Order #1234 has not arrived.'),
+  ('a0000000-0000-4000-8000-00000000acde', 'c0000000-0000-4000-8000-000000000001', 'bot', 'aaaaaaaa-0000-4000-8000-00000000b0a1', 'It ships tomorrow.'),
+  ('a0000000-0000-4000-8000-00000000acde', 'c0000000-0000-4000-8000-000000000002', 'customer', 'aaaaaaaa-0000-4000-8000-00000000b0a1', 'The blender broke on day one.'),
+  ('b0000000-0000-4000-8000-0000000060be', 'c0000000-0000-4000-8000-000000000003', 'customer', 'aaaaaaaa-0000-4000-8000-00000000b0a2', 'Can I get a copy of invoice 77?');
 
 -- A verification key for support.authenticate() (the examples' tokens are
 -- signed with it and expire in 2100).

@@ -104,3 +104,9 @@ pub fn identity_suffix() -> &'static str {
         ""
     }
 }
+
+/// A superuser connection to database `db` on worker number `n` (from 0).
+pub async fn connect_worker(n: usize, db: &str) -> Client {
+    let workers = workers().expect("CX_CITUS_WORKERS: only in the Citus mode");
+    connect_node(&workers[n], db).await
+}

@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod checksum;
 pub mod citus;
 pub mod cluster;
+pub mod doc_examples;
 pub mod events;
 pub mod fixture;
 pub mod matrix;
