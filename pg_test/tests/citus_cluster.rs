@@ -468,7 +468,10 @@ fn restore_as_documented(dump: &str, target: &str) {
         .args([
             "-u", "postgres", "--", "bash", "-o", "pipefail", "-c", &restore,
         ])
-        .env("PATH", format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bindir.display()))
+        .env(
+            "PATH",
+            format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bindir.display()),
+        )
         .env("PGHOST", &host)
         .env("PGPORT", &port)
         .env("PGUSER", "postgres")
