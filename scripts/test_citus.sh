@@ -14,6 +14,7 @@
 # Not pg_test/tests/permissions.rs: each of its cells mixes the superuser and
 # the application role in one transaction, which Citus refuses (25001).
 # Ends with `citus: N passed, M failed` and the time taken; non-zero on a failure.
+# The nodes' server logs are kept in $CX_CITUS_LOGS (default /tmp/cx-citus-logs).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/pg_env.sh
@@ -31,8 +32,9 @@ for _ in $(seq 1 50); do
 done
 [ -n "$base" ] || { echo "test_citus.sh: no three free ports" >&2; exit 1; }
 DIR=$(mktemp -d /tmp/cx-citus.XXXXXX)
-trap 'scripts/citus_cluster.sh stop "$DIR"' EXIT
-CLUSTER_OPTS="-c max_connections=300 -c max_worker_processes=128" scripts/citus_cluster.sh start "$DIR" "$base" || exit 1
+LOGS=${CX_CITUS_LOGS:-/tmp/cx-citus-logs}
+trap 'rm -rf "$LOGS"; mkdir -p "$LOGS"; for n in coordinator worker1 worker2; do cp "$DIR/$n/server.log" "$LOGS/$n.log" 2>/dev/null; done; scripts/citus_cluster.sh stop "$DIR"' EXIT
+CLUSTER_OPTS="-c max_connections=1000 -c max_worker_processes=128" scripts/citus_cluster.sh start "$DIR" "$base" || exit 1
 
 export CX_PGHOST=127.0.0.1 CX_PGPORT=$base CX_CITUS_WORKERS="$((base + 1)),$((base + 2))" CX_PG_BINDIR="$PG_BINDIR"
 export CX_CITUS_DIR=$DIR

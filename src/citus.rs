@@ -120,17 +120,22 @@ pub(crate) fn distributed() -> Result<bool> {
     Ok(node()? != Node::Single)
 }
 
-/// The workspace of conversation `id`, None when there is none: a look-up
-/// on every shard (an index probe on each), since the id alone does not say
-/// which shard holds it. Not locked: the caller then locks the row on its
-/// shard, and a conversation never changes workspace.
-pub(crate) fn workspace_of(id: pgrx::Uuid) -> Result<Option<pgrx::Uuid>> {
+/// The workspace of conversation `id` among `visible` (the caller's
+/// workspaces), None when there is none: the id alone does not say which
+/// shard holds it, so Citus probes the index of every shard that holds one of
+/// those workspaces (all shards, for a member of many). Not locked: the
+/// caller then locks the row on its shard, and a conversation never changes
+/// workspace.
+pub(crate) fn workspace_of(id: pgrx::Uuid, visible: Vec<pgrx::Uuid>) -> Result<Option<pgrx::Uuid>> {
+    const UUIDS: pgrx::pg_sys::PgOid =
+        pgrx::pg_sys::PgOid::BuiltIn(pg_sys::BuiltinOid::UUIDARRAYOID);
     plans::run(
         "SELECT c.workspace_id FROM support.conversations AS c \
-          WHERE c.id OPERATOR(pg_catalog.=) $1 LIMIT 1",
-        plans::UUID1,
+          WHERE c.id OPERATOR(pg_catalog.=) $1 \
+            AND c.workspace_id OPERATOR(pg_catalog.=) ANY ($2) LIMIT 1",
+        &[plans::UUID1[0], UUIDS],
         false,
-        &[id.into()],
+        &[id.into(), visible.into()],
         |mut rows| match rows.next() {
             Some(row) => Ok(Some(column(&row, 1, "conversations.workspace_id")?)),
             None => Ok(None),

@@ -76,9 +76,20 @@ pub async fn make_cluster_database(db: &str, options: &str) {
     .await
     .unwrap();
     for port in &workers {
-        c.batch_execute(&format!("SELECT citus_add_node('127.0.0.1', {port})"))
-            .await
-            .unwrap_or_else(|e| panic!("coordinator: add worker {port} to {db}: {e:?}"));
+        // Adding a node syncs Citus's metadata over a new connection; on a
+        // loaded machine that connection can fail ("failure on connection
+        // marked as essential"): Citus's own advice is to retry.
+        let sql = format!("SELECT citus_add_node('127.0.0.1', {port})");
+        for attempt in 1.. {
+            match c.batch_execute(&sql).await {
+                Ok(()) => break,
+                Err(e) if attempt < 4 && e.code().is_some_and(|c| c.code() == "XX000") => {
+                    println!("citus: {db}: add worker {port}: attempt {attempt} failed ({e:?}), retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                }
+                Err(e) => panic!("coordinator: add worker {port} to {db}: {e:?}"),
+            }
+        }
     }
 }
 

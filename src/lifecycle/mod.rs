@@ -213,9 +213,10 @@ fn lock_staff_visible(
 fn lock_or_not_found(id: pgrx::Uuid, user: pgrx::Uuid) -> Result<Locked> {
     let workspace = match citus::distributed()? {
         false => None,
-        true => {
-            Some(citus::workspace_of(id)?.unwrap_or_else(|| errors::conversation_not_found(id)))
-        }
+        true => Some(
+            citus::workspace_of(id, membership::visible_workspaces(user)?)?
+                .unwrap_or_else(|| errors::conversation_not_found(id)),
+        ),
     };
     if let Some(locked) = lock_visible(id, user, workspace)? {
         return Ok(locked);
@@ -384,7 +385,8 @@ fn run_claim(claim: Claim, user: pgrx::Uuid) -> Result<Option<ConversationRow>> 
     let on_citus = citus::distributed()?;
     let (sql, only, args): (&str, _, Vec<pgrx::datum::DatumWithOid>) = match claim {
         Claim::ById(id) if on_citus => {
-            let Some(workspace) = citus::workspace_of(id)? else {
+            let Some(workspace) = citus::workspace_of(id, membership::visible_workspaces(user)?)?
+            else {
                 return Ok(None);
             };
             (

@@ -157,6 +157,12 @@ pub fn member_workspaces() -> Vec<pgrx::Uuid> {
     }
 }
 
+/// The workspaces `user` reads (memberships and, for support staff, the
+/// workspaces they serve), from the membership cache, in uuid order.
+pub(crate) fn visible_workspaces(user: pgrx::Uuid) -> Result<Vec<pgrx::Uuid>> {
+    Ok(cache::members(user)?.sorted().to_vec())
+}
+
 /// `support.workspace_member(workspace_id)`: is the current user a member?
 /// Every row-level security policy is this call on the row's workspace_id,
 /// and it runs once per row: the identity is re-read from the settings
