@@ -8,7 +8,7 @@ export PG_CONFIG
 PGRX_TEST_DATA ?= /tmp/cx-pgrx-test-data
 export RUST_TEST_THREADS = 1
 
-.PHONY: prereqs build install installcheck test test-inprocess private-install test-pg test-citus citus demo lint bench bench-sweep fuzz
+.PHONY: prereqs build install installcheck test test-inprocess private-install test-pg test-citus citus demo lint bench bench-sweep bench-citus fuzz
 
 prereqs:
 	scripts/prereqs.sh
@@ -78,6 +78,11 @@ bench: prereqs
 ##   make bench-sweep [BENCH_SCALE=small]   writes bench/results/sweep[-small].*
 bench-sweep: prereqs
 	BENCH_SWEEP=1 BENCH_SCALE=$(BENCH_SCALE) bench/run.sh
+
+## Single server vs a Citus coordinator and two workers on this machine, same
+## rows, same statements (docs/scale-out.md#what-it-costs): bench/results/citus.md.
+bench-citus: prereqs citus
+	bench/citus.sh
 
 ## A longer robustness run than `make test` does (seeded; override CX_SEED,
 ## CX_FUZZ_ITERATIONS): random inputs at every Rust entry point, strict about
