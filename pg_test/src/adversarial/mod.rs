@@ -9,6 +9,7 @@
 //! seed (`CX_SEED`) gives the same world in every family; `CX_ADV_SCALE=<n>`
 //! multiplies the number of tenants and operations.
 
+pub mod citus;
 pub mod generate;
 pub mod reads;
 pub mod session;
@@ -47,6 +48,13 @@ pub struct Report {
     pub by_area: BTreeMap<&'static str, u64>,
     pub leaks: Vec<String>,
     pub failures: Vec<String>,
+    /// Citus mode only: the Citus refusals accepted (see [`citus`]), by
+    /// refusal and statement shape.
+    pub citus_accepted: BTreeMap<String, u64>,
+    /// Citus mode only: other documented differences met, by kind.
+    pub citus_notes: BTreeMap<String, u64>,
+    /// Citus mode only: product limitations met (fail-closed, reported).
+    pub citus_limitations: BTreeMap<String, u64>,
 }
 
 impl Report {
@@ -65,6 +73,27 @@ impl Report {
             eprintln!("FAIL: {what}");
         }
         self.failures.push(what);
+    }
+    /// A Citus refusal accepted for statement shape `shape` (Citus mode only).
+    pub fn citus_accept(&mut self, refusal: citus::Refusal, shape: &str) {
+        *self
+            .citus_accepted
+            .entry(format!("{}: {shape}", refusal.label()))
+            .or_default() += 1;
+    }
+    /// Another documented Citus difference met (Citus mode only).
+    pub fn citus_note(&mut self, what: &str) {
+        *self.citus_notes.entry(what.to_string()).or_default() += 1;
+    }
+    /// A product limitation of Citus mode met: counted, and printed at once
+    /// on a line starting `citus limitation:` (the first three of a kind; the
+    /// count of all of them at the end of the family).
+    pub fn citus_limitation(&mut self, kind: &str, what: String) {
+        let n = self.citus_limitations.entry(kind.to_string()).or_default();
+        *n += 1;
+        if *n <= 3 {
+            println!("citus limitation: {kind}: {what}");
+        }
     }
     /// One read-path case: extra rows are leaks, missing rows are failures.
     pub fn compare(
@@ -233,12 +262,21 @@ pub async fn setup(family: &'static str) -> Setup {
         w.op_cases
     );
     attacker_objects(&app).await;
+    citus::attacker_objects_on_workers(&owner).await;
     inject_weakness(&owner, family).await;
     app.batch_execute(
         "PREPARE cx_generic(uuid[]) AS SELECT c.id::text FROM support.conversations c WHERE c.id = ANY($1)",
     )
     .await
     .unwrap();
+    if citus::enabled() {
+        // The generic plan Citus can make: one workspace, one shard (see reads).
+        app.batch_execute(
+            "PREPARE cx_generic_ws(uuid) AS SELECT c.id::text FROM support.conversations c WHERE c.workspace_id = $1",
+        )
+        .await
+        .unwrap();
+    }
     let prepared = app
         .prepare("SELECT c::text FROM support.conversations c")
         .await
@@ -359,6 +397,15 @@ impl Setup {
     pub fn finish(self) {
         let (family, report) = (self.family, &self.report);
         println!("adversarial {family}: cases by area: {:?}", report.by_area);
+        for (what, n) in &report.citus_accepted {
+            println!("citus: {family}: accepted {n} refusals {what}");
+        }
+        for (what, n) in &report.citus_notes {
+            println!("citus: {family}: {n} x {what}");
+        }
+        for (what, n) in &report.citus_limitations {
+            println!("citus limitation: {family}: {n} x {what}");
+        }
         println!(
             "adversarial {family}: {} cases ran, {} leaked ({} other failures) in {:?}",
             report.cases,

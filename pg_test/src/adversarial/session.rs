@@ -57,10 +57,45 @@ impl Identity {
     }
 }
 
+/// A server error in full (SQLSTATE, message, and detail, hint and context
+/// when there are any), where tokio-postgres's own text says only "db error".
+pub fn error_text(e: &tokio_postgres::Error) -> String {
+    let Some(d) = e.as_db_error() else {
+        return format!("connection: {e}");
+    };
+    let mut s = format!("{}: {}", d.code().code(), d.message());
+    for (what, field) in [
+        ("detail", d.detail()),
+        ("hint", d.hint()),
+        ("context", d.where_()),
+    ] {
+        if let Some(f) = field {
+            s.push_str(&format!(" ({what}: {f})"));
+        }
+    }
+    s
+}
+
+/// `BEGIN`, the identity, then `setup` (statements run before the one under
+/// test), all in the current transaction.
+///
+/// On a Citus cluster the identity is a message of its own: with
+/// `citus.propagate_set_commands = 'local'` Citus replays the whole query
+/// string a propagated `SET LOCAL` came in on every worker connection the
+/// transaction opens, so anything sent in the same string (a `BEGIN`, the
+/// setup, a lifecycle call) would run on the workers too (there it fails:
+/// XX000 "cannot execute a distributed query from a query on a shard").
 pub async fn begin(c: &Client, identity: &Identity, setup: &str) {
-    c.batch_execute(&format!("BEGIN; {} {setup}", identity.set_local()))
-        .await
-        .unwrap_or_else(|e| panic!("begin as {}: {e}", identity.label()));
+    let batches = if crate::citus::enabled() {
+        vec!["BEGIN".to_string(), identity.set_local(), setup.to_string()]
+    } else {
+        vec![format!("BEGIN; {} {setup}", identity.set_local())]
+    };
+    for sql in batches.iter().filter(|b| !b.trim().is_empty()) {
+        if let Err(e) = c.batch_execute(sql).await {
+            panic!("begin as {}: `{sql}`: {}", identity.label(), error_text(&e));
+        }
+    }
 }
 
 /// First column of every row of `sql` (simple protocol) as `identity`.
@@ -70,6 +105,18 @@ pub async fn rows_as(
     setup: &str,
     sql: &str,
 ) -> Result<Vec<String>, String> {
+    rows_or_outcome(c, identity, setup, sql)
+        .await
+        .map_err(|o| o.describe())
+}
+
+/// [`rows_as`], with the full outcome of a failed statement.
+pub async fn rows_or_outcome(
+    c: &Client,
+    identity: &Identity,
+    setup: &str,
+    sql: &str,
+) -> Result<Vec<String>, Outcome> {
     begin(c, identity, setup).await;
     let r = c.simple_query(sql).await;
     let out = match r {
@@ -82,7 +129,7 @@ pub async fn rows_as(
                 _ => None,
             })
             .collect()),
-        Err(e) => Err(Outcome::from_error(&e).describe()),
+        Err(e) => Err(Outcome::from_error(&e)),
     };
     c.batch_execute("ROLLBACK").await.unwrap();
     out

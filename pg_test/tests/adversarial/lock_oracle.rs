@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use pg_test::adversarial::citus::{self, comparable, Refusal};
 use pg_test::adversarial::session::{try_as, Identity};
 use pg_test::adversarial::{setup, Report, World};
 use pg_test::checksum::checksum;
@@ -43,15 +44,17 @@ async fn lock_oracle(db: &str, app: &Client, w: &World, rng: &mut Rng, report: &
         if tried > 6 {
             break;
         }
+        // The lock: on Citus a FOR UPDATE names the workspace (the shard key).
         holder
             .batch_execute(&format!(
-                "BEGIN; SELECT 1 FROM support.conversations WHERE id = '{}' FOR UPDATE",
-                fc.id
+                "BEGIN; SELECT 1 FROM support.conversations WHERE id = '{}'{} FOR UPDATE",
+                fc.id,
+                pinned(&fc.workspace)
             ))
             .await
             .unwrap();
         let identity = Identity::Claims(u.clone());
-        for tpl in [
+        let mut templates = vec![
             "SELECT support.escalate_conversation('{CONV}')",
             "SELECT support.claim_conversation('{CONV}')",
             "SELECT support.release_conversation('{CONV}')",
@@ -60,14 +63,24 @@ async fn lock_oracle(db: &str, app: &Client, w: &World, rng: &mut Rng, report: &
             "UPDATE support.conversations SET subject = 'x' WHERE id = '{CONV}'",
             "DELETE FROM support.conversations WHERE id = '{CONV}'",
             "SELECT 1 FROM support.conversations WHERE id = '{CONV}' FOR UPDATE",
-        ] {
+        ];
+        if citus::enabled() {
+            // The FOR UPDATE Citus runs (the shape above it refuses, 0A000,
+            // for every id): on the locked row's shard, for the locked id
+            // and a missing id of the same workspace.
+            templates.push(
+                "SELECT 1 FROM support.conversations WHERE id = '{CONV}' AND workspace_id = '{WS}' FOR UPDATE",
+            );
+        }
+        for tpl in templates {
             let missing = rng.uuid();
+            let render = |id: &str| tpl.replace("{CONV}", id).replace("{WS}", &fc.workspace);
             let started = Instant::now();
             let f = try_as(
                 app,
                 &identity,
                 "SET LOCAL lock_timeout = '2s';",
-                &tpl.replace("{CONV}", &fc.id),
+                &render(&fc.id),
             )
             .await;
             let waited = started.elapsed();
@@ -75,18 +88,18 @@ async fn lock_oracle(db: &str, app: &Client, w: &World, rng: &mut Rng, report: &
                 app,
                 &identity,
                 "SET LOCAL lock_timeout = '2s';",
-                &tpl.replace("{CONV}", &missing),
+                &render(&missing),
             )
             .await;
             report.case("lock oracle");
             let fe = f
                 .error
                 .as_ref()
-                .map(|e| e.normalized(&[(fc.id.as_str(), "{CONV}")]));
+                .map(|e| comparable(e, &[(fc.id.as_str(), "{CONV}")]));
             let ce = c
                 .error
                 .as_ref()
-                .map(|e| e.normalized(&[(missing.as_str(), "{CONV}")]));
+                .map(|e| comparable(e, &[(missing.as_str(), "{CONV}")]));
             if f.state == "55P03"
                 || waited > Duration::from_millis(1500)
                 || (f.state.as_str(), f.rows, &fe) != (c.state.as_str(), c.rows, &ce)
@@ -96,6 +109,12 @@ async fn lock_oracle(db: &str, app: &Client, w: &World, rng: &mut Rng, report: &
                     f.describe(),
                     c.describe()
                 ));
+            } else if let Some(r) = citus::refusal(&f, &[Refusal::ForUpdate]) {
+                if tpl.ends_with("FOR UPDATE") && !tpl.contains("workspace_id") {
+                    report.citus_accept(r, &format!("lock oracle: {tpl}"));
+                } else {
+                    report.fail(format!("{u}: {tpl}: {}", f.describe()));
+                }
             }
         }
         // Positive control: a member of that workspace waits for the lock.
@@ -105,8 +124,9 @@ async fn lock_oracle(db: &str, app: &Client, w: &World, rng: &mut Rng, report: &
                 &Identity::Claims(member),
                 "SET LOCAL lock_timeout = '100ms';",
                 &format!(
-                    "SELECT 1 FROM support.conversations WHERE id = '{}' FOR UPDATE",
-                    fc.id
+                    "SELECT 1 FROM support.conversations WHERE id = '{}'{} FOR UPDATE",
+                    fc.id,
+                    pinned(&fc.workspace)
                 ),
             )
             .await;
@@ -119,5 +139,15 @@ async fn lock_oracle(db: &str, app: &Client, w: &World, rng: &mut Rng, report: &
             }
         }
         holder.batch_execute("ROLLBACK").await.unwrap();
+    }
+}
+
+/// On Citus, ` AND workspace_id = '<ws>'`: Citus runs a FOR UPDATE only with
+/// an equality on the shard key (the locked row's workspace, from the model).
+fn pinned(ws: &str) -> String {
+    if citus::enabled() {
+        format!(" AND workspace_id = '{ws}'")
+    } else {
+        String::new()
     }
 }

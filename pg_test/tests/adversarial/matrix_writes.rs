@@ -53,6 +53,14 @@ pub(crate) async fn matrix_writes(
             ("conversation.edit_channel", format!("UPDATE support.conversations SET channel = 'voice' WHERE id = '{cid}'")),
             ("conversation.delete", format!("DELETE FROM support.conversations WHERE id = '{cid}'")),
         ];
+        // On Citus a message names its workspace (the shard key, the one the
+        // conversation is in): Citus refuses a NULL shard key (22004) before
+        // any policy runs.
+        let (ws_column, ws_value) = if pg_test::citus::enabled() {
+            ("workspace_id, ", format!("'{}', ", conv.workspace))
+        } else {
+            ("", String::new())
+        };
         for role in MESSAGE_ROLES {
             probes.push((
                 match role {
@@ -61,7 +69,7 @@ pub(crate) async fn matrix_writes(
                     "agent" => "message.post_agent",
                     _ => "message.post_system",
                 },
-                format!("INSERT INTO support.conversation_messages (conversation_id, role, content) VALUES ('{cid}', '{role}', 'matrix probe') RETURNING id"),
+                format!("INSERT INTO support.conversation_messages ({ws_column}conversation_id, role, content) VALUES ({ws_value}'{cid}', '{role}', 'matrix probe') RETURNING id"),
             ));
         }
         if let Some(other) = m
@@ -70,7 +78,7 @@ pub(crate) async fn matrix_writes(
             .map(|(u, _)| u)
             .find(|u| u != me)
         {
-            probes.push(("message.post_as_other", format!("INSERT INTO support.conversation_messages (conversation_id, role, author_id, content) VALUES ('{cid}', 'agent', '{other}', 'matrix probe') RETURNING id")));
+            probes.push(("message.post_as_other", format!("INSERT INTO support.conversation_messages ({ws_column}conversation_id, role, author_id, content) VALUES ({ws_value}'{cid}', 'agent', '{other}', 'matrix probe') RETURNING id")));
         }
         // Staff actions: join (staff serving it without being members, and
         // members who are not staff: members who are staff are no column);

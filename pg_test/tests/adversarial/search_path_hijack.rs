@@ -1,7 +1,7 @@
 //! Search-path hijack: objects planted in public and pg_temp under the names the extension's SECURITY DEFINER functions and triggers use are never called, whatever the caller's search_path.
 
 use pg_test::adversarial::generate::{deletion_phase, generate_content, lifecycle_phase};
-use pg_test::adversarial::session::{attempt_as, Identity};
+use pg_test::adversarial::session::{attempt_as, error_text, Identity};
 use pg_test::adversarial::truth::verify_model;
 use pg_test::adversarial::{setup, World};
 use pg_test::session::texts;
@@ -200,7 +200,7 @@ async fn plant_hijack_objects(app: &Client, w: &World) -> Vec<String> {
         .join("\n");
         app.batch_execute(&sql)
             .await
-            .unwrap_or_else(|e| panic!("planting in {schema}: {e}"));
+            .unwrap_or_else(|e| panic!("planting in {schema}: {}", error_text(&e)));
         planted.push(format!("{schema}: now, clock_timestamp, statement_timestamp, current_setting x2, set_config, row_security_active x2, gen_random_uuid, lifecycle_pending, current_user_id, member_workspaces, workspace_member, count, operators = (uuid), = <> (text), <= (timestamptz), + (integer)"));
     }
     planted

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pg_test::adversarial::session::{begin, try_as, Identity};
+use pg_test::adversarial::session::{begin, error_text, try_as, Identity};
 use pg_test::adversarial::staff::{owner_of, set_access};
 use pg_test::adversarial::truth::verify_model;
 use pg_test::adversarial::{setup, Report, Setup, World, TENANT};
@@ -362,7 +362,7 @@ async fn expected_seen(owner: &Client, m: &Model, user: &str, ws: &str) -> Strin
 async fn seen(c: &Client, ws: &str) -> String {
     match c.query_one(SEEN, &[&ws]).await {
         Ok(r) => r.get(0),
-        Err(e) => format!("error {e}"),
+        Err(e) => format!("error {}", error_text(&e)),
     }
 }
 
@@ -389,11 +389,7 @@ enum Change {
 async fn across(s: &mut Setup, user: &str, ws: &str, change: Change, also: Option<&str>) {
     let area = "open staff session";
     let c = session(s, "cx-staff-session").await;
-    c.batch_execute(&format!(
-        "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL support.user_id = '{user}'"
-    ))
-    .await
-    .unwrap();
+    begin_as(&c, "BEGIN ISOLATION LEVEL READ COMMITTED", user).await;
     let label = |what: &str| format!("staff {user} in {ws}, {what}");
     let want = expected_seen(&s.owner, &s.w.model, user, ws).await;
     assert!(
@@ -437,11 +433,7 @@ async fn across(s: &mut Setup, user: &str, ws: &str, change: Change, also: Optio
             "after the DBA deleted their staff row"
         }
         Change::Truncated => {
-            c.batch_execute(&format!(
-                "COMMIT; BEGIN; SET LOCAL support.user_id = '{user}'"
-            ))
-            .await
-            .unwrap();
+            begin_as(&c, "COMMIT; BEGIN", user).await;
             s.owner
                 .batch_execute(
                     "BEGIN; SET LOCAL lock_timeout = '30s'; TRUNCATE support.staff CASCADE; COMMIT",
@@ -495,6 +487,25 @@ async fn across(s: &mut Setup, user: &str, ws: &str, change: Change, also: Optio
         &state,
     );
     c.batch_execute("ROLLBACK").await.unwrap();
+}
+
+/// `begin` (statements that open a transaction), then end user `user` for
+/// it. On Citus the identity is a message of its own and reaches the workers
+/// ([`Identity::set_local`], see pg_test::adversarial::session::begin).
+async fn begin_as(c: &Client, begin: &str, user: &str) {
+    let batches = if pg_test::citus::enabled() {
+        vec![
+            begin.to_string(),
+            Identity::UserId(user.to_string()).set_local(),
+        ]
+    } else {
+        vec![format!("{begin}; SET LOCAL support.user_id = '{user}'")]
+    };
+    for sql in batches {
+        if let Err(e) = c.batch_execute(&sql).await {
+            panic!("{sql}: {}", error_text(&e));
+        }
+    }
 }
 
 /// A workspace `user` serves without being a member, with conversations, not one of `avoid`.
@@ -564,18 +575,21 @@ async fn open_sessions(s: &mut Setup) {
     }
 }
 
+/// Waits until backend `pid` waits for a lock. On Citus the lock may be
+/// waited for on a worker, on behalf of the backend (which waits there for
+/// the worker's answer): Citus's view of the cluster's lock waits says so.
 async fn wait_until_blocked(su: &Client, pid: i32) {
     let deadline = Instant::now() + Duration::from_secs(10);
+    let sql = if pg_test::citus::enabled() {
+        "SELECT a.wait_event_type = 'Lock' OR EXISTS (SELECT 1 FROM citus_lock_waits w \
+            WHERE w.waiting_gpid = citus_calculate_gpid((SELECT n.nodeid FROM pg_dist_node n WHERE n.groupid = 0), $1)) \
+           FROM pg_stat_activity a WHERE a.pid = $1"
+    } else {
+        "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1"
+    };
     loop {
-        let waiting: Option<String> = su
-            .query_one(
-                "SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1",
-                &[&pid],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        if waiting.as_deref() == Some("Lock") {
+        let waiting: Option<bool> = su.query_one(sql, &[&pid]).await.unwrap().get(0);
+        if waiting == Some(true) {
             return;
         }
         assert!(Instant::now() < deadline, "backend {pid} never blocked");
@@ -627,17 +641,12 @@ async fn join_races_refusal(s: &mut Setup) {
         let join_state;
         match order {
             "join first" => {
-                joiner
-                    .batch_execute(&format!("BEGIN; SET LOCAL support.user_id = '{all}'"))
-                    .await
-                    .unwrap();
+                begin_as(&joiner, "BEGIN", &all).await;
                 join_state = state_of(joiner.query(join_sql.as_str(), &[]).await).await;
                 let waiting = {
                     let (r, sql, me) = (refuser.clone(), refuse_sql.clone(), owner_id.clone());
                     tokio::spawn(async move {
-                        r.batch_execute(&format!("BEGIN; SET LOCAL support.user_id = '{me}'"))
-                            .await
-                            .unwrap();
+                        begin_as(&r, "BEGIN", &me).await;
                         let st = state_of(r.query(sql.as_str(), &[]).await).await;
                         r.batch_execute(if st == "00000" { "COMMIT" } else { "ROLLBACK" })
                             .await
@@ -657,10 +666,7 @@ async fn join_races_refusal(s: &mut Setup) {
                 );
             }
             "refusal first" => {
-                refuser
-                    .batch_execute(&format!("BEGIN; SET LOCAL support.user_id = '{owner_id}'"))
-                    .await
-                    .unwrap();
+                begin_as(&refuser, "BEGIN", &owner_id).await;
                 let refused = state_of(refuser.query(refuse_sql.as_str(), &[]).await).await;
                 record(
                     &mut s.report,
@@ -672,9 +678,7 @@ async fn join_races_refusal(s: &mut Setup) {
                 let waiting = {
                     let (j, sql, me) = (joiner.clone(), join_sql.clone(), all.clone());
                     tokio::spawn(async move {
-                        j.batch_execute(&format!("BEGIN; SET LOCAL support.user_id = '{me}'"))
-                            .await
-                            .unwrap();
+                        begin_as(&j, "BEGIN", &me).await;
                         let st = state_of(j.query(sql.as_str(), &[]).await).await;
                         j.batch_execute(if st == "00000" { "COMMIT" } else { "ROLLBACK" })
                             .await
@@ -690,9 +694,7 @@ async fn join_races_refusal(s: &mut Setup) {
                 let j = {
                     let (j, sql, me) = (joiner.clone(), join_sql.clone(), all.clone());
                     tokio::spawn(async move {
-                        j.batch_execute(&format!("BEGIN; SET LOCAL support.user_id = '{me}'"))
-                            .await
-                            .unwrap();
+                        begin_as(&j, "BEGIN", &me).await;
                         let st = state_of(j.query(sql.as_str(), &[]).await).await;
                         j.batch_execute(if st == "00000" { "COMMIT" } else { "ROLLBACK" })
                             .await
@@ -703,9 +705,7 @@ async fn join_races_refusal(s: &mut Setup) {
                 let r = {
                     let (r, sql, me) = (refuser.clone(), refuse_sql.clone(), owner_id.clone());
                     tokio::spawn(async move {
-                        r.batch_execute(&format!("BEGIN; SET LOCAL support.user_id = '{me}'"))
-                            .await
-                            .unwrap();
+                        begin_as(&r, "BEGIN", &me).await;
                         let st = state_of(r.query(sql.as_str(), &[]).await).await;
                         r.batch_execute(if st == "00000" { "COMMIT" } else { "ROLLBACK" })
                             .await

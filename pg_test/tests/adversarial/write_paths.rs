@@ -1,5 +1,6 @@
 //! Write paths: every cross-workspace write is refused (or affects 0 rows), leaves the database byte-for-byte unchanged, and answers for another workspace's id exactly as for an id that does not exist; on the user's own rows (positive controls) the matrix decides.
 
+use pg_test::adversarial::citus::{self, comparable, Refusal as CitusRefusal};
 use pg_test::adversarial::session::{attempt_as, try_as, Identity};
 use pg_test::adversarial::{setup, Report, World};
 use pg_test::checksum::checksum;
@@ -91,6 +92,10 @@ struct Own {
 
 fn templates(me: &str, own: Option<&Own>) -> Vec<Template> {
     use Refusal::*;
+    // On Citus a message names its workspace (the shard key): where the
+    // workspace of a new message is mine, it is named (else Citus refuses
+    // the NULL shard key, 22004, before any policy runs).
+    let on_citus = citus::enabled();
     let t = |label, sql: String, refusal, positive| Template {
         label,
         sql,
@@ -131,17 +136,28 @@ fn templates(me: &str, own: Option<&Own>) -> Vec<Template> {
         t("serve another workspace as staff", format!("INSERT INTO support.staff_workspaces (workspace_id, user_id) VALUES ('{{WS}}', '{me}')"), Error, false),
         t("allow staff in another workspace by UPDATE", "UPDATE support.workspaces SET staff_access = true WHERE id = '{WS}'".into(), Error, false),
     ];
+    if on_citus {
+        // The FOR UPDATE Citus can distribute (an equality on workspace_id):
+        // the attack and its positive control where the shape without it is
+        // refused (0A000) for every id.
+        v.push(t("SELECT ... FOR UPDATE another workspace's conversation (with its workspace_id)", "SELECT id FROM support.conversations WHERE workspace_id = '{WS}' AND id = '{CONV}' FOR UPDATE".into(), NoRows, true));
+    }
     if let Some(o) = own {
         let (ows, oconv) = (&o.ws, &o.conv);
+        let (ws_column, ws_value) = if on_citus {
+            ("workspace_id, ", format!("'{ows}', "))
+        } else {
+            ("", String::new())
+        };
         v.extend([
             t("move another workspace's conversation into mine", format!("UPDATE support.conversations SET workspace_id = '{ows}' WHERE id = '{{CONV}}'"), NoRows, false),
             t("message into another workspace's conversation under my workspace_id", format!("INSERT INTO support.conversation_messages (workspace_id, conversation_id, role, content) VALUES ('{ows}', '{{CONV}}', 'customer', 'planted')"), Error, false),
             t("move my conversation into another workspace", format!("UPDATE support.conversations SET workspace_id = '{{WS}}' WHERE id = '{oconv}'"), Error, false),
             t("my conversation with another workspace's user as bot (INSERT)", format!("INSERT INTO support.conversations (workspace_id, bot_user_id, subject) VALUES ('{ows}', '{{USER}}', 'x')"), Error, false),
             t("my conversation with another workspace's user as bot (UPDATE)", format!("UPDATE support.conversations SET bot_user_id = '{{USER}}' WHERE id = '{oconv}'"), Error, false),
-            t("message in my conversation authored by another workspace's user", format!("INSERT INTO support.conversation_messages (conversation_id, role, author_id, content) VALUES ('{oconv}', 'agent', '{{USER}}', 'x')"), Error, false),
+            t("message in my conversation authored by another workspace's user", format!("INSERT INTO support.conversation_messages ({ws_column}conversation_id, role, author_id, content) VALUES ({ws_value}'{oconv}', 'agent', '{{USER}}', 'x')"), Error, false),
             t("choose another workspace's conversation id for a new conversation", format!("INSERT INTO support.conversations (id, workspace_id, subject) VALUES ('{{CONV}}', '{ows}', 'x')"), Error, false),
-            t("choose another workspace's message id for a new message", format!("INSERT INTO support.conversation_messages (id, conversation_id, role, content) VALUES ('{{MSG}}', '{oconv}', 'customer', 'x')"), Error, false),
+            t("choose another workspace's message id for a new message", format!("INSERT INTO support.conversation_messages (id, {ws_column}conversation_id, role, content) VALUES ('{{MSG}}', {ws_value}'{oconv}', 'customer', 'x')"), Error, false),
         ]);
         if let Some(om) = &o.msg {
             v.push(t("re-parent my message into another workspace's conversation", format!("UPDATE support.conversation_messages SET conversation_id = '{{CONV}}' WHERE id = '{om}'"), Error, false));
@@ -156,6 +172,34 @@ fn templates(me: &str, own: Option<&Own>) -> Vec<Template> {
         }
     }
     v
+}
+
+/// The Citus refusals (0A000, the same for every id) accepted in Citus mode
+/// where a template expects no rows: Citus cannot distribute the shape.
+fn citus_refusals(label: &str) -> &'static [CitusRefusal] {
+    match label {
+        "SELECT ... FOR UPDATE another workspace's conversation" => &[CitusRefusal::ForUpdate],
+        "move another workspace's conversation into mine" => &[CitusRefusal::ShardKeyUpdate],
+        _ => &[],
+    }
+}
+
+/// On Citus, the positive control of a template whose shape Citus cannot
+/// run on the user's own rows either: the same statement naming the
+/// workspace ({WS}, the user's own in the positive control).
+fn citus_positive_sql(label: &str) -> Option<&'static str> {
+    if !citus::enabled() {
+        return None;
+    }
+    match label {
+        "SELECT ... FOR UPDATE another workspace's conversation" => Some(
+            "SELECT id FROM support.conversations WHERE workspace_id = '{WS}' AND id = '{CONV}' FOR UPDATE",
+        ),
+        "message into another workspace's conversation (workspace from the parent)" => Some(
+            "INSERT INTO support.conversation_messages (workspace_id, conversation_id, role, content) VALUES ('{WS}', '{CONV}', 'customer', 'positive control')",
+        ),
+        _ => None,
+    }
 }
 
 /// The matrix action a positive-control template performs on the user's own
@@ -282,10 +326,29 @@ async fn write_paths(
             );
             let f = attempt_as(app, identity, &foreign.render(&t.sql)).await;
             report.case("write paths");
+            // Citus mode: a refusal of a shape Citus cannot distribute, which
+            // must also be the answer for a missing id (checked below).
+            let citus_refusal = citus::refusal(&f, citus_refusals(t.label));
             let refused = match t.refusal {
                 Refusal::Error => f.is_error(),
                 Refusal::NoRows => f.state == "00000" && f.rows == 0,
-            };
+            } || citus_refusal.is_some();
+            // Refusals by Citus where any error is the expected refusal: not
+            // a relaxation, but the policies were not what refused; counted.
+            if citus::enabled() && f.state == "22004" {
+                report.citus_note(&format!(
+                    "22004 (NULL shard key: a message INSERT without workspace_id, refused by Citus before any policy): {}",
+                    t.label
+                ));
+            } else if let (Refusal::Error, Some(r)) =
+                (t.refusal, citus::refusal(&f, &CitusRefusal::ALL))
+            {
+                report.citus_note(&format!(
+                    "{} (refused by Citus before any policy, as expected an error): {}",
+                    r.label(),
+                    t.label
+                ));
+            }
             if !refused {
                 report.leak(format!("{label}: not refused: {}", f.describe()));
             }
@@ -303,12 +366,32 @@ async fn write_paths(
             let fe = f
                 .error
                 .as_ref()
-                .map(|e| e.normalized(&foreign.placeholders()));
+                .map(|e| comparable(e, &foreign.placeholders()));
             let ce = c
                 .error
                 .as_ref()
-                .map(|e| e.normalized(&missing.placeholders()));
-            if (f.state.as_str(), f.rows, &fe) != (c.state.as_str(), c.rows, &ce) {
+                .map(|e| comparable(e, &missing.placeholders()));
+            let same = (f.state.as_str(), f.rows, &fe) == (c.state.as_str(), c.rows, &ce);
+            if same && citus::enabled() {
+                let raw = |o: &pg_test::outcome::Outcome, b: &Binding| {
+                    o.error.as_ref().map(|e| e.normalized(&b.placeholders()))
+                };
+                if raw(&f, &foreign) != raw(&c, &missing) {
+                    report.citus_note(
+                        "foreign id = missing id once the shard suffix of relation names and the worker's host:port are left out",
+                    );
+                }
+            }
+            if same {
+                if let Some(r) = citus_refusal {
+                    let shape = match &own {
+                        Some(o) => t.sql.replace(&o.ws, "{MY_WS}"),
+                        None => t.sql.clone(),
+                    };
+                    report.citus_accept(r, &format!("write paths: {}: {shape}", t.label));
+                }
+            }
+            if !same {
                 report.leak(format!(
                     "{label}: another workspace's id answers differently from a missing id:\n  foreign: {} {fe:?}\n  missing: {} {ce:?}",
                     f.describe(),
@@ -326,7 +409,17 @@ async fn write_paths(
                     if t.sql.contains("{MSG}") && o.msg.is_none() {
                         continue;
                     }
-                    let p = try_as(app, identity, "", &mine_binding.render(&t.sql)).await;
+                    let sql = match citus_positive_sql(t.label) {
+                        Some(pinned) => {
+                            report.citus_note(&format!(
+                                "positive control run naming the workspace (the shard key): {}",
+                                t.label
+                            ));
+                            pinned
+                        }
+                        None => t.sql.as_str(),
+                    };
+                    let p = try_as(app, identity, "", &mine_binding.render(sql)).await;
                     // On my own rows the matrix decides: a refusal it lists
                     // must be exactly that refusal.
                     let verdict = positive_action(t.label, o, me, m)
