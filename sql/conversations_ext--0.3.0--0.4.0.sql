@@ -958,7 +958,7 @@ COMMENT ON FUNCTION support.inbox(integer) IS
 COMMENT ON FUNCTION support.grant_usage(regrole) IS
     'Gives an application role exactly what its end users need, revoking anything else it had on support objects: USAGE on the schema, column-level privileges on the tables (row-level security applies), and EXECUTE on the public functions. Idempotent; ALTER EXTENSION UPDATE re-applies it to every role that had it. For the DBA (superuser or extension owner).';
 COMMENT ON FUNCTION support.distribute(integer) IS
-    'On a Citus coordinator: makes the extension''s tables the supported distributed layout, support.citus_layout(): users, workspaces, workspace_members, staff and staff_workspaces reference tables; conversations, conversation_messages, conversation_events and member_events distributed by workspace_id and colocated, in shard_count shards (default 32). Re-applies support.grant_usage() to every role that had it, on every node. Idempotent: once distributed it changes nothing and returns the same layout. For the DBA (superuser).';
+    'On a Citus coordinator: makes the extension''s tables the supported distributed layout, support.citus_layout(): users, workspaces, workspace_members, staff and staff_workspaces reference tables; conversations, conversation_messages, conversation_events and member_events distributed by workspace_id and colocated, in shard_count shards (default 32). Re-applies support.grant_usage() to every role that had it, on every node. Idempotent: once distributed it changes nothing and returns the same layout. Run it in a transaction of its own. For the DBA (superuser).';
 -- catalog comments: end
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA support FROM PUBLIC;
 

@@ -355,9 +355,10 @@ async fn membership_and_lifecycle_changes_are_audited_once() {
     let db = "cx_citus_audit";
     let owner = fresh_database(db, &[]).await;
     let (boss, agent) = (agent_id(90), agent_id(91));
+    let (undone, later) = (agent_id(92), agent_id(93));
     owner
         .batch_execute(&format!(
-            "INSERT INTO support.users (id) VALUES ('{boss}'), ('{agent}');
+            "INSERT INTO support.users (id) VALUES ('{boss}'), ('{agent}'), ('{undone}'), ('{later}');
              INSERT INTO support.workspace_members (workspace_id, user_id, role) VALUES ('{W1}', '{boss}', 'owner');"
         ))
         .await
@@ -387,6 +388,18 @@ async fn membership_and_lifecycle_changes_are_audited_once() {
             .await
             .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
     }
+    // The user first sent inside a savepoint that is rolled back (a
+    // set_config() identity, which Citus does not send itself): the rollback
+    // takes the SET LOCAL back on the workers too, and the next change must
+    // send the user again.
+    let savepoint = format!(
+        "BEGIN; SELECT set_config('support.user_id', '{boss}', true); \
+         SAVEPOINT s; SELECT support.add_member('{W1}', '{undone}', 'agent'); ROLLBACK TO SAVEPOINT s; \
+         SELECT support.add_member('{W1}', '{later}', 'agent'); COMMIT"
+    );
+    app.batch_execute(&savepoint)
+        .await
+        .unwrap_or_else(|e| panic!("{savepoint}: {e:?}"));
     let members: Vec<(String, String)> = owner
         .query(
             &format!(
@@ -404,6 +417,24 @@ async fn membership_and_lifecycle_changes_are_audited_once() {
         .map(|k| (k.to_string(), boss.clone()))
         .collect();
     assert_eq!(members, expected_members, "member_events of the agent");
+    let after_savepoint: Vec<(String, String, String)> = owner
+        .query(
+            &format!(
+                "SELECT user_id::text, kind, coalesce(actor_id::text, 'NULL') FROM support.member_events
+                  WHERE user_id IN ('{undone}', '{later}') ORDER BY created_at, id"
+            ),
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        after_savepoint,
+        vec![(later.clone(), "added".to_string(), boss.clone())],
+        "after a rolled-back savepoint: only the later addition, with its actor"
+    );
     let events: Vec<(String, Option<String>)> = owner
         .query(
             &format!(

@@ -251,18 +251,27 @@ pub(crate) fn require_current_user() -> pgrx::Uuid {
 /// sends no `set_config()`, hence nothing PostgREST or Supabase set). The
 /// policies and audit triggers that run there then see the same user. Does
 /// nothing without Citus, on a worker, or when already done for `user` in
-/// this transaction. Only a user this backend already accepted is sent.
+/// this (sub)transaction. Only a user this backend already accepted is sent.
 fn propagate(user: pgrx::Uuid) -> crate::errors::Result<()> {
+    // What was sent, in which transaction and subtransaction (a rolled-back
+    // savepoint takes the SET LOCAL back, on the workers too: send again).
+    type Sent = (pg_sys::TimestampTz, pg_sys::SubTransactionId, pgrx::Uuid);
     thread_local! {
-        static SENT: std::cell::Cell<Option<(pg_sys::TimestampTz, pgrx::Uuid)>> =
-            const { std::cell::Cell::new(None) };
+        static SENT: std::cell::Cell<Option<Sent>> = const { std::cell::Cell::new(None) };
     }
     if crate::citus::node()? != crate::citus::Node::Coordinator {
         return Ok(());
     }
-    // SAFETY: the current transaction's start time; always valid in one.
-    let started = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
-    if SENT.with(|s| s.get()) == Some((started, user)) {
+    // SAFETY: the current transaction's start time and subtransaction id;
+    // always valid in a transaction.
+    let now = unsafe {
+        (
+            pg_sys::GetCurrentTransactionStartTimestamp(),
+            pg_sys::GetCurrentSubTransactionId(),
+            user,
+        )
+    };
+    if SENT.with(|s| s.get()) == Some(now) {
         return Ok(());
     }
     // SAFETY: the same calls fmgr_security_definer makes for a SET clause;
@@ -283,7 +292,7 @@ fn propagate(user: pgrx::Uuid) -> crate::errors::Result<()> {
         pg_sys::AtEOXact_GUC(true, level);
         sent?;
     }
-    SENT.with(|s| s.set(Some((started, user))));
+    SENT.with(|s| s.set(Some(now)));
     Ok(())
 }
 
