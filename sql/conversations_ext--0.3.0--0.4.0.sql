@@ -792,6 +792,41 @@ REVOKE ALL ON FUNCTION support.on_workers(text) FROM PUBLIC;
 COMMENT ON FUNCTION support.on_workers(text) IS
     'Internal (support.distribute, support.grant_usage): runs a command on every Citus worker; raises the first failure.';
 
+-- The extension's foreign keys as support.distribute() re-creates them on
+-- distributed tables (sql/00_schema.sql has them for one server): the same
+-- names and columns; the three ON DELETE SET NULL (column) keys become plain
+-- keys, which Citus accepts, and support.workspace_members_before_delete
+-- clears those columns instead.
+CREATE FUNCTION support.citus_foreign_keys()
+RETURNS TABLE (rel pg_catalog.regclass, name text, definition text)
+LANGUAGE sql
+IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    VALUES ('support.workspace_members'::pg_catalog.regclass, 'workspace_members_workspace_fkey',
+            'FOREIGN KEY (workspace_id) REFERENCES support.workspaces (id) ON DELETE CASCADE'),
+           ('support.workspace_members', 'workspace_members_user_fkey',
+            'FOREIGN KEY (user_id) REFERENCES support.users (id) ON DELETE CASCADE'),
+           ('support.staff', 'staff_user_fkey',
+            'FOREIGN KEY (user_id) REFERENCES support.users (id) ON DELETE CASCADE'),
+           ('support.staff_workspaces', 'staff_workspaces_workspace_fkey',
+            'FOREIGN KEY (workspace_id) REFERENCES support.workspaces (id) ON DELETE CASCADE'),
+           ('support.staff_workspaces', 'staff_workspaces_staff_fkey',
+            'FOREIGN KEY (user_id) REFERENCES support.staff (user_id) ON DELETE CASCADE'),
+           ('support.conversations', 'conversations_workspace_fkey',
+            'FOREIGN KEY (workspace_id) REFERENCES support.workspaces (id)'),
+           ('support.conversations', 'conversations_bot_member_fkey',
+            'FOREIGN KEY (workspace_id, bot_user_id) REFERENCES support.workspace_members (workspace_id, user_id)'),
+           ('support.conversations', 'conversations_owner_member_fkey',
+            'FOREIGN KEY (workspace_id, claimed_by) REFERENCES support.workspace_members (workspace_id, user_id)'),
+           ('support.conversation_messages', 'conversation_messages_conversation_fkey',
+            'FOREIGN KEY (workspace_id, conversation_id) REFERENCES support.conversations (workspace_id, id) ON DELETE CASCADE'),
+           ('support.conversation_messages', 'conversation_messages_author_member_fkey',
+            'FOREIGN KEY (workspace_id, author_id) REFERENCES support.workspace_members (workspace_id, user_id)')
+$$;
+COMMENT ON FUNCTION support.citus_foreign_keys() IS
+    'Internal (support.distribute): the extension''s foreign keys as they are re-created on distributed tables.';
+
 -- support.distribute(shard_count): on a Citus coordinator, distributes the
 -- installed extension's tables into support.citus_layout(). Idempotent: a
 -- second call changes nothing and returns the same layout. Refuses on a server
@@ -801,10 +836,10 @@ COMMENT ON FUNCTION support.on_workers(text) IS
 -- Why the foreign keys are dropped and re-created: with any foreign key among
 -- them, Citus first turns the connected tables into "Citus local tables" and
 -- then cannot turn those into reference or distributed tables (the workers'
--- copies, which belong to the extension, are in the way). So every key is
--- dropped on every node, the tables are distributed, and the keys are added
--- back through Citus (which puts them on every shard), the three SET NULL keys
--- as plain keys (see support.workspace_members_before_delete).
+-- copies, which belong to the extension, are in the way). So the extension's
+-- keys (support.citus_foreign_keys(); a DBA's own are left alone) are dropped
+-- on every node, the tables are distributed, and the keys are added back
+-- through Citus, which puts them on every shard.
 CREATE FUNCTION support.distribute(shard_count integer DEFAULT 32)
 RETURNS TABLE (relation pg_catalog.regclass, citus_table_type text)
 LANGUAGE plpgsql
@@ -841,16 +876,15 @@ BEGIN
         -- as they are, as from pg_restore, not record them again.
         SET LOCAL row_security = off;
 
-        -- 1. Every foreign key among the extension's tables, on every node.
-        FOR fk IN
-            SELECT c.conrelid::pg_catalog.regclass AS rel, c.conname
-              FROM pg_catalog.pg_constraint AS c
-             WHERE c.contype OPERATOR(pg_catalog.=) 'f'
-               AND c.connamespace OPERATOR(pg_catalog.=) 'support'::pg_catalog.regnamespace
-        LOOP
-            EXECUTE pg_catalog.format('ALTER TABLE %s DROP CONSTRAINT %I', fk.rel, fk.conname);
+        -- 1. The extension's foreign keys, on every node.
+        FOR fk IN SELECT k.rel, k.name FROM support.citus_foreign_keys() AS k LOOP
+            IF EXISTS (SELECT 1 FROM pg_catalog.pg_constraint AS c
+                        WHERE c.conrelid OPERATOR(pg_catalog.=) fk.rel
+                          AND c.conname OPERATOR(pg_catalog.=) fk.name) THEN
+                EXECUTE pg_catalog.format('ALTER TABLE %s DROP CONSTRAINT %I', fk.rel, fk.name);
+            END IF;
             PERFORM support.on_workers(
-                pg_catalog.format('ALTER TABLE IF EXISTS %s DROP CONSTRAINT IF EXISTS %I', fk.rel, fk.conname));
+                pg_catalog.format('ALTER TABLE IF EXISTS %s DROP CONSTRAINT IF EXISTS %I', fk.rel, fk.name));
         END LOOP;
 
         -- 2. The layout.
@@ -873,26 +907,9 @@ BEGIN
         END LOOP;
 
         -- 3. The foreign keys again, through Citus.
-        ALTER TABLE support.workspace_members ADD CONSTRAINT workspace_members_workspace_fkey
-            FOREIGN KEY (workspace_id) REFERENCES support.workspaces (id) ON DELETE CASCADE;
-        ALTER TABLE support.workspace_members ADD CONSTRAINT workspace_members_user_fkey
-            FOREIGN KEY (user_id) REFERENCES support.users (id) ON DELETE CASCADE;
-        ALTER TABLE support.staff ADD CONSTRAINT staff_user_fkey
-            FOREIGN KEY (user_id) REFERENCES support.users (id) ON DELETE CASCADE;
-        ALTER TABLE support.staff_workspaces ADD CONSTRAINT staff_workspaces_workspace_fkey
-            FOREIGN KEY (workspace_id) REFERENCES support.workspaces (id) ON DELETE CASCADE;
-        ALTER TABLE support.staff_workspaces ADD CONSTRAINT staff_workspaces_staff_fkey
-            FOREIGN KEY (user_id) REFERENCES support.staff (user_id) ON DELETE CASCADE;
-        ALTER TABLE support.conversations ADD CONSTRAINT conversations_workspace_fkey
-            FOREIGN KEY (workspace_id) REFERENCES support.workspaces (id);
-        ALTER TABLE support.conversations ADD CONSTRAINT conversations_bot_member_fkey
-            FOREIGN KEY (workspace_id, bot_user_id) REFERENCES support.workspace_members (workspace_id, user_id);
-        ALTER TABLE support.conversations ADD CONSTRAINT conversations_owner_member_fkey
-            FOREIGN KEY (workspace_id, claimed_by) REFERENCES support.workspace_members (workspace_id, user_id);
-        ALTER TABLE support.conversation_messages ADD CONSTRAINT conversation_messages_conversation_fkey
-            FOREIGN KEY (workspace_id, conversation_id) REFERENCES support.conversations (workspace_id, id) ON DELETE CASCADE;
-        ALTER TABLE support.conversation_messages ADD CONSTRAINT conversation_messages_author_member_fkey
-            FOREIGN KEY (workspace_id, author_id) REFERENCES support.workspace_members (workspace_id, user_id);
+        FOR fk IN SELECT k.rel, k.name, k.definition FROM support.citus_foreign_keys() AS k LOOP
+            EXECUTE pg_catalog.format('ALTER TABLE %s ADD CONSTRAINT %I %s', fk.rel, fk.name, fk.definition);
+        END LOOP;
     END IF;
 
     -- 4. Application roles given support.grant_usage() before: their

@@ -606,6 +606,15 @@ async fn an_existing_database_distributes_as_it_is() {
         .unwrap();
     populate(&owner, db).await;
     let before = data(&owner).await;
+    let fk_names = "SELECT conname::text FROM pg_constraint \
+                     WHERE contype = 'f' AND conrelid IN (SELECT relation FROM support.citus_layout()) ORDER BY 1";
+    let listed = "SELECT name FROM support.citus_foreign_keys() ORDER BY 1";
+    let installed: Vec<String> = texts(&owner, fk_names).await;
+    assert_eq!(
+        installed,
+        texts::<Vec<String>>(&owner, listed).await,
+        "support.citus_foreign_keys() lists every foreign key of the install"
+    );
     let outcome = sqlstate(
         &owner
             .batch_execute("SET client_min_messages = warning; SELECT * FROM support.distribute(4)")
@@ -627,6 +636,11 @@ async fn an_existing_database_distributes_as_it_is() {
             .unwrap()
             .get(0);
         assert_eq!(distributed, 9);
+        assert_eq!(
+            texts::<Vec<String>>(&owner, fk_names).await,
+            installed,
+            "the same foreign keys after support.distribute()"
+        );
         // Isolation holds on the moved data (positive control: U1 sees W1's).
         let app = connect_app(db).await;
         let seen = count_as(
