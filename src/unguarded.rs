@@ -15,10 +15,22 @@ unsafe extern "C" {
     pub(crate) fn GetTopTransactionIdIfAny() -> pg_sys::TransactionId;
     /// xact.c: the current subtransaction's id.
     pub(crate) fn GetCurrentSubTransactionId() -> pg_sys::SubTransactionId;
-    /// guc.c: its array of settings, sorted by name.
+    /// guc.c (PostgreSQL 15): its array of settings, sorted by name.
+    #[cfg(not(feature = "pg18"))]
     pub(crate) fn get_guc_variables() -> *mut *mut pg_sys::config_generic;
-    /// guc.c: the length of that array.
+    /// guc.c (PostgreSQL 15): the length of that array.
+    #[cfg(not(feature = "pg18"))]
     pub(crate) fn GetNumConfigOptions() -> i32;
+    /// guc.c (PostgreSQL 16 and later keep the settings in a hash table):
+    /// the setting named, or NULL; with `create_placeholders` false and
+    /// `skip_errors` true it only looks up.
+    #[cfg(feature = "pg18")]
+    pub(crate) fn find_option(
+        name: *const std::ffi::c_char,
+        create_placeholders: bool,
+        skip_errors: bool,
+        elevel: i32,
+    ) -> *mut pg_sys::config_generic;
 }
 
 /// Equal slices, compared in line without an early exit, so that the

@@ -1,8 +1,12 @@
 //! Which settings the current transaction changed: the part of identity
 //! resolution that reads PostgreSQL's own settings table, and so depends on
-//! the server version (PostgreSQL 15 here).
+//! the server version. PostgreSQL 15 keeps the settings in a sorted array,
+//! searched once per backend and then checked in place; PostgreSQL 18 in a
+//! hash table, asked each time (`find_option`).
 
+#[cfg(not(feature = "pg18"))]
 use std::cell::Cell;
+#[cfg(not(feature = "pg18"))]
 use std::cmp::Ordering;
 use std::ffi::{c_char, CStr};
 
@@ -10,6 +14,7 @@ use pgrx::prelude::*;
 
 use crate::unguarded;
 
+#[cfg(not(feature = "pg18"))]
 /// guc.c's name order: ASCII case-insensitive, byte by byte (no allocation:
 /// this runs for every identity lookup, i.e. every statement under RLS).
 fn guc_name_order(a: &CStr, b: &CStr) -> Ordering {
@@ -38,6 +43,7 @@ pub(super) struct Setting {
 /// defined by a module) or re-sorts the array (a new setting: a longer
 /// array) but never frees a record that is still in its slot, so a slot that
 /// still holds the remembered record holds that setting.
+#[cfg(not(feature = "pg18"))]
 #[derive(Clone, Copy)]
 struct Slot {
     vars: *mut *mut pg_sys::config_generic,
@@ -47,8 +53,10 @@ struct Slot {
 }
 
 /// One slot per identity setting.
+#[cfg(not(feature = "pg18"))]
 const SLOTS: usize = super::SOURCES.len();
 
+#[cfg(not(feature = "pg18"))]
 thread_local! {
     static FOUND: Cell<[Option<Slot>; SLOTS]> = const { Cell::new([None; SLOTS]) };
 }
@@ -56,6 +64,7 @@ thread_local! {
 /// Setting `name` (None: no such setting). `which` (below [`SLOTS`]) names it among
 /// the identity settings, so that a lookup runs once per backend instead of
 /// once per call: the policies resolve the identity for every row they check.
+#[cfg(not(feature = "pg18"))]
 pub(super) fn setting(which: usize, name: &CStr) -> Option<Setting> {
     // SAFETY: guc.c's array of `GetNumConfigOptions()` pointers to live
     // config_generic structs (each with a NUL-terminated name), read on the
@@ -77,20 +86,41 @@ pub(super) fn setting(which: usize, name: &CStr) -> Option<Setting> {
             },
             _ => find(which, name, vars, count),
         }?;
-        let value = if (*record).vartype == pg_sys::config_type::PGC_STRING {
-            *(*record.cast::<pg_sys::config_string>()).variable as *const c_char
-        } else {
-            // Not a string setting (a module defined it otherwise): guc.c
-            // formats it.
-            pg_sys::GetConfigOption(name.as_ptr(), true, false)
-        };
-        Some(Setting {
-            value,
-            in_transaction: !(*record).stack.is_null(),
-        })
+        Some(read(record, name))
     }
 }
 
+/// Setting `name` (PostgreSQL 18): guc.c's hash table, asked each time.
+#[cfg(feature = "pg18")]
+pub(super) fn setting(_which: usize, name: &CStr) -> Option<Setting> {
+    // SAFETY: a look-up that neither creates nor raises; the record lives in
+    // guc.c's table, read on the backend's own thread.
+    unsafe {
+        let record = unguarded::find_option(name.as_ptr(), false, true, pg_sys::DEBUG5 as i32);
+        (!record.is_null()).then(|| read(record, name))
+    }
+}
+
+/// The current value of setting `record` (named `name`) and whether the
+/// current transaction changed it.
+///
+/// # Safety
+/// `record` is guc.c's live record of `name`.
+unsafe fn read(record: *mut pg_sys::config_generic, name: &CStr) -> Setting {
+    let value = if (*record).vartype == pg_sys::config_type::PGC_STRING {
+        *(*record.cast::<pg_sys::config_string>()).variable as *const c_char
+    } else {
+        // Not a string setting (a module defined it otherwise): guc.c
+        // formats it.
+        pg_sys::GetConfigOption(name.as_ptr(), true, false)
+    };
+    Setting {
+        value,
+        in_transaction: !(*record).stack.is_null(),
+    }
+}
+
+#[cfg(not(feature = "pg18"))]
 /// Looks `name` up in guc.c's array (PostgreSQL 15 keeps it sorted by name,
 /// and guc.c's `find_option` searches it the same way) and remembers where.
 unsafe fn find(

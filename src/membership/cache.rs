@@ -207,6 +207,29 @@ pub(crate) fn support_table(name: &std::ffi::CStr) -> Option<pg_sys::Oid> {
     }
 }
 
+/// `index_beginscan` for one scan key and no ordering, under the active
+/// snapshot. PostgreSQL 18 added the instrumentation argument (none here).
+///
+/// # Safety
+/// `heap` and `idx` are open; an active snapshot is set.
+unsafe fn begin_scan(heap: pg_sys::Relation, idx: pg_sys::Relation) -> pg_sys::IndexScanDesc {
+    #[cfg(not(feature = "pg18"))]
+    {
+        pg_sys::index_beginscan(heap, idx, pg_sys::GetActiveSnapshot(), 1, 0)
+    }
+    #[cfg(feature = "pg18")]
+    {
+        pg_sys::index_beginscan(
+            heap,
+            idx,
+            pg_sys::GetActiveSnapshot(),
+            std::ptr::null_mut(),
+            1,
+            0,
+        )
+    }
+}
+
 fn version_table() -> Option<pg_sys::Oid> {
     support_table(c"membership_versions")
 }
@@ -232,7 +255,7 @@ fn read_stamp(user: pgrx::Uuid) -> Result<Option<Stamp>> {
         let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
         let heap = pg_sys::table_open(table, lock);
         let idx = pg_sys::index_open(index, lock);
-        let scan = pg_sys::index_beginscan(heap, idx, pg_sys::GetActiveSnapshot(), 1, 0);
+        let scan = begin_scan(heap, idx);
         let slot = pg_sys::table_slot_create(heap, std::ptr::null_mut());
         let lookup = |id: [u8; 16]| -> Option<i64> {
             let mut key: pg_sys::ScanKeyData = std::mem::zeroed();
