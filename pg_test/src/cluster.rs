@@ -235,3 +235,31 @@ impl Drop for OwnCluster {
             .status();
     }
 }
+
+/// The major version of the PostgreSQL under test (`pg_config --version` of
+/// [`pg_bindir`]).
+pub fn pg_major() -> u32 {
+    static MAJOR: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *MAJOR.get_or_init(|| {
+        let version = run(&mut Command::new(pg_bindir().join("pg_config")).arg("--version"));
+        version
+            .trim_start_matches("PostgreSQL ")
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|m| m.parse().ok())
+            .unwrap_or_else(|| panic!("pg_config --version: {version}"))
+    })
+}
+
+/// `SET LOCAL`s that force a parallel plan wherever one is possible. The
+/// setting was `force_parallel_mode` until PostgreSQL 15, and is
+/// `debug_parallel_query` since 16.
+pub fn force_parallel_settings() -> &'static str {
+    if pg_major() >= 16 {
+        "SET LOCAL debug_parallel_query = on; SET LOCAL parallel_setup_cost = 0; \
+         SET LOCAL parallel_tuple_cost = 0; SET LOCAL min_parallel_table_scan_size = 0;"
+    } else {
+        "SET LOCAL force_parallel_mode = on; SET LOCAL parallel_setup_cost = 0; \
+         SET LOCAL parallel_tuple_cost = 0; SET LOCAL min_parallel_table_scan_size = 0;"
+    }
+}

@@ -188,15 +188,13 @@ pub async fn read_paths(
         (
             "conversations, forced parallel plan",
             "SELECT c::text FROM support.conversations c".into(),
-            "SET LOCAL force_parallel_mode = on; SET LOCAL parallel_setup_cost = 0; \
-             SET LOCAL parallel_tuple_cost = 0; SET LOCAL min_parallel_table_scan_size = 0;",
+            crate::cluster::force_parallel_settings(),
             &e.conversations,
         ),
         (
             "messages, forced parallel plan",
             "SELECT m::text FROM support.conversation_messages m".into(),
-            "SET LOCAL force_parallel_mode = on; SET LOCAL parallel_setup_cost = 0; \
-             SET LOCAL parallel_tuple_cost = 0; SET LOCAL min_parallel_table_scan_size = 0;",
+            crate::cluster::force_parallel_settings(),
             &e.messages,
         ),
         (

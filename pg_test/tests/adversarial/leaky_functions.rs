@@ -178,8 +178,7 @@ async fn leak_functions(
 
     let all_conv = uuid_array(&w.all_conversation_ids);
     let all_ws = uuid_array(w.model.workspaces.keys());
-    let parallel = "SET LOCAL force_parallel_mode = on; SET LOCAL parallel_setup_cost = 0; \
-                    SET LOCAL parallel_tuple_cost = 0; SET LOCAL min_parallel_table_scan_size = 0;";
+    let parallel = pg_test::cluster::force_parallel_settings();
     // On Citus two distributed tables join on their shard key (else Citus
     // refuses the join: XX000 "requires repartitioning", 0A000 "complex
     // joins"), for every caller, and the probe would prove nothing.
