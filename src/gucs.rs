@@ -43,3 +43,31 @@ pub fn init() {
 pub fn identity_mode() -> IdentityMode {
     IDENTITY_MODE.get()
 }
+
+/// Runs `f` with setting `name` at `value`, as a function's `SET` clause
+/// would: restored when `f` returns (an error unwinds it with the
+/// (sub)transaction, as for a `SET` clause). A `SET LOCAL` of another setting
+/// made inside `f` outlives it.
+pub(crate) fn with_setting<R>(
+    name: &std::ffi::CStr,
+    value: &std::ffi::CStr,
+    f: impl FnOnce() -> R,
+) -> R {
+    // SAFETY: the same calls fmgr_security_definer makes for a SET clause.
+    unsafe {
+        let level = pgrx::pg_sys::NewGUCNestLevel();
+        pgrx::pg_sys::set_config_option(
+            name.as_ptr(),
+            value.as_ptr(),
+            pgrx::pg_sys::GucContext::PGC_USERSET,
+            pgrx::pg_sys::GucSource::PGC_S_SESSION,
+            pgrx::pg_sys::GucAction::GUC_ACTION_SAVE,
+            true,
+            0,
+            false,
+        );
+        let result = f();
+        pgrx::pg_sys::AtEOXact_GUC(true, level);
+        result
+    }
+}

@@ -24,6 +24,21 @@ mod unguarded;
 #[cfg(any(test, feature = "pg_test"))]
 mod tests;
 
+/// Whether a transaction callback's `event` ends the transaction (commit,
+/// abort, or PREPARE TRANSACTION, which Citus's two-phase commit uses): what
+/// the transaction-scoped state in backend memory is forgotten at.
+pub(crate) fn transaction_ends(event: pg_sys::XactEvent::Type) -> bool {
+    use pg_sys::XactEvent::*;
+    matches!(
+        event,
+        XACT_EVENT_COMMIT
+            | XACT_EVENT_ABORT
+            | XACT_EVENT_PARALLEL_COMMIT
+            | XACT_EVENT_PARALLEL_ABORT
+            | XACT_EVENT_PREPARE
+    )
+}
+
 /// Settings and transaction callbacks, once per backend.
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {

@@ -6,7 +6,7 @@
 //! transaction reaches the workers. The tests themselves do not change: the
 //! same expected outcomes hold on a cluster.
 
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 /// The workers' ports, when the harness runs against a Citus cluster.
 pub fn workers() -> Option<Vec<String>> {
@@ -32,15 +32,14 @@ pub fn shard_count() -> u32 {
         .unwrap_or(4)
 }
 
+/// A superuser connection to `db` on the node listening on 127.0.0.1:`port`.
 async fn connect_node(port: &str, db: &str) -> Client {
-    let conninfo = format!("host=127.0.0.1 port={port} user=postgres dbname={db}");
-    let (client, connection) = tokio_postgres::connect(&conninfo, NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("connect to worker {port}/{db}: {e}"));
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    client
+    crate::cluster::Target {
+        host: "127.0.0.1".into(),
+        port: port.into(),
+    }
+    .connect_with(db, "")
+    .await
 }
 
 /// Makes `db` (just created on the coordinator, through `admin`) a Citus

@@ -241,7 +241,7 @@ impl Drop for OwnCluster {
 pub fn pg_major() -> u32 {
     static MAJOR: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
     *MAJOR.get_or_init(|| {
-        let version = run(&mut Command::new(pg_bindir().join("pg_config")).arg("--version"));
+        let version = run(Command::new(pg_bindir().join("pg_config")).arg("--version"));
         version
             .trim_start_matches("PostgreSQL ")
             .split(|c: char| !c.is_ascii_digit())

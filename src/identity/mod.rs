@@ -274,24 +274,10 @@ fn propagate(user: pgrx::Uuid) -> crate::errors::Result<()> {
     if SENT.with(|s| s.get()) == Some(now) {
         return Ok(());
     }
-    // SAFETY: the same calls fmgr_security_definer makes for a SET clause;
-    // the SET LOCAL below is of another setting, so it outlives the level.
-    unsafe {
-        let level = pg_sys::NewGUCNestLevel();
-        pg_sys::set_config_option(
-            c"citus.propagate_set_commands".as_ptr(),
-            c"local".as_ptr(),
-            pg_sys::GucContext::PGC_USERSET,
-            pg_sys::GucSource::PGC_S_SESSION,
-            pg_sys::GucAction::GUC_ACTION_SAVE,
-            true,
-            0,
-            false,
-        );
-        let sent = Spi::run(&format!("SET LOCAL support.user_id = '{user}'"));
-        pg_sys::AtEOXact_GUC(true, level);
-        sent?;
-    }
+    // The SET LOCAL is of another setting: it outlives the temporary one.
+    crate::gucs::with_setting(c"citus.propagate_set_commands", c"local", || {
+        Spi::run(&format!("SET LOCAL support.user_id = '{user}'"))
+    })?;
     SENT.with(|s| s.set(Some(now)));
     Ok(())
 }

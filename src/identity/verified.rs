@@ -43,15 +43,7 @@ pub(crate) fn current_quick() -> Option<Option<pgrx::Uuid>> {
 
 #[pg_guard]
 unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut c_void) {
-    use pg_sys::XactEvent::*;
-    if matches!(
-        event,
-        XACT_EVENT_COMMIT
-            | XACT_EVENT_ABORT
-            | XACT_EVENT_PARALLEL_COMMIT
-            | XACT_EVENT_PARALLEL_ABORT
-            | XACT_EVENT_PREPARE
-    ) {
+    if crate::transaction_ends(event) {
         VERIFIED.with(|v| v.borrow_mut().clear());
     }
 }

@@ -327,13 +327,15 @@ static CLAIM_BY_ID: LazyLock<String> = LazyLock::new(|| {
 
 /// The claim_next UPDATE: the oldest escalated conversation of workspace `$1`
 /// (`FOR UPDATE SKIP LOCKED`), if the caller `$2` may own conversations there
-/// (a one-time filter of the pick).
+/// (a one-time filter of the pick). The workspace is pinned in the UPDATE
+/// itself: on Citus that routes it to the workspace's shard.
 static CLAIM_NEXT: LazyLock<String> = LazyLock::new(|| {
     format!(
         "UPDATE support.conversations AS c \
             SET status = 'claimed', claimed_by = $2, claimed_at = pg_catalog.now() \
-          WHERE (c.workspace_id, c.id) OPERATOR(pg_catalog.=) \
-                (SELECT q.workspace_id, q.id FROM support.conversations AS q \
+          WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 \
+            AND c.id OPERATOR(pg_catalog.=) \
+                (SELECT q.id FROM support.conversations AS q \
                   WHERE q.workspace_id OPERATOR(pg_catalog.=) $1 \
                     AND q.status OPERATOR(pg_catalog.=) 'escalated' \
                     AND {may_own} \
@@ -352,25 +354,9 @@ const CLAIM_MARK: &str = ", support.lifecycle_mark(c.id, 'claimed', NULL, $2)";
 static CLAIM_BY_ID_CITUS: LazyLock<String> =
     LazyLock::new(|| format!("{}{CLAIM_MARK}", pinned(&CLAIM_BY_ID)));
 
-/// [`CLAIM_NEXT`] on Citus: the same pick, with the workspace pinned in the
-/// UPDATE itself (what routes it to the workspace's shard), marked.
-static CLAIM_NEXT_CITUS: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "UPDATE support.conversations AS c \
-            SET status = 'claimed', claimed_by = $2, claimed_at = pg_catalog.now() \
-          WHERE c.workspace_id OPERATOR(pg_catalog.=) $1 \
-            AND c.id OPERATOR(pg_catalog.=) \
-                (SELECT q.id FROM support.conversations AS q \
-                  WHERE q.workspace_id OPERATOR(pg_catalog.=) $1 \
-                    AND q.status OPERATOR(pg_catalog.=) 'escalated' \
-                    AND {may_own} \
-                  ORDER BY q.escalated_at, q.id \
-                  LIMIT 1 \
-                    FOR UPDATE SKIP LOCKED) \
-        RETURNING c{CLAIM_MARK}",
-        may_own = may_own_in("$1")
-    )
-});
+/// [`CLAIM_NEXT`] on Citus: marked.
+static CLAIM_NEXT_CITUS: LazyLock<String> =
+    LazyLock::new(|| format!("{}{CLAIM_MARK}", *CLAIM_NEXT));
 
 /// Which claim [`run_claim`] makes.
 enum Claim {

@@ -121,15 +121,7 @@ pub fn lifecycle_mark(
 /// changed nothing must not reach a later one on the same connection).
 #[pg_guard]
 unsafe extern "C-unwind" fn on_xact(event: pg_sys::XactEvent::Type, _arg: *mut std::ffi::c_void) {
-    use pg_sys::XactEvent::*;
-    if matches!(
-        event,
-        XACT_EVENT_COMMIT
-            | XACT_EVENT_ABORT
-            | XACT_EVENT_PARALLEL_COMMIT
-            | XACT_EVENT_PARALLEL_ABORT
-            | XACT_EVENT_PREPARE
-    ) {
+    if crate::transaction_ends(event) {
         PENDING.with(|p| p.borrow_mut().take());
     }
 }

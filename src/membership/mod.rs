@@ -43,23 +43,7 @@ pub(crate) fn workspaces_of(user: pgrx::Uuid) -> Result<Vec<pgrx::Uuid>> {
 /// check (docs/security.md), and it runs SQL only on a cache miss, here. An
 /// error unwinds the setting with the (sub)transaction, as for a `SET` clause.
 pub(crate) fn pinned<R>(f: impl FnOnce() -> R) -> R {
-    // SAFETY: the same calls fmgr_security_definer makes for a SET clause.
-    unsafe {
-        let level = pg_sys::NewGUCNestLevel();
-        pg_sys::set_config_option(
-            c"search_path".as_ptr(),
-            c"pg_catalog, pg_temp".as_ptr(),
-            pg_sys::GucContext::PGC_USERSET,
-            pg_sys::GucSource::PGC_S_SESSION,
-            pg_sys::GucAction::GUC_ACTION_SAVE,
-            true,
-            0,
-            false,
-        );
-        let result = f();
-        pg_sys::AtEOXact_GUC(true, level);
-        result
-    }
+    crate::gucs::with_setting(c"search_path", c"pg_catalog, pg_temp", f)
 }
 
 /// SQL: `$2` is support staff serving workspace `{workspace}` (staff access
