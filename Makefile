@@ -11,7 +11,7 @@ export PG_CONFIG
 PGRX_TEST_DATA ?= /tmp/cx-pgrx-test-data
 export RUST_TEST_THREADS = 1
 
-.PHONY: prereqs build install installcheck test test-version test-inprocess private-install test-pg test-citus citus demo lint bench bench-sweep bench-citus fuzz
+.PHONY: prereqs build install installcheck test test-version test-inprocess private-install test-pg test-move test-move-run test-citus citus demo lint bench bench-sweep bench-citus fuzz
 
 prereqs:
 	scripts/prereqs.sh
@@ -42,9 +42,11 @@ test: prereqs
 	    cfg=$$(PG=$$v PG_CONFIG= scripts/pg_env.sh PG_CONFIG) || exit 1; \
 	    echo "== make test: PostgreSQL $$v ($$cfg)"; \
 	    PG=$$v PG_CONFIG="$$cfg" $(MAKE) --no-print-directory test-version PG_CONFIG="$$cfg" \
-	        PG_PRIVATE=/tmp/cx-pg-private$$([ "$$v" = 15 ] || echo "-$$v") \
+	        PG_PRIVATE=$$([ "$$v" = 15 ] && echo $(PRIVATE_15) || echo $(PRIVATE_18)) \
 	        PGRX_TEST_DATA=/tmp/cx-pgrx-test-data$$([ "$$v" = 15 ] || echo "-$$v") || exit 1; \
 	done
+	@case " $(PG) " in *" 15 "*" 18 "*) $(MAKE) --no-print-directory test-move-run ;; \
+	    *) echo "== make test: the move from 15 to 18 needs both versions (make test, or make test-move)" ;; esac
 
 test-version: test-inprocess test-pg
 
@@ -67,6 +69,24 @@ private-install: prereqs
 
 test-pg: private-install
 	PG_CONFIG="$(PRIVATE_PG_CONFIG)" pg_test/run.sh
+
+## A database moved from PostgreSQL 15 to 18, by dump/restore and by
+## pg_upgrade, with the commands of docs/operations.md (pg_test/tests/version_move.rs).
+## `make test` runs it after testing both versions, from their private copies.
+PRIVATE_15 = /tmp/cx-pg-private
+PRIVATE_18 = /tmp/cx-pg-private-18
+test-move:
+	$(MAKE) --no-print-directory private-install PG=15 PG_PRIVATE=$(PRIVATE_15) \
+	    PG_CONFIG="$$(PG=15 PG_CONFIG= scripts/pg_env.sh PG_CONFIG)"
+	$(MAKE) --no-print-directory private-install PG=18 PG_PRIVATE=$(PRIVATE_18) \
+	    PG_CONFIG="$$(PG=18 PG_CONFIG= scripts/pg_env.sh PG_CONFIG)"
+	$(MAKE) --no-print-directory test-move-run
+
+test-move-run:
+	@echo "== make test: moving a database from PostgreSQL 15 to 18"
+	PG_CONFIG="$(PRIVATE_15)$$(PG=15 PG_CONFIG= scripts/pg_env.sh PG_BINDIR)/pg_config" \
+	CX_MOVE_TO_PG_CONFIG="$(PRIVATE_18)$$(PG=18 PG_CONFIG= scripts/pg_env.sh PG_BINDIR)/pg_config" \
+	    pg_test/run.sh --test version_move
 
 ## The extension on a real Citus cluster (docs/scale-out.md): a coordinator and
 ## two workers on this machine; builds Citus first if it is not installed.

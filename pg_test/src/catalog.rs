@@ -1,7 +1,9 @@
 //! The catalog snapshot: everything conversations_ext owns in a database, described by name (sorted lines, no OIDs), to compare two databases.
 //!
 //! An upgraded install is compared with a fresh one, a restored database
-//! with its source.
+//! with its source. ACLs are compared by what they grant: a NULL ACL is the
+//! owner's default one (`acldefault`), which `pg_dump` and `pg_upgrade` leave
+//! NULL where the source had it written out.
 use tokio_postgres::Client;
 
 /// One query per kind of object; each returns one text column.
@@ -26,7 +28,8 @@ const PARTS: &[(&str, &str)] = &[
     (
         "table",
         "SELECT c.relname || ' rls=' || c.relrowsecurity || ' force=' || c.relforcerowsecurity \
-                || ' acl=' || coalesce(c.relacl::text, '-') || coalesce(' comment ' || obj_description(c.oid, 'pg_class'), '') \
+                || ' acl=' || coalesce(c.relacl, acldefault('r', c.relowner))::text \
+                || coalesce(' comment ' || obj_description(c.oid, 'pg_class'), '') \
            FROM pg_class c WHERE c.relnamespace = 'support'::regnamespace AND c.relkind = 'r'",
     ),
     (
@@ -52,7 +55,7 @@ const PARTS: &[(&str, &str)] = &[
     ),
     (
         "function",
-        "SELECT pg_get_functiondef(p.oid) || ' acl=' || coalesce(p.proacl::text, '-') \
+        "SELECT pg_get_functiondef(p.oid) || ' acl=' || coalesce(p.proacl, acldefault('f', p.proowner))::text \
                 || coalesce(' comment ' || obj_description(p.oid, 'pg_proc'), '') \
            FROM pg_proc p WHERE p.pronamespace = 'support'::regnamespace",
     ),

@@ -108,7 +108,14 @@ pub async fn connect_as(
 /// Drops and recreates an empty database `db` (`options`: e.g. an ENCODING
 /// clause) and returns the admin connection used.
 pub async fn recreate_database(db: &str, options: &str) -> Client {
-    let admin = connect("postgres").await;
+    let admin = recreate_database_on(&Target::from_env(), db, options).await;
+    crate::citus::make_cluster_database(db, options).await;
+    admin
+}
+
+/// [`recreate_database`] on the cluster `target` (a single server).
+pub async fn recreate_database_on(target: &Target, db: &str, options: &str) -> Client {
+    let admin = target.connect_with("postgres", "").await;
     admin
         .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
         .await
@@ -117,7 +124,6 @@ pub async fn recreate_database(db: &str, options: &str) -> Client {
         .batch_execute(&format!("CREATE DATABASE {db} {options}"))
         .await
         .unwrap();
-    crate::citus::make_cluster_database(db, options).await;
     admin
 }
 
@@ -205,34 +211,78 @@ pub fn run(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// A cluster of a test's own (scripts/cluster.sh), stopped when dropped
-/// (also when the test panics).
+/// A cluster of a test's own (scripts/cluster.sh), stopped and removed when
+/// dropped (also when the test panics).
 pub struct OwnCluster {
     pub dir: String,
     pub target: Target,
+    /// The installation it runs from (None: the one under test).
+    pub pg_config: Option<String>,
 }
 
 impl OwnCluster {
     /// Starts a cluster in a new directory under /tmp named `prefix`.XXXXXX.
     pub fn start(prefix: &str) -> Self {
+        Self::start_with(prefix, None)
+    }
+
+    /// [`OwnCluster::start`] from the installation of `pg_config` (None: the
+    /// one under test).
+    pub fn start_with(prefix: &str, pg_config: Option<&str>) -> Self {
         let dir = run(Command::new("mktemp").args(["-d", &format!("/tmp/{prefix}.XXXXXX")]));
-        let port = run(&mut Command::new(script("free_port.sh")));
-        run(Command::new(script("cluster.sh")).args(["start", &dir, &port]));
-        OwnCluster {
+        let cluster = OwnCluster {
             target: Target {
                 host: dir.clone(),
-                port,
+                port: run(&mut Command::new(script("free_port.sh"))),
             },
             dir,
+            pg_config: pg_config.map(str::to_owned),
+        };
+        cluster.start_again();
+        cluster
+    }
+
+    /// scripts/cluster.sh with this cluster's installation.
+    fn script(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(script("cluster.sh"));
+        cmd.args(args);
+        if let Some(pg_config) = &self.pg_config {
+            cmd.env("PG_CONFIG", pg_config);
         }
+        cmd
+    }
+
+    /// Starts the cluster (its data directory is `dir`/data; initdb when it has none).
+    pub fn start_again(&self) {
+        run(&mut self.script(&["start", &self.dir, &self.target.port]));
+    }
+
+    /// Stops the server and keeps the directory (fast shutdown).
+    pub fn stop_only(&self) {
+        let pg_ctl = match &self.pg_config {
+            Some(pg_config) => PathBuf::from(run(Command::new(pg_config).arg("--bindir"))),
+            None => pg_bindir(),
+        }
+        .join("pg_ctl");
+        let mut cmd = Command::new("runuser");
+        cmd.args(["-u", "postgres", "--"])
+            .arg(pg_ctl)
+            .args([
+                "-D",
+                &format!("{}/data", self.dir),
+                "-m",
+                "fast",
+                "-w",
+                "stop",
+            ])
+            .current_dir("/");
+        run(&mut cmd);
     }
 }
 
 impl Drop for OwnCluster {
     fn drop(&mut self) {
-        let _ = Command::new(script("cluster.sh"))
-            .args(["stop", &self.dir])
-            .status();
+        let _ = self.script(&["stop", &self.dir]).status();
     }
 }
 

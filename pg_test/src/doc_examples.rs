@@ -66,7 +66,8 @@ pub fn psql(db: &str, args: &[&str], sql: &str) -> (bool, String) {
     )
 }
 
-/// One ```sql block: where it is, its text, and the output shown after it.
+/// One runnable block (```sql, ```sql citus, or a named ```sh NAME block of
+/// commands): where it is, its text, and the output shown after it.
 pub struct Example {
     pub at: String,
     pub sql: String,
@@ -110,14 +111,14 @@ pub fn examples(path: &Path, kind: &str) -> Vec<Example> {
                     output: None,
                 });
                 last_sql = Some((Some(found.len() - 1), i));
-            } else if info == "sql" || info.starts_with("sql ") {
+            } else if info == "sql" || info.starts_with("sql ") || info.starts_with("sh ") {
                 last_sql = Some((None, i)); // an example of another kind
             } else if info == "text output" {
                 let follows = last_sql
                     .filter(|(_, end)| lines[end + 1..start].iter().all(|l| l.trim().is_empty()));
                 let Some((idx, _)) = follows else {
                     panic!(
-                        "{}:{}: a ```text output block must follow a ```sql block",
+                        "{}:{}: a ```text output block must follow a runnable block (```sql, ```sh NAME)",
                         rel(path),
                         start + 1
                     )

@@ -2,7 +2,7 @@
 
 use tokio_postgres::Client;
 
-use crate::cluster::{connect, recreate_database};
+use crate::cluster::{connect, recreate_database, recreate_database_on, Target};
 use crate::roles::{ensure_role, grant_usage};
 
 pub const W1: &str = "a1000000-0000-4000-8000-000000000001";
@@ -24,13 +24,22 @@ pub async fn connect_app(db: &str) -> Client {
 /// Drops and recreates database `db` with the extension and the application
 /// role, and no rows; returns a superuser connection to it.
 pub async fn empty_database(db: &str) -> Client {
-    let admin = recreate_database(db, "").await;
+    empty_database_on(&Target::from_env(), db).await
+}
+
+/// [`empty_database`] on the cluster `target`.
+pub async fn empty_database_on(target: &Target, db: &str) -> Client {
+    let admin = if crate::citus::enabled() {
+        recreate_database(db, "").await
+    } else {
+        recreate_database_on(target, db, "").await
+    };
     ensure_role(&admin, APP_ROLE, "NOLOGIN").await;
     // On Citus the coordinator connects to the workers as the current role.
     if crate::citus::enabled() {
         crate::roles::retrying(&admin, &format!("ALTER ROLE {APP_ROLE} LOGIN")).await;
     }
-    let c = connect(db).await;
+    let c = target.connect_with(db, "").await;
     c.batch_execute("CREATE EXTENSION conversations_ext")
         .await
         .unwrap_or_else(|e| panic!("{db}: install the extension: {e}"));

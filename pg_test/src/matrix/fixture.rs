@@ -12,7 +12,8 @@
 //! staff.refuse cell, which first has S2 join W and claim a conversation);
 //! W allows staff (the default), X refuses them (its owner said so through
 //! support.set_staff_access), so S reads exactly W.
-use crate::fixture::{empty_database, APP_ROLE};
+use crate::cluster::Target;
+use crate::fixture::{empty_database_on, APP_ROLE};
 use tokio_postgres::Client;
 
 pub const W: &str = "c1000000-0000-4000-8000-000000000001";
@@ -149,7 +150,12 @@ async fn superuser_write(c: &Client, sql: &str) -> bool {
 /// Builds the fixture in a new database `db`; returns a superuser connection
 /// and notes on how it was set up.
 pub async fn build(db: &str) -> (Client, Vec<String>) {
-    let c = empty_database(db).await;
+    build_on(&Target::from_env(), db).await
+}
+
+/// [`build`] on the cluster `target`.
+pub async fn build_on(target: &Target, db: &str) -> (Client, Vec<String>) {
+    let c = empty_database_on(target, db).await;
     let mut notes = Vec::new();
     c.batch_execute(&format!(
         "INSERT INTO support.users (id, kind, display_name) VALUES

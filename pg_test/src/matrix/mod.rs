@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+pub mod cells;
 pub mod fixture;
 pub mod plans;
 
