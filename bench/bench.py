@@ -229,10 +229,10 @@ def make_variants(qname, q, dbs, probe_i, kinds=KINDS):
         # (the member role for RLS and naive, the owner for the baseline) and
         # the claims, as PostgREST does, then runs the timed statement.
         mk = lambda kind, conn, role, sql: Variant(f"{qname}/{label}/{kind}", conn,  # noqa: E731
-                                                   f"/* {qname} {label} {kind} */ " + sql, params, p["claims"], role)
+                                                   tagged(f"{qname} {label} {kind}", sql), params, p["claims"], role)
         out[(label, "baseline")] = mk("baseline", d["conn"], "postgres", q["baseline"])
         out[(label, "rls")] = mk("rls", d["conn"], "bench_app", q["rls"].format(s="support"))
-        out[(label, "naive")] = mk("naive", d["conn"], "bench_app", q["rls"].format(s="bench_naive"))
+        out[(label, "naive")] = mk("naive", d["conn"], "bench_app_naive", q["rls"].format(s="bench_naive"))
         # The same two, re-planned at every execution (a session of a role with
         # plan_cache_mode = force_custom_plan).
         out[(label, "baseline_replan")] = mk("baseline_replan", d["conn_replan"], "bench_owner_replan", q["baseline"])
@@ -315,12 +315,20 @@ def plan_counts(dbs, qname):
         for conn in {id(c): c for c in (d["conn"], d["conn_replan"])}.values():
             for stmt, g, c in conn.execute(
                     "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements").fetchall():
-                m = re.match(r"/\* (\S+) (\S+) (\S+) \*/", stmt)
+                m = re.search(r"/\* (\S+) (\S+) (\S+) \*/", stmt)
                 if m and m.group(1) == qname and m.group(2) == label:
                     k = (label, m.group(3))
                     og, oc = out.get(k, (0, 0))
                     out[k] = (og + g, oc + c)
     return out
+
+
+def tagged(tag, sql):
+    """`sql` with the comment /* tag */ after its first word, where
+    pg_stat_statements keeps it (PostgreSQL 18 drops a leading comment from
+    the text it stores) and pg_prepared_statements shows it."""
+    verb, rest = sql.lstrip().split(None, 1)
+    return f"{verb} /* {tag} */ {rest}"
 
 
 def reset_statements(dbs):
@@ -338,9 +346,9 @@ def server_times(dbs, qname):
         cur = d["owner"].execute(
             "SELECT query, sum(total_exec_time) / sum(calls), sum(total_plan_time) / sum(calls) FROM pg_stat_statements"
             " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
-            " AND query LIKE %s GROUP BY query", [f"/* {qname} {label} %"])
+            " AND query LIKE %s GROUP BY query", [f"%/* {qname} {label} %"])
         for query, ex, pl in cur.fetchall():
-            m = re.match(r"/\* \S+ (\S+) (\S+) \*/", query)
+            m = re.search(r"/\* \S+ (\S+) (\S+) \*/", query)
             if m:
                 out[(m.group(1), m.group(2))] = {"exec": ex, "plan": pl, "total": ex + pl}
     return out
@@ -354,12 +362,12 @@ def measure_insert(args, dbs, rng, log):
     params = {"ws": p["insert_ws"], "c": p["insert_c"], "me": p["user_id"]}
     # (connection, SQL, role and claims or None for no identity statement)
     variants = {
-        "baseline": (d["conn"], "/* Q5 main baseline */ " + Q5_SQL.format(s="support"), None),
+        "baseline": (d["conn"], tagged("Q5 main baseline", Q5_SQL.format(s="support")), None),
         # the owner, no RLS, but the same identity statement as the RLS path
-        "baseline_identity": (d["conn"], "/* Q5 main baseline_identity */ " + Q5_SQL.format(s="support"),
+        "baseline_identity": (d["conn"], tagged("Q5 main baseline_identity", Q5_SQL.format(s="support")),
                               ("postgres", p["claims"])),
-        "rls": (d["conn"], "/* Q5 main rls */ " + Q5_SQL.format(s="support"), ("bench_app", p["claims"])),
-        "naive": (d["conn"], "/* Q5 main naive */ " + Q5_SQL.format(s="bench_naive"), ("bench_app", p["claims"])),
+        "rls": (d["conn"], tagged("Q5 main rls", Q5_SQL.format(s="support")), ("bench_app", p["claims"])),
+        "naive": (d["conn"], tagged("Q5 main naive", Q5_SQL.format(s="bench_naive")), ("bench_app_naive", p["claims"])),
     }
     curs = {k: v[0].cursor() for k, v in variants.items()}
 

@@ -289,6 +289,44 @@ def main():
     with open(os.path.join(args.out, f"sweep{suffix}.json"), "w") as f:
         json.dump({"meta": meta, "results": results, "targets": targets}, f, indent=1)
     write_report(args.out, meta, results, targets)
+    explain_any(conn, probes, W1, os.path.join(args.out, f"sweep{suffix}-explain.txt"), version)
+
+
+def shorten(line):
+    """A plan line with its array literal of N elements written as '{N elements}'."""
+    start = line.find("'{")
+    end = line.find("}'", start)
+    if start < 0 or end < 0 or end - start < 200:
+        return line
+    n = line.count(",", start, end) + 1
+    return f"{line[:start]}'{{{n:,} elements}}'{line[end + 2:]}"
+
+
+def explain_any(conn, probes, w1, path, version):
+    """EXPLAIN (ANALYZE, BUFFERS) of Q4 for every probe, both sides: the
+    btree's `workspace_id = ANY(array)` (the owner's parameter, the RLS side's
+    index condition from the policy's planner support), whose handling
+    PostgreSQL 17 and 18 changed. Written to `path`."""
+    lines = [f"Q4 at each membership count, EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF); PostgreSQL {version}",
+             ""]
+    for _, m, user in probes:
+        claims = json.dumps({"sub": user, "role": "authenticated"})
+        with conn.cursor() as cur:
+            cur.execute("SELECT array_agg(workspace_id ORDER BY workspace_id) FROM support.workspace_members"
+                        " WHERE user_id = %s", (user,))
+            wss = cur.fetchone()[0]
+            for side, role in (("baseline", "postgres"), ("rls", "bench_app")):
+                cur.execute("BEGIN")
+                cur.execute("SELECT set_config('role', %s, true), set_config('request.jwt.claims', %s, true)",
+                            (role, claims))
+                cur.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF) " + QUERIES["Q4"][side],
+                            {"wss": wss, "ws": w1})
+                plan = [shorten(r[0]) for r in cur.fetchall()]
+                cur.execute("COMMIT")
+                lines += [f"-- {m:,} memberships, {side}"] + plan + [""]
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+    print(f"sweep: wrote {path}", flush=True)
 
 
 def write_report(out, meta, results, targets):

@@ -7,6 +7,14 @@ SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'bench_app') AS create
 \if :create_role
 CREATE ROLE bench_app LOGIN;
 \endif
+SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'bench_app_naive') AS create_naive \gset
+\if :create_naive
+-- The naive side's role: bench_app's privileges, its own pg_stat_statements
+-- entries (PostgreSQL 18 identifies a statement's tables by name, so the RLS
+-- and naive statements of one role, on support.t and bench_naive.t, would
+-- share one).
+CREATE ROLE bench_app_naive LOGIN IN ROLE bench_app;
+\endif
 SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'bench_app_replan') AS create_replan \gset
 \if :create_replan
 -- The same two identities with every execution re-planned (the second plan

@@ -55,6 +55,42 @@ fn the_check_fails_when_the_matrix_changes() {
     );
 }
 
+/// docs/performance.md's two-version tables are bench/versions.py's, from
+/// bench/results/ and bench/results/pg18/; a changed figure fails the check.
+#[test]
+fn performance_md_holds_the_two_version_tables() {
+    let check = |doc: Option<&std::path::Path>| {
+        let mut cmd = Command::new("python3");
+        cmd.arg(root().join("bench/versions.py")).arg("--check");
+        match doc {
+            Some(d) => cmd.env("CX_PERFORMANCE_MD", d),
+            None => cmd.env_remove("CX_PERFORMANCE_MD"),
+        };
+        cmd.output().expect("run python3 bench/versions.py --check")
+    };
+    let out = check(None);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Control: one figure of the tables changed.
+    let doc = std::fs::read_to_string(root().join("docs/performance.md")).unwrap();
+    let (head, rest) = doc.split_once("<!-- versions:begin -->").unwrap();
+    let changed = format!(
+        "{head}<!-- versions:begin -->{}",
+        rest.replacen(" ms", "0 ms", 1)
+    );
+    assert_ne!(doc, changed, "control: the tables hold a figure to change");
+    let path =
+        std::env::temp_dir().join(format!("cx-performance-control-{}.md", std::process::id()));
+    std::fs::write(&path, changed).unwrap();
+    let out = check(Some(&path));
+    let _ = std::fs::remove_file(&path);
+    assert!(!out.status.success(), "--check accepted a changed figure");
+}
+
 #[test]
 fn every_regression_file_is_scheduled_and_has_expected_output() {
     let dir = root().join("tests/pg_regress");

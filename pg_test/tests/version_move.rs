@@ -60,7 +60,8 @@ fn bindir_of(pg_config: &str) -> PathBuf {
     PathBuf::from(run(Command::new(pg_config).arg("--bindir")))
 }
 
-fn major_of(bindir: &Path) -> String {
+/// `pg_config --version` of the installation in `bindir`.
+fn version_of(bindir: &Path) -> String {
     run(Command::new(bindir.join("pg_config")).arg("--version"))
 }
 
@@ -704,8 +705,8 @@ async fn pg_upgrade_to_the_new_version() {
     assert!(ok, "pg_upgrade --check:\n{printed}");
     println!(
         "pg_upgrade --check ({} -> {}): *Clusters are compatible*",
-        major_of(&pg_bindir()),
-        major_of(&new_bin)
+        version_of(&pg_bindir()),
+        version_of(&new_bin)
     );
 
     if stamped > 0 {
@@ -718,12 +719,12 @@ async fn pg_upgrade_to_the_new_version() {
             "pg_upgrade failed for another reason than this machine's pg_attver:\n{printed}\n{logs}"
         );
         println!(
-            "pg_upgrade as documented: SKIPPED on this machine: its PostgreSQL {} build stamps the non-standard \
+            "pg_upgrade as documented: SKIPPED on this machine: its {} build stamps the non-standard \
              attribute option pg_attver on every column of every table ({stamped} columns of schema support), \
-             pg_upgrade's binary-upgrade dump carries it, and PostgreSQL {} rejects it: the run failed with \
-             unrecognized parameter \"pg_attver\", as it does for a database without the extension",
-            major_of(&pg_bindir()),
-            major_of(&new_bin)
+             pg_upgrade's binary-upgrade dump carries it, and {} rejects it: the run failed with \
+             unrecognized parameter \"pg_attver\"",
+            version_of(&pg_bindir()),
+            version_of(&new_bin)
         );
         // The same run once the stamps are removed from the old catalog (this
         // machine only: a catalog edit no DBA elsewhere needs), to test what

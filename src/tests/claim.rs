@@ -3,7 +3,6 @@
 #[pgrx::pg_schema]
 mod tests {
     use crate::tests::*;
-    use pgrx::prelude::*;
 
     fn claim(id: &str) -> String {
         sqlstate(&format!("SELECT support.claim_conversation('{id}')"))

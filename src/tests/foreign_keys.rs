@@ -3,7 +3,6 @@
 #[pgrx::pg_schema]
 mod tests {
     use crate::tests::*;
-    use pgrx::prelude::*;
 
     fn state_of(id: &str) -> String {
         value::<String>(&format!(

@@ -3,7 +3,6 @@
 #[pgrx::pg_schema]
 mod tests {
     use crate::tests::*;
-    use pgrx::prelude::*;
 
     fn set(name: &str, v: &str) {
         Spi::run_with_args("SELECT set_config($1, $2, true)", &[name.into(), v.into()])

@@ -4,7 +4,6 @@
 #[pgrx::pg_schema]
 mod tests {
     use crate::tests::*;
-    use pgrx::prelude::*;
 
     #[pg_test]
     fn members_read_only_their_workspace() {

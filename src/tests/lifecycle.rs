@@ -4,7 +4,6 @@
 #[pgrx::pg_schema]
 mod tests {
     use crate::tests::*;
-    use pgrx::prelude::*;
 
     fn call(f: &str, args: &str) -> String {
         sqlstate(&format!("SELECT support.{f}({args})"))

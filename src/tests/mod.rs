@@ -19,7 +19,6 @@ mod verified;
 
 #[pg_schema]
 mod tests {
-    use pgrx::prelude::*;
 
     pgrx::extension_sql!(
         r#"

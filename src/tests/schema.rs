@@ -4,7 +4,6 @@
 #[pgrx::pg_schema]
 mod tests {
     use crate::tests::*;
-    use pgrx::prelude::*;
 
     #[pg_test]
     fn rls_is_enabled_on_every_support_table() {

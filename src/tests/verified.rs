@@ -6,7 +6,6 @@
 mod tests {
     use crate::tests::*;
     use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
-    use pgrx::prelude::*;
 
     // Test-only key pairs (generated with openssl for these tests).
     const ED_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEINvkOJRBDPlmlQGwGl6dQveimHX63QSDdmCci75mqROm\n-----END PRIVATE KEY-----\n";
