@@ -17,12 +17,13 @@ row the policy checks (docs/performance.md), so this includes reading it.
 """
 import argparse
 import json
+import os
 import statistics
+import sys
 import time
 
-import subprocess
-
-import psycopg
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from scratch import build as scratch_build, scratch_database  # noqa: E402
 
 WS = "0000000a-0000-4000-8000-000000000001"
 USER = "0000000b-0000-4000-8000-000000000001"
@@ -38,14 +39,12 @@ def main():
     ap.add_argument("--out")
     ap.add_argument("--build", help="the build of the extension on that server (default: this checkout's HEAD)")
     args = ap.parse_args()
-    admin = psycopg.connect(host=args.host, port=args.port, user="postgres", dbname="postgres", autocommit=True)
-    admin.execute("DROP DATABASE IF EXISTS cx_per_row")
-    admin.execute("CREATE DATABASE cx_per_row")
-    admin.execute("DO $$ BEGIN CREATE ROLE support_app NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
-    c = psycopg.connect(host=args.host, port=args.port, user="postgres", dbname="cx_per_row", autocommit=True,
-                        options="-c max_parallel_workers_per_gather=0 -c jit=off")
-    c.execute("CREATE EXTENSION conversations_ext")
-    c.execute("SELECT support.grant_usage('support_app')")
+    with scratch_database(args.host, args.port, "cx_per_row",
+                          options="-c max_parallel_workers_per_gather=0 -c jit=off") as c:
+        measure(args, c)
+
+
+def measure(args, c):
     c.execute("INSERT INTO support.users (id) VALUES (%s)", (USER,))
     c.execute("INSERT INTO support.workspaces (id, name) VALUES (%s, 'w')", (WS,))
     c.execute("INSERT INTO support.workspace_members (workspace_id, user_id) VALUES (%s, %s)", (WS, USER))
@@ -74,8 +73,7 @@ def main():
             times[side].append(run(side))
     p50 = {s: statistics.median(v) for s, v in times.items()}
     per_row_ns = (p50["rls"] - p50["owner"]) * 1e6 / args.rows
-    build = args.build or subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                                         text=True).stdout.strip()
+    build = args.build or scratch_build()
     result = {"postgres": version, "build": build, "rows": args.rows, "rounds": args.rounds,
               "owner_p50_ms": p50["owner"], "rls_p50_ms": p50["rls"], "per_row_ns": per_row_ns}
     print(f"per_row: PostgreSQL {version}: {args.rows:,} rows, owner {p50['owner']:.2f} ms, "
@@ -83,7 +81,6 @@ def main():
     if args.out:
         with open(args.out, "w") as f:
             json.dump(result, f, indent=1)
-    admin.execute("DROP DATABASE cx_per_row WITH (FORCE)")
 
 
 if __name__ == "__main__":

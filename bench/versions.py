@@ -45,13 +45,15 @@ def render():
     bench = {v: load(d, "latest.json") for v, d in VERSIONS}
     sweep = {v: load(d, "sweep.json") for v, d in VERSIONS}
     out = []
+    builds = {bench[v]["git_commit"] for v, _ in VERSIONS} | {sweep[v]["meta"]["build"] for v, _ in VERSIONS}
+    if len(builds) != 1:
+        sys.exit(f"bench/versions.py: the results are of different builds {sorted(builds)}: measure both versions on one")
     measured = "; ".join(
-        f"PostgreSQL {bench[v]['postgres']['version']}: `{d}/latest.json` (build {bench[v]['git_commit']}, "
-        f"{bench[v]['finished_at']}) and `sweep.json` (build {sweep[v]['meta']['build']})"
-        for v, d in VERSIONS
+        f"PostgreSQL {bench[v]['postgres']['version']}: `{d}/` ({bench[v]['finished_at']})" for v, d in VERSIONS
     )
-    out.append(f"Measured: {measured}. Ratios compare the two sides of one run; compare the ratios across "
-               "versions, and the milliseconds only as a rough guide (two runs, a shared machine).")
+    out.append(f"Measured: {measured}, one build (each JSON records it). Ratios compare the two sides of one "
+               "run; compare the ratios across versions, and the milliseconds only as a rough guide (two runs, "
+               "a shared machine).")
     out.append("")
     out.append("Full scale, 20 memberships per user (`bench.py`): p50 (Q5, Q6: throughput) and ratio = RLS ÷ baseline.")
     out.append("")
@@ -91,7 +93,7 @@ def render():
     per_row = {v: load(d, "per_row.json") for v, d in VERSIONS}
     out.append("The policy's check per row (`bench/per_row.py`: a count over a sequential scan of "
                f"{per_row['15']['rows']:,} rows of one workspace, RLS p50 − owner p50, ÷ rows): "
-               + "; ".join(f"PostgreSQL {per_row[v]['postgres']} (build {per_row[v]['build']}): owner "
+               + "; ".join(f"PostgreSQL {per_row[v]['postgres']}: owner "
                            f"{ms(per_row[v]['owner_p50_ms'])}, RLS {ms(per_row[v]['rls_p50_ms'])}, "
                            f"**{per_row[v]['per_row_ns']:.0f} ns per row**" for v, _ in VERSIONS) + ".")
     out.append("")

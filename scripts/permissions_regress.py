@@ -177,8 +177,17 @@ def plans():
         "conversation.create": act(
             f"INSERT INTO support.conversations (workspace_id, subject) VALUES ('{W}', 'perm-new') RETURNING id::text",
             f"EXISTS (SELECT 1 FROM support.conversations c WHERE c.id = '{{new}}' AND c.workspace_id = '{W}' "
-            f"AND c.subject = 'perm-new' AND c.status = 'active') AND "
+            f"AND c.subject = 'perm-new' AND c.status = 'active' "
+            f"AND c.number = (SELECT k.last_number FROM support.conversation_counters k WHERE k.workspace_id = '{W}') "
+            f"AND c.number = (SELECT count(*) FROM support.conversations x WHERE x.workspace_id = '{W}')) AND "
             + event("{new}", "created", "AND e.to_status = 'active'")),
+        "conversation.choose_number": act(
+            f"INSERT INTO support.conversations (workspace_id, subject, number) VALUES ('{W}', 'perm-numbered', 1000) "
+            f"RETURNING id::text",
+            "EXISTS (SELECT 1 FROM support.conversations c WHERE c.id = '{new}' AND c.number = 1000)"),
+        "conversation.edit_number": act(
+            f"UPDATE support.conversations SET number = 1000 WHERE id = '{C_ACTIVE}' RETURNING id::text",
+            conv_is(C_ACTIVE, "c.number = 1000")),
         "conversation.edit_subject": act(
             f"UPDATE support.conversations SET subject = 'perm-edited' WHERE id = '{C_ACTIVE}' RETURNING id::text",
             conv_is(C_ACTIVE, "c.subject = 'perm-edited'")),

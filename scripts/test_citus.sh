@@ -9,6 +9,7 @@
 #   citus_cluster      layout, colocation, identity on the workers, audit once,
 #                      dump and restore of a distributed database
 #   claim_race, lifecycle_concurrency   the claim races and the 8-agent drain
+#   conversation_numbers   16 sessions numbering one workspace's conversations
 #   adversarial        the attack families (CX_ADV_SCALE, default 1), matrix_writes
 #                      with docs/permissions.tsv as its oracle
 # Not pg_test/tests/permissions.rs: each of its cells mixes the superuser and
@@ -42,7 +43,7 @@ export CX_CITUS_DIR=$DIR
 LOG=$(mktemp /tmp/cx-citus-log.XXXXXX)
 # Arguments replace the default selection (e.g. `--test adversarial read_paths`).
 if [ $# -eq 0 ]; then
-    set -- --test citus_cluster --test claim_race --test lifecycle_concurrency --test adversarial
+    set -- --test citus_cluster --test claim_race --test lifecycle_concurrency --test conversation_numbers --test adversarial
 fi
 cargo test --release --no-fail-fast --manifest-path pg_test/Cargo.toml \
     "$@" -- --nocapture --test-threads="${PG_TEST_THREADS:-2}" 2>&1 | tee "$LOG"

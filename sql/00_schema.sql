@@ -86,7 +86,11 @@ CREATE TABLE support.conversations (
     updated_at   timestamptz NOT NULL DEFAULT pg_catalog.now(),
     first_agent_reply_at timestamptz,
     reopen_count integer     NOT NULL DEFAULT 0,
+    -- #1, #2, ... per workspace, gapless, assigned on insert by the trigger
+    -- conversations_number from support.conversation_counters.
+    number       bigint      NOT NULL,
     CONSTRAINT conversations_pkey PRIMARY KEY (workspace_id, id),
+    CONSTRAINT conversations_number_unique UNIQUE (workspace_id, number),
     CONSTRAINT conversations_status_valid
         CHECK (status IN ('active', 'escalated', 'claimed', 'resolved')),
     CONSTRAINT conversations_channel_valid
@@ -141,6 +145,25 @@ COMMENT ON COLUMN support.conversations.resolved_at IS 'When it was resolved (cl
 COMMENT ON COLUMN support.conversations.first_agent_reply_at IS
     'Time of the first message with role agent after the conversation was first escalated (set by trigger).';
 COMMENT ON COLUMN support.conversations.reopen_count IS 'How many times a resolved conversation was reopened.';
+COMMENT ON COLUMN support.conversations.number IS
+    'The conversation''s number in its workspace: 1, 2, 3, ... in insert order, without gaps; assigned by the database, never by the application.';
+
+-- The last conversation number of each workspace. The BEFORE INSERT trigger
+-- conversations_number takes the next one under this row's lock: numbers are
+-- gapless per workspace (a rolled-back insert rolls the counter back with it),
+-- and the inserts of one workspace wait for each other's commit
+-- (docs/api.md#conversation-numbers). Owner-only; dumped with the
+-- conversations, so a restore keeps both.
+CREATE TABLE support.conversation_counters (
+    workspace_id uuid   NOT NULL,
+    last_number  bigint NOT NULL,
+    CONSTRAINT conversation_counters_pkey PRIMARY KEY (workspace_id),
+    CONSTRAINT conversation_counters_workspace_fkey FOREIGN KEY (workspace_id)
+        REFERENCES support.workspaces (id) ON DELETE CASCADE
+);
+REVOKE ALL ON support.conversation_counters FROM PUBLIC;
+COMMENT ON TABLE support.conversation_counters IS
+    'The last conversation number given in each workspace (support.conversations.number). Written by trigger only. Owner-only.';
 
 -- Messages of a conversation. workspace_id is denormalised (and enforced by the
 -- composite foreign key) so that RLS can scope messages without a join.
@@ -327,6 +350,7 @@ SELECT pg_catalog.pg_extension_config_dump('support.workspace_members', '');
 SELECT pg_catalog.pg_extension_config_dump('support.staff', '');
 SELECT pg_catalog.pg_extension_config_dump('support.staff_workspaces', '');
 SELECT pg_catalog.pg_extension_config_dump('support.conversations', '');
+SELECT pg_catalog.pg_extension_config_dump('support.conversation_counters', '');
 SELECT pg_catalog.pg_extension_config_dump('support.conversation_messages', '');
 SELECT pg_catalog.pg_extension_config_dump('support.conversation_events', '');
 SELECT pg_catalog.pg_extension_config_dump('support.jwt_keys', '');

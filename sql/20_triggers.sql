@@ -78,6 +78,49 @@ CREATE TRIGGER conversations_before_insert
     BEFORE INSERT ON support.conversations
     FOR EACH ROW EXECUTE FUNCTION support.conversations_before_insert();
 
+-- conversations, BEFORE INSERT, after conversations_before_insert (triggers
+-- fire in name order): the workspace's next number, from its row of
+-- support.conversation_counters, taken under that row's lock and rolled back
+-- with the insert, so the numbers have no gaps and the inserts of one
+-- workspace wait for each other's commit. SECURITY DEFINER: only the owner
+-- writes the counters. An application role gets a number only for a
+-- workspace it may insert into (conversations_before_insert refused a
+-- viewer already); anyone else is refused by the insert policy, and never
+-- takes, or waits for, another workspace's counter. A number given with the
+-- row is refused (42501), except in restore mode, where the dump carries
+-- the numbers and the counters.
+CREATE FUNCTION support.conversations_number() RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.number IS NOT NULL THEN
+        IF pg_catalog.current_setting('row_security') OPERATOR(pg_catalog.=) 'off' AND support.restoring() THEN
+            RETURN NEW;
+        END IF;
+        RAISE EXCEPTION 'column number of support.conversations is assigned by the database: leave it out or NULL'
+            USING ERRCODE = '42501',
+                  COLUMN = 'number',
+                  HINT = 'Each workspace numbers its conversations 1, 2, 3, ... on insert.';
+    END IF;
+    IF NOT support.bypasses_row_security() AND support.workspace_role(NEW.workspace_id) IS NULL THEN
+        RETURN NEW;  -- not a member: the WITH CHECK policy refuses the row (42501)
+    END IF;
+    INSERT INTO support.conversation_counters AS c (workspace_id, last_number)
+    VALUES (NEW.workspace_id, 1)
+    ON CONFLICT (workspace_id) DO UPDATE SET last_number = c.last_number OPERATOR(pg_catalog.+) 1
+    RETURNING c.last_number INTO NEW.number;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION support.conversations_number() IS
+    'Trigger: gives a new conversation its workspace''s next number (gapless: the counter row is locked until commit and rolled back with the insert); refuses a number given by the application.';
+
+CREATE TRIGGER conversations_number
+    BEFORE INSERT ON support.conversations
+    FOR EACH ROW EXECUTE FUNCTION support.conversations_number();
+
 -- conversations, BEFORE UPDATE.
 CREATE FUNCTION support.conversations_before_update() RETURNS trigger
 LANGUAGE plpgsql

@@ -29,6 +29,7 @@ AS $$
            ('support.staff', 'reference'),
            ('support.staff_workspaces', 'reference'),
            ('support.conversations', 'distributed'),
+           ('support.conversation_counters', 'distributed'),
            ('support.conversation_messages', 'distributed'),
            ('support.conversation_events', 'distributed'),
            ('support.member_events', 'distributed')
@@ -172,6 +173,8 @@ AS $$
             'FOREIGN KEY (workspace_id, bot_user_id) REFERENCES support.workspace_members (workspace_id, user_id)'),
            ('support.conversations', 'conversations_owner_member_fkey',
             'FOREIGN KEY (workspace_id, claimed_by) REFERENCES support.workspace_members (workspace_id, user_id)'),
+           ('support.conversation_counters', 'conversation_counters_workspace_fkey',
+            'FOREIGN KEY (workspace_id) REFERENCES support.workspaces (id) ON DELETE CASCADE'),
            ('support.conversation_messages', 'conversation_messages_conversation_fkey',
             'FOREIGN KEY (workspace_id, conversation_id) REFERENCES support.conversations (workspace_id, id) ON DELETE CASCADE'),
            ('support.conversation_messages', 'conversation_messages_author_member_fkey',

@@ -26,12 +26,13 @@ BEGIN
     -- Directory tables: read-only for end users (RLS narrows what they see).
     EXECUTE format('GRANT SELECT ON support.users, support.workspaces, support.workspace_members TO %s', r);
 
-    -- Conversations: ids, lifecycle columns and timestamps are the database's.
-    -- The lifecycle columns are granted for INSERT only so that an ORM may send
-    -- them as NULL; the insert trigger refuses any other value, naming the column.
+    -- Conversations: ids, numbers, lifecycle columns and timestamps are the
+    -- database's. The lifecycle columns and number are granted for INSERT only
+    -- so that an ORM may send them as NULL; the insert triggers refuse any
+    -- other value, naming the column.
     EXECUTE format('GRANT SELECT, DELETE ON support.conversations TO %s', r);
     EXECUTE format('GRANT INSERT (workspace_id, bot_user_id, channel, status, subject, '
-                   'claimed_by, claimed_at, escalated_at, resolved_at, first_agent_reply_at) '
+                   'claimed_by, claimed_at, escalated_at, resolved_at, first_agent_reply_at, number) '
                    'ON support.conversations TO %s', r);
     -- workspace_id is granted so that a move attempt meets the trigger's clear
     -- 0A000 error rather than a bare permission error; it never changes.

@@ -19,6 +19,8 @@ COMMENT ON FUNCTION support.unassign_claims(uuid, uuid) IS
     'Internal (workspace_members trigger): returns the conversations a member holds in a workspace to the queue, against the latest snapshot (40001 under REPEATABLE READ when a claim it could not see committed).';
 COMMENT ON FUNCTION support.restoring() IS
     'Internal (triggers): true while a role that bypasses row-level security runs with row_security = off (pg_dump scripts, pg_restore): rows are taken as given and no events are written.';
+COMMENT ON FUNCTION support.bypasses_row_security() IS
+    'Internal (numbering trigger): true when the outer role bypasses row-level security on the support tables (superuser, BYPASSRLS, a member of their owner): the DBA''s own writes, not an application role''s.';
 COMMENT ON FUNCTION support.check_jwt_key(text, text, text) IS
     'Internal (jwt_keys trigger): raises 22023 for an HMAC secret shorter than 32/48/64 bytes (HS256/384/512) or a public key that does not parse.';
 

@@ -95,6 +95,14 @@ SET search_path TO pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'shares_workspace_wrapper';
 
+CREATE  FUNCTION "bypasses_row_security"() RETURNS bool /* bool */
+STRICT STABLE PARALLEL RESTRICTED 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'bypasses_row_security_wrapper';
+COMMENT ON FUNCTION support.bypasses_row_security() IS
+    'Internal (numbering trigger): true when the outer role bypasses row-level security on the support tables (superuser, BYPASSRLS, a member of their owner): the DBA''s own writes, not an application role''s.';
+
 -- workspace_member: no SET clause any more (it pins search_path itself where it
 -- runs SQL), and its planner support (the derived index condition).
 ALTER FUNCTION support.workspace_member(uuid) RESET search_path;
@@ -462,12 +470,13 @@ BEGIN
     -- Directory tables: read-only for end users (RLS narrows what they see).
     EXECUTE format('GRANT SELECT ON support.users, support.workspaces, support.workspace_members TO %s', r);
 
-    -- Conversations: ids, lifecycle columns and timestamps are the database's.
-    -- The lifecycle columns are granted for INSERT only so that an ORM may send
-    -- them as NULL; the insert trigger refuses any other value, naming the column.
+    -- Conversations: ids, numbers, lifecycle columns and timestamps are the
+    -- database's. The lifecycle columns and number are granted for INSERT only
+    -- so that an ORM may send them as NULL; the insert triggers refuse any
+    -- other value, naming the column.
     EXECUTE format('GRANT SELECT, DELETE ON support.conversations TO %s', r);
     EXECUTE format('GRANT INSERT (workspace_id, bot_user_id, channel, status, subject, '
-                   'claimed_by, claimed_at, escalated_at, resolved_at, first_agent_reply_at) '
+                   'claimed_by, claimed_at, escalated_at, resolved_at, first_agent_reply_at, number) '
                    'ON support.conversations TO %s', r);
     -- workspace_id is granted so that a move attempt meets the trigger's clear
     -- 0A000 error rather than a bare permission error; it never changes.
@@ -676,6 +685,7 @@ AS $$
            ('support.staff', 'reference'),
            ('support.staff_workspaces', 'reference'),
            ('support.conversations', 'distributed'),
+           ('support.conversation_counters', 'distributed'),
            ('support.conversation_messages', 'distributed'),
            ('support.conversation_events', 'distributed'),
            ('support.member_events', 'distributed')
@@ -819,6 +829,8 @@ AS $$
             'FOREIGN KEY (workspace_id, bot_user_id) REFERENCES support.workspace_members (workspace_id, user_id)'),
            ('support.conversations', 'conversations_owner_member_fkey',
             'FOREIGN KEY (workspace_id, claimed_by) REFERENCES support.workspace_members (workspace_id, user_id)'),
+           ('support.conversation_counters', 'conversation_counters_workspace_fkey',
+            'FOREIGN KEY (workspace_id) REFERENCES support.workspaces (id) ON DELETE CASCADE'),
            ('support.conversation_messages', 'conversation_messages_conversation_fkey',
             'FOREIGN KEY (workspace_id, conversation_id) REFERENCES support.conversations (workspace_id, id) ON DELETE CASCADE'),
            ('support.conversation_messages', 'conversation_messages_author_member_fkey',
@@ -933,6 +945,85 @@ END
 $$;
 REVOKE ALL ON FUNCTION support.distribute(integer) FROM PUBLIC;
 
+-- Conversation numbers: #1, #2, ... per workspace, gapless, assigned on
+-- insert. Existing conversations are numbered in created_at order (then id),
+-- without firing the update triggers (nothing else of the rows changes).
+ALTER TABLE support.conversations ADD COLUMN number bigint;
+COMMENT ON COLUMN support.conversations.number IS
+    'The conversation''s number in its workspace: 1, 2, 3, ... in insert order, without gaps; assigned by the database, never by the application.';
+-- The last conversation number of each workspace. The BEFORE INSERT trigger
+-- conversations_number takes the next one under this row's lock: numbers are
+-- gapless per workspace (a rolled-back insert rolls the counter back with it),
+-- and the inserts of one workspace wait for each other's commit
+-- (docs/api.md#conversation-numbers). Owner-only; dumped with the
+-- conversations, so a restore keeps both.
+CREATE TABLE support.conversation_counters (
+    workspace_id uuid   NOT NULL,
+    last_number  bigint NOT NULL,
+    CONSTRAINT conversation_counters_pkey PRIMARY KEY (workspace_id),
+    CONSTRAINT conversation_counters_workspace_fkey FOREIGN KEY (workspace_id)
+        REFERENCES support.workspaces (id) ON DELETE CASCADE
+);
+REVOKE ALL ON support.conversation_counters FROM PUBLIC;
+COMMENT ON TABLE support.conversation_counters IS
+    'The last conversation number given in each workspace (support.conversations.number). Written by trigger only. Owner-only.';
+
+SELECT pg_catalog.pg_extension_config_dump('support.conversation_counters', '');
+ALTER TABLE support.conversation_counters ENABLE ROW LEVEL SECURITY;
+SET LOCAL session_replication_role = replica;
+UPDATE support.conversations AS c SET number = n.number
+  FROM (SELECT x.workspace_id, x.id,
+               pg_catalog.row_number() OVER (PARTITION BY x.workspace_id ORDER BY x.created_at, x.id) AS number
+          FROM support.conversations AS x) AS n
+ WHERE c.workspace_id OPERATOR(pg_catalog.=) n.workspace_id AND c.id OPERATOR(pg_catalog.=) n.id;
+INSERT INTO support.conversation_counters (workspace_id, last_number)
+SELECT x.workspace_id, pg_catalog.max(x.number) FROM support.conversations AS x GROUP BY x.workspace_id;
+SET LOCAL session_replication_role = origin;
+ALTER TABLE support.conversations ALTER COLUMN number SET NOT NULL;
+ALTER TABLE support.conversations ADD CONSTRAINT conversations_number_unique UNIQUE (workspace_id, number);
+-- conversations, BEFORE INSERT, after conversations_before_insert (triggers
+-- fire in name order): the workspace's next number, from its row of
+-- support.conversation_counters, taken under that row's lock and rolled back
+-- with the insert, so the numbers have no gaps and the inserts of one
+-- workspace wait for each other's commit. SECURITY DEFINER: only the owner
+-- writes the counters. An application role gets a number only for a
+-- workspace it may insert into (conversations_before_insert refused a
+-- viewer already); anyone else is refused by the insert policy, and never
+-- takes, or waits for, another workspace's counter. A number given with the
+-- row is refused (42501), except in restore mode, where the dump carries
+-- the numbers and the counters.
+CREATE FUNCTION support.conversations_number() RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.number IS NOT NULL THEN
+        IF pg_catalog.current_setting('row_security') OPERATOR(pg_catalog.=) 'off' AND support.restoring() THEN
+            RETURN NEW;
+        END IF;
+        RAISE EXCEPTION 'column number of support.conversations is assigned by the database: leave it out or NULL'
+            USING ERRCODE = '42501',
+                  COLUMN = 'number',
+                  HINT = 'Each workspace numbers its conversations 1, 2, 3, ... on insert.';
+    END IF;
+    IF NOT support.bypasses_row_security() AND support.workspace_role(NEW.workspace_id) IS NULL THEN
+        RETURN NEW;  -- not a member: the WITH CHECK policy refuses the row (42501)
+    END IF;
+    INSERT INTO support.conversation_counters AS c (workspace_id, last_number)
+    VALUES (NEW.workspace_id, 1)
+    ON CONFLICT (workspace_id) DO UPDATE SET last_number = c.last_number OPERATOR(pg_catalog.+) 1
+    RETURNING c.last_number INTO NEW.number;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION support.conversations_number() IS
+    'Trigger: gives a new conversation its workspace''s next number (gapless: the counter row is locked until commit and rolled back with the insert); refuses a number given by the application.';
+
+CREATE TRIGGER conversations_number
+    BEFORE INSERT ON support.conversations
+    FOR EACH ROW EXECUTE FUNCTION support.conversations_number();
+
 -- catalog comments: begin (generated by scripts/catalog_comments.py from docs/api.md)
 COMMENT ON FUNCTION support.current_user_id() IS
     'The end user of the current transaction, or NULL for nobody. A token verified by support.authenticate() in this transaction comes first; in support.identity_mode = claims the first of request.jwt.claims (its sub), request.jwt.claim.sub and support.user_id that this transaction set decides. A value left from an earlier transaction or a session-level SET is ignored. A subject that is not a UUID, or claims that are not JSON, raise 22P02.';
@@ -975,7 +1066,7 @@ COMMENT ON FUNCTION support.inbox(integer) IS
 COMMENT ON FUNCTION support.grant_usage(regrole) IS
     'Gives an application role exactly what its end users need, revoking anything else it had on support objects: USAGE on the schema, column-level privileges on the tables (row-level security applies), and EXECUTE on the public functions. Idempotent; ALTER EXTENSION UPDATE re-applies it to every role that had it. For the DBA (superuser or extension owner).';
 COMMENT ON FUNCTION support.distribute(integer) IS
-    'On a Citus coordinator: makes the extension''s tables the supported distributed layout, support.citus_layout(): users, workspaces, workspace_members, staff and staff_workspaces reference tables; conversations, conversation_messages, conversation_events and member_events distributed by workspace_id and colocated, in shard_count shards (default 32). Re-applies support.grant_usage() to every role that had it, on every node. Idempotent: once distributed it changes nothing and returns the same layout. Run it in a transaction of its own. For the DBA (superuser).';
+    'On a Citus coordinator: makes the extension''s tables the supported distributed layout, support.citus_layout(): users, workspaces, workspace_members, staff and staff_workspaces reference tables; conversations, conversation_counters, conversation_messages, conversation_events and member_events distributed by workspace_id and colocated, in shard_count shards (default 32). Re-applies support.grant_usage() to every role that had it, on every node. Idempotent: once distributed it changes nothing and returns the same layout. Run it in a transaction of its own. For the DBA (superuser).';
 -- catalog comments: end
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA support FROM PUBLIC;
 

@@ -80,6 +80,7 @@ extension_sql_file!(
         membership::workspace_role,
         authorship::check_new_message,
         restore::restoring,
+        restore::bypasses_row_security,
         lifecycle::pending::lifecycle_pending,
         lifecycle::unassign::unassign_claims,
         identity::verified::check_jwt_key

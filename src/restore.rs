@@ -22,6 +22,17 @@ pub fn restoring() -> bool {
     if unsafe { pg_sys::row_security } {
         return false;
     }
+    bypasses_row_security()
+}
+
+/// `support.bypasses_row_security()`: whether the *outer* role (as for
+/// [`restoring`]) bypasses row-level security on the support tables: a
+/// superuser, a BYPASSRLS role or a member of the tables' owner. A SECURITY
+/// DEFINER trigger asks it to tell the DBA's own writes from an application
+/// role's, which the policies check.
+#[pg_extern(stable, parallel_restricted, requires = ["schema"])]
+#[search_path(pg_catalog, pg_temp)]
+pub fn bypasses_row_security() -> bool {
     // SAFETY: plain reads of the backend's role state and the role catalog.
     let outer = unsafe { pg_sys::GetOuterUserId() };
     if unsafe { pg_sys::superuser_arg(outer) || pg_sys::has_bypassrls_privilege(outer) } {

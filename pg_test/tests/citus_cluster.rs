@@ -51,8 +51,8 @@ fn documented_layout() -> Vec<(String, String, String, String)> {
         .collect();
     assert_eq!(
         rows.len(),
-        9,
-        "the layout table lists the nine shared tables"
+        10,
+        "the layout table lists the ten shared tables"
     );
     rows
 }
@@ -635,7 +635,10 @@ async fn an_existing_database_distributes_as_it_is() {
             .await
             .unwrap()
             .get(0);
-        assert_eq!(distributed, 9);
+        assert_eq!(
+            distributed, 10,
+            "every table of support.citus_layout() is a Citus table"
+        );
         assert_eq!(
             texts::<Vec<String>>(&owner, fk_names).await,
             installed,

@@ -334,6 +334,38 @@ async fn upgrade_from(old_version: &str, tag: &str) {
         ));
     }
 
+    // (a2) every conversation numbered in its workspace by created_at, then
+    // id (docs/api.md, "Conversation numbers"), 1..n, and the counter at n.
+    let misnumbered: Vec<String> = texts(
+        &old,
+        "SELECT c.subject || ': #' || c.number || ', expected #' || x.expected \
+           FROM support.conversations AS c \
+           JOIN (SELECT id, row_number() OVER (PARTITION BY workspace_id ORDER BY created_at, id) AS expected \
+                   FROM support.conversations) AS x ON x.id = c.id \
+          WHERE c.number IS DISTINCT FROM x.expected \
+         UNION ALL \
+         SELECT 'counter of ' || w.name || ': ' || coalesce(k.last_number::text, 'none') || ', expected ' || m.n \
+           FROM (SELECT workspace_id, count(*) AS n FROM support.conversations GROUP BY 1) AS m \
+           JOIN support.workspaces AS w ON w.id = m.workspace_id \
+           LEFT JOIN support.conversation_counters AS k ON k.workspace_id = m.workspace_id \
+          WHERE k.last_number IS DISTINCT FROM m.n",
+    )
+    .await;
+    if !misnumbered.is_empty() {
+        problems.push(format!("(a2) numbering: {}", misnumbered.join("; ")));
+    }
+    let numbered: i64 = old
+        .query_one(
+            "SELECT count(*) FROM support.conversations WHERE number IS NOT NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    if numbered == 0 {
+        problems.push("(a2) control: no conversation to number".into());
+    }
+
     // (b) catalog, by name. The fresh install has the same role granted by
     // its own grant_usage, so ACLs compare too.
     let fresh = connect(&fresh_db).await;

@@ -18,7 +18,7 @@ pub struct Plan {
 }
 
 /// Every action this test knows: must be exactly the TSV's.
-pub const KNOWN: [&str; 44] = [
+pub const KNOWN: [&str; 46] = [
     "read.users",
     "read.workspaces",
     "read.workspace_members",
@@ -27,6 +27,8 @@ pub const KNOWN: [&str; 44] = [
     "read.conversation_events",
     "read.member_events",
     "conversation.create",
+    "conversation.choose_number",
+    "conversation.edit_number",
     "conversation.edit_subject",
     "conversation.edit_channel",
     "conversation.delete",
@@ -203,9 +205,19 @@ pub fn plan(action: &str, s: &Subject) -> Option<Plan> {
             format!("INSERT INTO support.conversations (workspace_id, subject) VALUES ('{W}', 'perm-new') RETURNING id::text"),
             format!(
                 "EXISTS (SELECT 1 FROM support.conversations c WHERE c.id = '{{new}}' AND c.workspace_id = '{W}' \
-                   AND c.subject = 'perm-new' AND c.status = 'active') AND {}",
+                   AND c.subject = 'perm-new' AND c.status = 'active' \
+                   AND c.number = (SELECT k.last_number FROM support.conversation_counters k WHERE k.workspace_id = '{W}') \
+                   AND c.number = (SELECT count(*) FROM support.conversations x WHERE x.workspace_id = '{W}')) AND {}",
                 event(s, "{new}", "created", "AND e.to_status = 'active'")
             ),
+        ),
+        "conversation.choose_number" => act(
+            format!("INSERT INTO support.conversations (workspace_id, subject, number) VALUES ('{W}', 'perm-numbered', 1000) RETURNING id::text"),
+            "EXISTS (SELECT 1 FROM support.conversations c WHERE c.id = '{new}' AND c.number = 1000)".to_string(),
+        ),
+        "conversation.edit_number" => act(
+            format!("UPDATE support.conversations SET number = 1000 WHERE id = '{C_ACTIVE}' RETURNING id::text"),
+            conv_is(C_ACTIVE, "c.number = 1000"),
         ),
         "conversation.edit_subject" => act(
             format!("UPDATE support.conversations SET subject = 'perm-edited' WHERE id = '{C_ACTIVE}' RETURNING id::text"),
