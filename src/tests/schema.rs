@@ -13,6 +13,7 @@ mod tests {
         assert_eq!(
             tables,
             ids(&[
+                "conversation_counters",
                 "conversation_events",
                 "conversation_messages",
                 "conversations",
