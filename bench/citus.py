@@ -35,7 +35,6 @@ import datetime
 import hashlib
 import json
 import os
-import platform
 import re
 import statistics
 import sys
@@ -43,6 +42,9 @@ import time
 import uuid
 
 import psycopg
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench  # noqa: E402
 
 SHARDS = 32
 SCALES = {
@@ -394,17 +396,11 @@ def server_info(conn):
 
 
 def machine():
-    info = {"platform": platform.platform(), "nproc": os.cpu_count(), "python": platform.python_version(),
-            "psycopg": psycopg.__version__}
-    try:
-        with open("/proc/cpuinfo") as f:
-            m = re.search(r"model name\s*:\s*(.*)", f.read())
-            info["cpu"] = m.group(1) if m else None
-        with open("/proc/meminfo") as f:
-            info["memory_kb"] = int(re.search(r"MemTotal:\s*(\d+)", f.read()).group(1))
-        info["loadavg_at_start"] = os.getloadavg()
-    except OSError:
-        pass
+    """bench.py's machine facts, with psycopg's version, and the core count
+    under the key this report has always had (`nproc`)."""
+    info = bench.machine()
+    info["nproc"] = info.pop("cpus")
+    info["psycopg"] = psycopg.__version__
     return info
 
 

@@ -10,5 +10,5 @@ pub use crate::fixture::{
 };
 pub use crate::session::{
     as_role_user, as_user, as_user_batch, as_user_one, count_as, error_message,
-    is_missing_privilege, set_local_user, sqlstate, texts,
+    is_missing_privilege, pairs, set_local_user, sqlstate, texts,
 };

@@ -1,5 +1,6 @@
 //! Acting as an end user for one transaction (identity set with SET LOCAL), and reading what a statement's result says.
 
+use tokio_postgres::types::FromSql;
 use tokio_postgres::{Client, Row};
 
 /// `SET LOCAL support.user_id = '<user>'`: the end user for the current
@@ -104,6 +105,14 @@ pub fn error_message<T>(r: &Result<T, tokio_postgres::Error>) -> String {
     }
 }
 
+/// "SQLSTATE: message" of a server error (tokio-postgres's Display says only
+/// "db error"), else the error as it displays.
+pub fn error_text(e: &tokio_postgres::Error) -> String {
+    e.as_db_error()
+        .map(|d| format!("{}: {}", d.code().code(), d.message()))
+        .unwrap_or_else(|| e.to_string())
+}
+
 /// The SQLSTATE of a failed statement ("00000" for success).
 pub fn sqlstate<T>(r: &Result<T, tokio_postgres::Error>) -> String {
     match r {
@@ -123,5 +132,20 @@ pub async fn texts<B: FromIterator<String>>(c: &Client, sql: &str) -> B {
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
         .iter()
         .map(|r| r.get(0))
+        .collect()
+}
+
+/// The first two columns of every row of `sql` (extended protocol, no
+/// parameters), as pairs; panics on an error.
+pub async fn pairs<A, B>(c: &Client, sql: &str) -> Vec<(A, B)>
+where
+    A: for<'a> FromSql<'a>,
+    B: for<'a> FromSql<'a>,
+{
+    c.query(sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
         .collect()
 }

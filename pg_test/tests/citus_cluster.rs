@@ -67,16 +67,11 @@ async fn sqlstate_of(c: &Client, sql: &str) -> String {
 async fn the_layout_is_the_documented_one() {
     let documented = documented_layout();
     let c = fresh_database("cx_citus_layout", &[]).await;
-    let from_function: Vec<(String, String)> = c
-        .query(
-            "SELECT relation::text, citus_table_type FROM support.citus_layout()",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    let from_function: Vec<(String, String)> = pairs(
+        &c,
+        "SELECT relation::text, citus_table_type FROM support.citus_layout()",
+    )
+    .await;
     let doc_pairs: Vec<(String, String)> = documented
         .iter()
         .map(|(t, k, _, _)| (t.clone(), k.clone()))
@@ -148,16 +143,11 @@ async fn the_layout_is_the_documented_one() {
         }
     }
     // Idempotent, and refused on a worker.
-    let again: Vec<(String, String)> = c
-        .query(
-            "SELECT relation::text, citus_table_type FROM support.distribute(4)",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    let again: Vec<(String, String)> = pairs(
+        &c,
+        "SELECT relation::text, citus_table_type FROM support.distribute(4)",
+    )
+    .await;
     assert_eq!(again, doc_pairs, "a second support.distribute()");
     let worker = citus::connect_worker(0, "cx_citus_layout").await;
     assert_eq!(
@@ -400,18 +390,13 @@ async fn membership_and_lifecycle_changes_are_audited_once() {
     app.batch_execute(&savepoint)
         .await
         .unwrap_or_else(|e| panic!("{savepoint}: {e:?}"));
-    let members: Vec<(String, String)> = owner
-        .query(
-            &format!(
-                "SELECT kind, actor_id::text FROM support.member_events WHERE user_id = '{agent}' ORDER BY created_at, id"
-            ),
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    let members: Vec<(String, String)> = pairs(
+        &owner,
+        &format!(
+            "SELECT kind, actor_id::text FROM support.member_events WHERE user_id = '{agent}' ORDER BY created_at, id"
+        ),
+    )
+    .await;
     let expected_members: Vec<(String, String)> = ["added", "role_changed", "removed"]
         .iter()
         .map(|k| (k.to_string(), boss.clone()))
@@ -435,19 +420,14 @@ async fn membership_and_lifecycle_changes_are_audited_once() {
         vec![(later.clone(), "added".to_string(), boss.clone())],
         "after a rolled-back savepoint: only the later addition, with its actor"
     );
-    let events: Vec<(String, Option<String>)> = owner
-        .query(
-            &format!(
-                "SELECT kind, actor_id::text FROM support.conversation_events
-                  WHERE workspace_id = '{W1}' AND conversation_id = '{conv}' ORDER BY created_at, id"
-            ),
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    let events: Vec<(String, Option<String>)> = pairs(
+        &owner,
+        &format!(
+            "SELECT kind, actor_id::text FROM support.conversation_events
+              WHERE workspace_id = '{W1}' AND conversation_id = '{conv}' ORDER BY created_at, id"
+        ),
+    )
+    .await;
     assert_eq!(
         events,
         vec![

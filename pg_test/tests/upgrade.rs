@@ -53,18 +53,14 @@ fn frozen_symbols(version: &str) -> Vec<String> {
 
 /// Column lists of every support table, as the catalog has them now.
 async fn table_columns(c: &Client) -> Vec<(String, String)> {
-    c.query(
+    pairs(
+        c,
         "SELECT c.relname::text, string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) \
            FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
           WHERE c.relnamespace = 'support'::regnamespace AND c.relkind = 'r' \
           GROUP BY c.relname ORDER BY 1",
-        &[],
     )
     .await
-    .unwrap()
-    .iter()
-    .map(|r| (r.get(0), r.get(1)))
-    .collect()
 }
 
 async fn has_function(c: &Client, name: &str) -> bool {

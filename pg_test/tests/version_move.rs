@@ -28,14 +28,14 @@ use std::process::Command;
 
 use pg_test::catalog;
 use pg_test::checksum;
-use pg_test::cluster::{pg_bindir, run, OwnCluster, Target};
+use pg_test::cluster::{connect_as, pg_bindir, run, OwnCluster, Target};
 use pg_test::doc_examples::{examples, root, trimmed};
 use pg_test::matrix::cells::every_cell;
 use pg_test::matrix::fixture::{build_on, W};
 use pg_test::privileges;
 use pg_test::roles::{ensure_role, grant_usage};
-use pg_test::session::{sqlstate, texts};
-use tokio_postgres::{Client, NoTls};
+use pg_test::session::{as_user, error_text, sqlstate, texts};
+use tokio_postgres::Client;
 
 /// The database the docs' commands move.
 const DB: &str = "app";
@@ -52,15 +52,20 @@ const YB: &str = "d3000000-0000-4000-8000-000000000003";
 /// Support staff serving Y only (support.staff_workspaces).
 const YS: &str = "d3000000-0000-4000-8000-000000000004";
 
-/// The new version's pg_config, when the harness names one.
-fn new_pg_config() -> Option<String> {
-    std::env::var("CX_MOVE_TO_PG_CONFIG")
+/// The new version's pg_config and bin directory, when the harness names one
+/// (`CX_MOVE_TO_PG_CONFIG`); else None, said on stdout.
+fn new_version() -> Option<(String, PathBuf)> {
+    let Some(pg_config) = std::env::var("CX_MOVE_TO_PG_CONFIG")
         .ok()
         .filter(|p| !p.is_empty())
-}
-
-fn bindir_of(pg_config: &str) -> PathBuf {
-    PathBuf::from(run(Command::new(pg_config).arg("--bindir")))
+    else {
+        println!(
+            "version_move: CX_MOVE_TO_PG_CONFIG is not set: no version to move to (make test-move)"
+        );
+        return None;
+    };
+    let bindir = PathBuf::from(run(Command::new(&pg_config).arg("--bindir")));
+    Some((pg_config, bindir))
 }
 
 /// `pg_config --version` of the installation in `bindir`.
@@ -129,39 +134,25 @@ fn run_doc_block(name: &str, cwd: &str, env: &[(&str, String)]) -> (bool, String
     (out.status.success(), printed)
 }
 
+/// A connection to `db` of `target` as `user`.
 async fn connect_to(target: &Target, user: &str, db: &str) -> Client {
-    let (client, connection) =
-        tokio_postgres::connect(&target.conninfo(user, db, "version_move"), NoTls)
-            .await
-            .unwrap_or_else(|e| panic!("connect to {db} as {user} ({target:?}): {e}"));
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    client
+    connect_as(target, user, db, "version_move")
+        .await
+        .unwrap_or_else(|e| panic!("connect to {db} as {user} ({target:?}): {e}"))
+        .0
 }
 
-/// `sql` in a transaction of its own acting as end user `user` (the login
-/// role's connection): Ok(first column of the first row, as text) or the error.
+/// `sql` (one statement, whose first column is a text) in a transaction of its
+/// own acting as end user `user`: Ok(that column of the first row) or the error.
 async fn as_end_user(
     c: &Client,
     user: &str,
     sql: &str,
 ) -> Result<Option<String>, tokio_postgres::Error> {
-    c.batch_execute(&format!("BEGIN; SET LOCAL support.user_id = '{user}'"))
-        .await?;
-    match c.simple_query(sql).await {
-        Ok(messages) => {
-            c.batch_execute("COMMIT").await?;
-            Ok(messages.iter().find_map(|m| match m {
-                tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_owned),
-                _ => None,
-            }))
-        }
-        Err(e) => {
-            c.batch_execute("ROLLBACK").await.unwrap();
-            Err(e)
-        }
-    }
+    Ok(as_user(c, user, sql)
+        .await?
+        .first()
+        .and_then(|r| r.get::<_, Option<String>>(0)))
 }
 
 /// What a moved database must keep, taken on the source.
@@ -330,7 +321,7 @@ async fn build_source(old: &Target) -> Snapshot {
         (YB, "SELECT support.escalate_conversation(id, 'needs a human') FROM support.conversations WHERE subject = 'y5'".into()),
     ];
     for (user, sql) in &steps {
-        as_end_user(&app, user, sql)
+        as_user(&app, user, sql)
             .await
             .unwrap_or_else(|e| panic!("source: {sql} as {user}: {}", error_text(&e)));
     }
@@ -351,12 +342,6 @@ async fn build_source(old: &Target) -> Snapshot {
         "source: Y's lifecycle wrote its events ({y_events})"
     );
     snap
-}
-
-fn error_text(e: &tokio_postgres::Error) -> String {
-    e.as_db_error()
-        .map(|d| format!("{}: {}", d.code().code(), d.message()))
-        .unwrap_or_else(|| e.to_string())
 }
 
 /// Everything a moved database must keep, checked on `new` against the source's snapshot.
@@ -505,7 +490,7 @@ async fn check_moved(new: &Target, source: &Snapshot, how: &str, derived_state_k
     let id = as_end_user(
         &app,
         YO,
-        &format!("INSERT INTO support.conversations (workspace_id, subject, status) VALUES ('{Y}', 'walk', 'active') RETURNING id"),
+        &format!("INSERT INTO support.conversations (workspace_id, subject, status) VALUES ('{Y}', 'walk', 'active') RETURNING id::text"),
     )
     .await
     .unwrap()
@@ -614,13 +599,9 @@ async fn check_moved(new: &Target, source: &Snapshot, how: &str, derived_state_k
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dump_and_restore_into_the_new_version() {
-    let Some(new_config) = new_pg_config() else {
-        println!(
-            "version_move: CX_MOVE_TO_PG_CONFIG is not set: nothing to move to (make test-move)"
-        );
+    let Some((new_config, new_bin)) = new_version() else {
         return;
     };
-    let new_bin = bindir_of(&new_config);
     let old = OwnCluster::start_with("cx-move-old", None);
     let new = OwnCluster::start_with("cx-move-new", Some(&new_config));
     let source = build_source(&old.target).await;
@@ -677,13 +658,9 @@ fn upgrade_logs(data: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pg_upgrade_to_the_new_version() {
-    let Some(new_config) = new_pg_config() else {
-        println!(
-            "version_move: CX_MOVE_TO_PG_CONFIG is not set: nothing to upgrade to (make test-move)"
-        );
+    let Some((new_config, new_bin)) = new_version() else {
         return;
     };
-    let new_bin = bindir_of(&new_config);
     let old = OwnCluster::start_with("cx-upgrade-old", None);
     let source = build_source(&old.target).await;
     let stamped = pg_attver_columns(&connect_to(&old.target, "postgres", DB).await).await;

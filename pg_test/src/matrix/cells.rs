@@ -13,6 +13,7 @@ use super::fixture::*;
 use super::plans::{plan, Plan};
 use super::{Matrix, NOT_APPLICABLE};
 use crate::checksum::checksum_sql;
+use crate::session::error_text;
 
 /// The first column of the first row, and the number of rows returned or affected.
 fn first_and_rows(messages: &[SimpleQueryMessage]) -> (Option<String>, Option<String>, u64) {
@@ -33,13 +34,6 @@ fn first_and_rows(messages: &[SimpleQueryMessage]) -> (Option<String>, Option<St
         }
     }
     (first, second, rows)
-}
-
-/// The server's message for a failed statement (tokio-postgres's Display says only "db error").
-fn error_text(e: &tokio_postgres::Error) -> String {
-    e.as_db_error()
-        .map(|d| format!("{}: {}", d.code().code(), d.message()))
-        .unwrap_or_else(|| e.to_string())
 }
 
 async fn one_value(c: &Client, sql: &str) -> String {
