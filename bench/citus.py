@@ -140,7 +140,7 @@ def generator(p):
                       FROM generate_series(1, {p['conversations']}) n) g""",
         f"""INSERT INTO support.conversations
                    (id, workspace_id, bot_user_id, channel, status, subject, claimed_by, claimed_at,
-                    escalated_at, resolved_at, created_at, updated_at, first_agent_reply_at, reopen_count)
+                    escalated_at, resolved_at, created_at, updated_at, first_agent_reply_at, reopen_count, number)
             SELECT c.id, {u(2, 'c.ws')}, NULL,
                    (ARRAY['web', 'web', 'web', 'email', 'email', 'sms', 'whatsapp', 'whatsapp', 'voice', 'api'])[1 + c.n % 10],
                    c.status,
@@ -156,9 +156,13 @@ def generator(p):
                    c.created_at + CASE WHEN c.status = 'resolved' THEN interval '2 hours' ELSE interval '20 minutes' END,
                    CASE WHEN c.status = 'claimed' OR (c.status = 'resolved' AND c.n % 2 = 0)
                         THEN c.created_at + interval '25 minutes' END,
-                   0
+                   0,
+                   row_number() OVER (PARTITION BY c.ws ORDER BY c.created_at, c.n)
               FROM conv_plan c
              ORDER BY c.created_at, c.n""",
+        # The numbers are given (restore mode): the counters follow them.
+        """INSERT INTO support.conversation_counters (workspace_id, last_number)
+            SELECT workspace_id, max(number) FROM support.conversations GROUP BY workspace_id""",
         # Messages in time order (a transcript is spread over the heap); agents
         # (the owner, or the agent in its own conversations) answer in claimed
         # and resolved conversations, bots in the others.

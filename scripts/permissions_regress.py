@@ -171,6 +171,25 @@ def plans():
         "read.workspaces": read("workspaces", f"t.id = '{W}'"),
         "read.workspace_members": read("workspace_members", f"t.workspace_id = '{W}'"),
         "read.conversations": read("conversations", f"t.workspace_id = '{W}'"),
+        "read.conversation_reads": read("conversation_reads", f"t.workspace_id = '{W}' AND t.user_id = '{{me}}'"),
+        # The rule of docs/api.md ("Read state and unread counts"), as the
+        # superuser computes it: per open conversation of W, the messages after
+        # the subject's position that others wrote.
+        "reads.unread_counts": {
+            "sql": "SELECT coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '') FROM support.unread_counts() t",
+            "truth": "SELECT coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '') FROM ("
+                     "SELECT c.workspace_id, c.id, count(*) FROM support.conversations c "
+                     "JOIN support.conversation_messages m ON m.conversation_id = c.id "
+                     f"WHERE c.workspace_id = '{W}' AND c.status <> 'resolved' AND m.author_id IS DISTINCT FROM '{{me}}' "
+                     "AND NOT EXISTS (SELECT 1 FROM support.conversation_reads r WHERE r.conversation_id = c.id "
+                     "AND r.user_id = '{me}' AND (m.created_at, m.id) <= (r.read_created_at, r.read_message_id)) "
+                     "GROUP BY c.workspace_id, c.id) t"},
+        "reads.mark": act(
+            f"SELECT '{C_ACTIVE}' FROM support.mark_read('{C_ACTIVE}')",
+            f"EXISTS (SELECT 1 FROM support.conversation_reads r WHERE r.conversation_id = '{C_ACTIVE}' "
+            "AND r.user_id = '{me}' AND (r.read_created_at, r.read_message_id) = "
+            f"(SELECT m.created_at, m.id FROM support.conversation_messages m WHERE m.conversation_id = '{C_ACTIVE}' "
+            "ORDER BY m.created_at DESC, m.id DESC LIMIT 1))"),
         "read.conversation_messages": read("conversation_messages", f"t.workspace_id = '{W}'"),
         "read.conversation_events": read("conversation_events", f"t.workspace_id = '{W}'"),
         "read.member_events": read("member_events", f"t.workspace_id = '{W}'"),
@@ -423,6 +442,12 @@ def fixture_sql():
     lines.append("INSERT INTO support.conversation_messages (id, workspace_id, conversation_id, role, author_id, content) VALUES")
     lines += [f"  ('{msg}', '{W}', '{C_ACTIVE}', '{'bot' if name == 'bot' else 'agent'}', '{uid}', 'written by {name}')"
               + ("," if i < len(MEMBERS) - 1 else ";") for i, (name, uid, _, msg) in enumerate(MEMBERS)]
+    lines += ["-- Read positions: every member subject, G2 and S at M_G2 in C_ACTIVE, XG in X.",
+              "INSERT INTO support.conversation_reads (workspace_id, conversation_id, user_id, read_created_at, read_message_id)",
+              "SELECT m.workspace_id, m.conversation_id, u.id, m.created_at, m.id",
+              "  FROM support.conversation_messages m, support.users u",
+              f" WHERE (m.id = '{M_G2}' AND u.id IN ('{O}', '{A}', '{G}', '{G2}', '{V}', '{B}', '{S}'))",
+              f"    OR (m.id = '{M_X}' AND u.id = '{XG}');"]
     return lines
 
 

@@ -187,9 +187,13 @@ CREATE TABLE support.conversation_messages (
     CONSTRAINT conversation_messages_author_member_fkey FOREIGN KEY (workspace_id, author_id)
         REFERENCES support.workspace_members (workspace_id, user_id) ON DELETE SET NULL (author_id)
 );
--- Transcript order; also serves the cascade from conversations.
+-- Transcript order, (created_at, id), which is also the order of read
+-- positions (support.conversation_reads); also serves the cascade from
+-- conversations. It covers workspace_id and author_id, so that counting a
+-- conversation's unread messages (support.unread_counts: after a position,
+-- not written by the caller, under the workspace policy) reads the index only.
 CREATE INDEX conversation_messages_transcript_idx
-    ON support.conversation_messages (conversation_id, created_at);
+    ON support.conversation_messages (conversation_id, created_at, id) INCLUDE (workspace_id, author_id);
 CREATE INDEX conversation_messages_author_idx
     ON support.conversation_messages (author_id) WHERE author_id IS NOT NULL;
 
@@ -207,6 +211,36 @@ COMMENT ON COLUMN support.conversation_messages.workspace_id IS
 COMMENT ON COLUMN support.conversation_messages.role IS 'customer | bot | agent | system';
 COMMENT ON COLUMN support.conversation_messages.author_id IS
     'The member who wrote the row: for application roles always the calling user (for customer messages, the bot that relayed them). NULL once the author leaves the workspace.';
+
+-- Read positions: how far each user has read each conversation, as the
+-- (created_at, id) of the last message read, in transcript order. Written
+-- only by support.mark_read(), which never moves a position back; each user
+-- reads only their own rows. Not audited: a position is the reader's own
+-- state, not the conversation's. Deleted with the conversation or the user;
+-- a member who leaves keeps theirs (invisible to them until they return).
+-- Staff read the workspaces they serve, so they keep positions too: the user
+-- key is support.users, not a membership.
+CREATE TABLE support.conversation_reads (
+    workspace_id    uuid        NOT NULL,
+    conversation_id uuid        NOT NULL,
+    user_id         uuid        NOT NULL,
+    read_created_at timestamptz NOT NULL,
+    read_message_id uuid        NOT NULL,
+    updated_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    CONSTRAINT conversation_reads_pkey PRIMARY KEY (workspace_id, conversation_id, user_id),
+    CONSTRAINT conversation_reads_conversation_fkey FOREIGN KEY (workspace_id, conversation_id)
+        REFERENCES support.conversations (workspace_id, id) ON DELETE CASCADE,
+    CONSTRAINT conversation_reads_user_fkey FOREIGN KEY (user_id)
+        REFERENCES support.users (id) ON DELETE CASCADE
+);
+-- Deleting a user never scans the table.
+CREATE INDEX conversation_reads_user_idx ON support.conversation_reads (user_id);
+COMMENT ON TABLE support.conversation_reads IS
+    'Read positions: the last message each user has read in each conversation (support.mark_read). Each user reads only their own rows; written by support.mark_read only.';
+COMMENT ON COLUMN support.conversation_reads.read_created_at IS
+    'created_at of the last message read: with read_message_id, the position in transcript order (created_at, id).';
+COMMENT ON COLUMN support.conversation_reads.read_message_id IS
+    'id of the last message read (the position''s tie-break; the message may since have been deleted).';
 
 -- Audit trail: every state and ownership change of a conversation, written by
 -- the database (triggers) whatever caused it. Append-only for everyone but the
@@ -352,6 +386,7 @@ SELECT pg_catalog.pg_extension_config_dump('support.staff_workspaces', '');
 SELECT pg_catalog.pg_extension_config_dump('support.conversations', '');
 SELECT pg_catalog.pg_extension_config_dump('support.conversation_counters', '');
 SELECT pg_catalog.pg_extension_config_dump('support.conversation_messages', '');
+SELECT pg_catalog.pg_extension_config_dump('support.conversation_reads', '');
 SELECT pg_catalog.pg_extension_config_dump('support.conversation_events', '');
 SELECT pg_catalog.pg_extension_config_dump('support.jwt_keys', '');
 SELECT pg_catalog.pg_extension_config_dump('support.member_events', '');

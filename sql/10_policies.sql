@@ -26,6 +26,7 @@ ALTER TABLE support.workspaces            ENABLE ROW LEVEL SECURITY;
 ALTER TABLE support.workspace_members     ENABLE ROW LEVEL SECURITY;
 ALTER TABLE support.conversations         ENABLE ROW LEVEL SECURITY;
 ALTER TABLE support.conversation_messages ENABLE ROW LEVEL SECURITY;
+ALTER TABLE support.conversation_reads    ENABLE ROW LEVEL SECURITY;
 ALTER TABLE support.conversation_events   ENABLE ROW LEVEL SECURITY;
 ALTER TABLE support.member_events         ENABLE ROW LEVEL SECURITY;
 -- jwt_keys: RLS on and no policy at all: nobody but the owner reads a key.
@@ -83,6 +84,11 @@ CREATE POLICY conversation_messages_update_member ON support.conversation_messag
 -- conversation_messages: members delete messages of their workspace's conversations.
 CREATE POLICY conversation_messages_delete_member ON support.conversation_messages FOR DELETE
     USING (support.workspace_member(workspace_id));
+
+-- conversation_reads: your own read positions in the workspaces you read.
+-- Read-only (support.mark_read writes them).
+CREATE POLICY conversation_reads_select_own ON support.conversation_reads FOR SELECT
+    USING (user_id OPERATOR(pg_catalog.=) support.current_user_id() AND support.workspace_member(workspace_id));
 
 -- conversation_events: members read their workspace's audit trail. No write
 -- policy (and no write privilege): only the extension's triggers append.

@@ -31,6 +31,7 @@ AS $$
            ('support.conversations', 'distributed'),
            ('support.conversation_counters', 'distributed'),
            ('support.conversation_messages', 'distributed'),
+           ('support.conversation_reads', 'distributed'),
            ('support.conversation_events', 'distributed'),
            ('support.member_events', 'distributed')
 $$;
@@ -177,6 +178,10 @@ AS $$
             'FOREIGN KEY (workspace_id) REFERENCES support.workspaces (id) ON DELETE CASCADE'),
            ('support.conversation_messages', 'conversation_messages_conversation_fkey',
             'FOREIGN KEY (workspace_id, conversation_id) REFERENCES support.conversations (workspace_id, id) ON DELETE CASCADE'),
+           ('support.conversation_reads', 'conversation_reads_conversation_fkey',
+            'FOREIGN KEY (workspace_id, conversation_id) REFERENCES support.conversations (workspace_id, id) ON DELETE CASCADE'),
+           ('support.conversation_reads', 'conversation_reads_user_fkey',
+            'FOREIGN KEY (user_id) REFERENCES support.users (id) ON DELETE CASCADE'),
            ('support.conversation_messages', 'conversation_messages_author_member_fkey',
             'FOREIGN KEY (workspace_id, author_id) REFERENCES support.workspace_members (workspace_id, user_id)')
 $$;

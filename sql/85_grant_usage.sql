@@ -43,6 +43,9 @@ BEGIN
     EXECUTE format('GRANT INSERT (workspace_id, conversation_id, role, author_id, content) ON support.conversation_messages TO %s', r);
     EXECUTE format('GRANT UPDATE (content) ON support.conversation_messages TO %s', r);
 
+    -- Read positions: read-only (support.mark_read moves the caller's own).
+    EXECUTE format('GRANT SELECT ON support.conversation_reads TO %s', r);
+
     -- The audit trails: read-only.
     EXECUTE format('GRANT SELECT ON support.conversation_events, support.member_events TO %s', r);
 
@@ -57,6 +60,7 @@ BEGIN
                    'support.reopen_conversation(uuid), support.authenticate(text), '
                    'support.add_member(uuid, uuid, text), support.set_member_role(uuid, uuid, text), '
                    'support.remove_member(uuid, uuid), support.inbox(integer), '
+                   'support.mark_read(uuid, uuid), support.unread_counts(), support.require_user_id(), '
                    'support.join_as_staff(uuid), support.set_staff_access(uuid, boolean), support.propagate_identity(), '
                    'support.distributed() TO %s', r);
     EXECUTE functions;

@@ -487,6 +487,9 @@ BEGIN
     EXECUTE format('GRANT INSERT (workspace_id, conversation_id, role, author_id, content) ON support.conversation_messages TO %s', r);
     EXECUTE format('GRANT UPDATE (content) ON support.conversation_messages TO %s', r);
 
+    -- Read positions: read-only (support.mark_read moves the caller's own).
+    EXECUTE format('GRANT SELECT ON support.conversation_reads TO %s', r);
+
     -- The audit trails: read-only.
     EXECUTE format('GRANT SELECT ON support.conversation_events, support.member_events TO %s', r);
 
@@ -501,6 +504,7 @@ BEGIN
                    'support.reopen_conversation(uuid), support.authenticate(text), '
                    'support.add_member(uuid, uuid, text), support.set_member_role(uuid, uuid, text), '
                    'support.remove_member(uuid, uuid), support.inbox(integer), '
+                   'support.mark_read(uuid, uuid), support.unread_counts(), support.require_user_id(), '
                    'support.join_as_staff(uuid), support.set_staff_access(uuid, boolean), support.propagate_identity(), '
                    'support.distributed() TO %s', r);
     EXECUTE functions;
@@ -687,6 +691,7 @@ AS $$
            ('support.conversations', 'distributed'),
            ('support.conversation_counters', 'distributed'),
            ('support.conversation_messages', 'distributed'),
+           ('support.conversation_reads', 'distributed'),
            ('support.conversation_events', 'distributed'),
            ('support.member_events', 'distributed')
 $$;
@@ -833,6 +838,10 @@ AS $$
             'FOREIGN KEY (workspace_id) REFERENCES support.workspaces (id) ON DELETE CASCADE'),
            ('support.conversation_messages', 'conversation_messages_conversation_fkey',
             'FOREIGN KEY (workspace_id, conversation_id) REFERENCES support.conversations (workspace_id, id) ON DELETE CASCADE'),
+           ('support.conversation_reads', 'conversation_reads_conversation_fkey',
+            'FOREIGN KEY (workspace_id, conversation_id) REFERENCES support.conversations (workspace_id, id) ON DELETE CASCADE'),
+           ('support.conversation_reads', 'conversation_reads_user_fkey',
+            'FOREIGN KEY (user_id) REFERENCES support.users (id) ON DELETE CASCADE'),
            ('support.conversation_messages', 'conversation_messages_author_member_fkey',
             'FOREIGN KEY (workspace_id, author_id) REFERENCES support.workspace_members (workspace_id, user_id)')
 $$;
@@ -1023,6 +1032,154 @@ COMMENT ON FUNCTION support.conversations_number() IS
 CREATE TRIGGER conversations_number
     BEFORE INSERT ON support.conversations
     FOR EACH ROW EXECUTE FUNCTION support.conversations_number();
+
+-- Read state (docs/api.md#read-state): the transcript index becomes
+-- (conversation_id, created_at, id) covering workspace_id and author_id, the
+-- read positions, and support.mark_read() / support.unread_counts().
+DROP INDEX support.conversation_messages_transcript_idx;
+-- Transcript order, (created_at, id), which is also the order of read
+-- positions (support.conversation_reads); also serves the cascade from
+-- conversations. It covers workspace_id and author_id, so that counting a
+-- conversation's unread messages (support.unread_counts: after a position,
+-- not written by the caller, under the workspace policy) reads the index only.
+CREATE INDEX conversation_messages_transcript_idx
+    ON support.conversation_messages (conversation_id, created_at, id) INCLUDE (workspace_id, author_id);
+
+-- Read positions: how far each user has read each conversation, as the
+-- (created_at, id) of the last message read, in transcript order. Written
+-- only by support.mark_read(), which never moves a position back; each user
+-- reads only their own rows. Not audited: a position is the reader's own
+-- state, not the conversation's. Deleted with the conversation or the user;
+-- a member who leaves keeps theirs (invisible to them until they return).
+-- Staff read the workspaces they serve, so they keep positions too: the user
+-- key is support.users, not a membership.
+CREATE TABLE support.conversation_reads (
+    workspace_id    uuid        NOT NULL,
+    conversation_id uuid        NOT NULL,
+    user_id         uuid        NOT NULL,
+    read_created_at timestamptz NOT NULL,
+    read_message_id uuid        NOT NULL,
+    updated_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    CONSTRAINT conversation_reads_pkey PRIMARY KEY (workspace_id, conversation_id, user_id),
+    CONSTRAINT conversation_reads_conversation_fkey FOREIGN KEY (workspace_id, conversation_id)
+        REFERENCES support.conversations (workspace_id, id) ON DELETE CASCADE,
+    CONSTRAINT conversation_reads_user_fkey FOREIGN KEY (user_id)
+        REFERENCES support.users (id) ON DELETE CASCADE
+);
+-- Deleting a user never scans the table.
+CREATE INDEX conversation_reads_user_idx ON support.conversation_reads (user_id);
+COMMENT ON TABLE support.conversation_reads IS
+    'Read positions: the last message each user has read in each conversation (support.mark_read). Each user reads only their own rows; written by support.mark_read only.';
+COMMENT ON COLUMN support.conversation_reads.read_created_at IS
+    'created_at of the last message read: with read_message_id, the position in transcript order (created_at, id).';
+COMMENT ON COLUMN support.conversation_reads.read_message_id IS
+    'id of the last message read (the position''s tie-break; the message may since have been deleted).';
+
+SELECT pg_catalog.pg_extension_config_dump('support.conversation_reads', '');
+ALTER TABLE support.conversation_reads ENABLE ROW LEVEL SECURITY;
+-- conversation_reads: your own read positions in the workspaces you read.
+-- Read-only (support.mark_read writes them).
+CREATE POLICY conversation_reads_select_own ON support.conversation_reads FOR SELECT
+    USING (user_id OPERATOR(pg_catalog.=) support.current_user_id() AND support.workspace_member(workspace_id));
+
+-- SECURITY DEFINER: application roles have no write privilege on
+-- conversation_reads, so this is the one way a position changes: the caller's
+-- own, forward only, to a message of a conversation they read. The
+-- conversation is looked up among support.member_workspaces() (a value, so on
+-- Citus the check is made where the caller's identity is, the coordinator).
+CREATE FUNCTION support.mark_read(conversation_id uuid, up_to_message_id uuid DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    me uuid := support.require_user_id();   -- 28000 without an end user
+    conv uuid := mark_read.conversation_id;
+    ws uuid;
+    at timestamptz;
+    msg uuid;
+BEGIN
+    SELECT c.workspace_id INTO ws
+      FROM support.conversations AS c
+     WHERE c.id OPERATOR(pg_catalog.=) conv
+       AND c.workspace_id OPERATOR(pg_catalog.=) ANY (support.member_workspaces());
+    IF ws IS NULL THEN
+        RAISE EXCEPTION 'conversation % not found', conv
+            USING ERRCODE = 'P0002';
+    END IF;
+    IF up_to_message_id IS NULL THEN
+        -- Everything there is now: the conversation's last message.
+        SELECT m.created_at, m.id INTO at, msg
+          FROM support.conversation_messages AS m
+         WHERE m.conversation_id OPERATOR(pg_catalog.=) conv
+           AND m.workspace_id OPERATOR(pg_catalog.=) ws
+         ORDER BY m.created_at DESC, m.id DESC
+         LIMIT 1;
+        IF msg IS NULL THEN
+            RETURN;  -- no message yet: nothing to read
+        END IF;
+    ELSE
+        SELECT m.created_at, m.id INTO at, msg
+          FROM support.conversation_messages AS m
+         WHERE m.workspace_id OPERATOR(pg_catalog.=) ws
+           AND m.id OPERATOR(pg_catalog.=) up_to_message_id
+           AND m.conversation_id OPERATOR(pg_catalog.=) conv;
+        IF msg IS NULL THEN
+            RAISE EXCEPTION 'message % not found in conversation %', up_to_message_id, conv
+                USING ERRCODE = 'P0002';
+        END IF;
+    END IF;
+    INSERT INTO support.conversation_reads AS r
+           (workspace_id, conversation_id, user_id, read_created_at, read_message_id)
+    VALUES (ws, conv, me, at, msg)
+    ON CONFLICT (workspace_id, conversation_id, user_id) DO UPDATE
+       SET read_created_at = excluded.read_created_at,
+           read_message_id = excluded.read_message_id,
+           updated_at = pg_catalog.now()
+     WHERE ROW(r.read_created_at, r.read_message_id) OPERATOR(pg_catalog.<)
+           ROW(excluded.read_created_at, excluded.read_message_id);
+END
+$$;
+
+-- SECURITY INVOKER: row-level security applies to every conversation,
+-- message and position it reads, exactly as to the caller's own query. Open
+-- conversations only (active, escalated, claimed): a resolved conversation
+-- has nothing left to act on, and counting it would make the cost grow with
+-- the workspace's history; reopening one brings it back. Per conversation it
+-- reads the index entries after the caller's position
+-- (conversation_messages_transcript_idx covers every column it needs). One
+-- query with GROUP BY on the distribution column, so on Citus each shard
+-- counts its own conversations.
+CREATE FUNCTION support.unread_counts()
+RETURNS TABLE (workspace_id uuid, conversation_id uuid, unread bigint)
+LANGUAGE plpgsql
+STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    me uuid := support.require_user_id();   -- 28000 without an end user
+BEGIN
+    RETURN QUERY
+    SELECT c.workspace_id, c.id, pg_catalog.count(*)
+      FROM support.conversations AS c
+      LEFT JOIN support.conversation_reads AS r
+        ON r.workspace_id OPERATOR(pg_catalog.=) c.workspace_id
+       AND r.conversation_id OPERATOR(pg_catalog.=) c.id
+       AND r.user_id OPERATOR(pg_catalog.=) me
+      JOIN support.conversation_messages AS m
+        ON m.conversation_id OPERATOR(pg_catalog.=) c.id
+       AND m.workspace_id OPERATOR(pg_catalog.=) c.workspace_id
+       AND ROW(m.created_at, m.id) OPERATOR(pg_catalog.>)
+           ROW(COALESCE(r.read_created_at, '-infinity'::timestamptz),
+               COALESCE(r.read_message_id, '00000000-0000-0000-0000-000000000000'::uuid))
+       AND m.author_id IS DISTINCT FROM me
+     WHERE c.workspace_id OPERATOR(pg_catalog.=) ANY (support.member_workspaces())
+       AND c.status OPERATOR(pg_catalog.=) ANY ('{active,escalated,claimed}'::text[])
+     GROUP BY c.workspace_id, c.id;
+END
+$$;
 
 -- catalog comments: begin (generated by scripts/catalog_comments.py from docs/api.md)
 COMMENT ON FUNCTION support.current_user_id() IS

@@ -111,6 +111,17 @@ extension_sql_file!(
     requires = ["policies", membership::member_workspaces]
 );
 
+// support.mark_read() and support.unread_counts(): read positions.
+extension_sql_file!(
+    "../sql/55_reads.sql",
+    name = "reads",
+    requires = [
+        "policies",
+        membership::member_workspaces,
+        identity::require_user_id
+    ]
+);
+
 // Citus: support.distribute() and what the layout needs (docs/scale-out.md).
 extension_sql_file!(
     "../sql/60_citus.sql",
@@ -133,6 +144,7 @@ extension_sql_file!(
     requires = [
         "membership",
         "inbox",
+        "reads",
         "grant_usage",
         "citus",
         identity::current_user_id,

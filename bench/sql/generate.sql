@@ -164,7 +164,7 @@ UPDATE bench.probe p
 
 INSERT INTO support.conversations
        (id, workspace_id, bot_user_id, channel, status, subject, claimed_by, claimed_at,
-        escalated_at, resolved_at, created_at, updated_at, first_agent_reply_at, reopen_count)
+        escalated_at, resolved_at, created_at, updated_at, first_agent_reply_at, reopen_count, number)
 SELECT c.id, c.workspace_id, NULL,
        (ARRAY['web', 'web', 'web', 'email', 'email', 'sms', 'whatsapp', 'whatsapp', 'voice', 'api'])[1 + floor(c.channel_roll * 10)::int],
        c.status,
@@ -179,9 +179,14 @@ SELECT c.id, c.workspace_id, NULL,
        c.created_at + CASE WHEN c.status = 'resolved' THEN interval '2 hours' ELSE interval '20 minutes' END,
        CASE WHEN c.status = 'claimed' OR (c.status = 'resolved' AND c.n % 2 = 0)
             THEN c.created_at + interval '25 minutes' END,
-       0
+       0,
+       -- Numbered per workspace in arrival order, as the database numbers
+       -- them (restore mode takes the number given); the counters follow.
+       row_number() OVER (PARTITION BY c.workspace_id ORDER BY c.created_at, c.n)
   FROM bench.conv c
  ORDER BY c.created_at, c.n;
+INSERT INTO support.conversation_counters (workspace_id, last_number)
+SELECT workspace_id, max(number) FROM support.conversations GROUP BY workspace_id;
 
 -- messages ------------------------------------------------------------------
 -- Message k of a conversation is written 30 s after message k-1; rows are

@@ -46,14 +46,17 @@ SELECT bench.uid(2, r), p.user_id, 'agent'
 -- Conversations: spread evenly over the workspaces, arriving over a year;
 -- 10% escalated, 10% active, 10% claimed by the workspace's owner, the rest resolved.
 INSERT INTO support.conversations (id, workspace_id, channel, status, subject, claimed_by, claimed_at,
-                                   escalated_at, resolved_at, created_at, updated_at)
+                                   escalated_at, resolved_at, created_at, updated_at, number)
 SELECT bench.uid(3, i), bench.uid(2, w), 'web', s,
        'conversation ' || i,
        CASE WHEN s = 'claimed' THEN bench.uid(1, w) END,
        CASE WHEN s = 'claimed' THEN t END,
        CASE WHEN s IN ('escalated', 'claimed') THEN t END,
        CASE WHEN s = 'resolved' THEN t END,
-       t, t
+       t, t,
+       -- Numbered per workspace in arrival order (restore mode takes the
+       -- number given); workspace 1's #1 is the long transcript, below.
+       row_number() OVER (PARTITION BY w ORDER BY t, i) + CASE WHEN w = 1 THEN 1 ELSE 0 END
   FROM (SELECT i, 1 + (i % :workspaces) AS w,
                timestamptz '2025-01-01 00:00:00+00' + (i * interval '365 days') / :conversations AS t,
                CASE (i % 10) WHEN 0 THEN 'escalated' WHEN 1 THEN 'active' WHEN 2 THEN 'claimed' ELSE 'resolved' END AS s
@@ -61,9 +64,11 @@ SELECT bench.uid(3, i), bench.uid(2, w), 'web', s,
 
 -- Messages: five per conversation (customer, agent, ...), and a 600-message
 -- transcript in workspace 1 (conversation 0, Q3).
-INSERT INTO support.conversations (id, workspace_id, status, subject, created_at, updated_at)
+INSERT INTO support.conversations (id, workspace_id, status, subject, created_at, updated_at, number)
 VALUES (bench.uid(3, 0), bench.uid(2, 1), 'active', 'the long transcript',
-        timestamptz '2025-01-01 00:00:00+00', timestamptz '2025-01-01 00:00:00+00');
+        timestamptz '2025-01-01 00:00:00+00', timestamptz '2025-01-01 00:00:00+00', 1);
+INSERT INTO support.conversation_counters (workspace_id, last_number)
+SELECT workspace_id, max(number) FROM support.conversations GROUP BY workspace_id;
 INSERT INTO support.conversation_messages (id, workspace_id, conversation_id, role, author_id, content, created_at)
 SELECT gen_random_uuid(), bench.uid(2, w), bench.uid(3, i),
        CASE WHEN j % 2 = 0 THEN 'agent' ELSE 'customer' END,

@@ -244,6 +244,17 @@ pub async fn build_on(target: &Target, db: &str) -> (Client, Vec<String>) {
             ));
         }
     }
+    // Read positions, by the superuser: every member subject, G2 and S at
+    // M_G2 in C_ACTIVE (so each has messages after it), XG in X.
+    c.batch_execute(&format!(
+        "INSERT INTO support.conversation_reads (workspace_id, conversation_id, user_id, read_created_at, read_message_id)
+         SELECT m.workspace_id, m.conversation_id, u.id, m.created_at, m.id
+           FROM support.conversation_messages m, support.users u
+          WHERE (m.id = '{M_G2}' AND u.id IN ('{O}', '{A}', '{G}', '{G2}', '{V}', '{B}', '{S}'))
+             OR (m.id = '{M_X}' AND u.id = '{XG}')"
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("fixture: read positions: {e}"));
     // The fixture is what the tests say it is.
     let waiting: i64 = c
         .query_one(

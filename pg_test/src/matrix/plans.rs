@@ -18,7 +18,7 @@ pub struct Plan {
 }
 
 /// Every action this test knows: must be exactly the TSV's.
-pub const KNOWN: [&str; 46] = [
+pub const KNOWN: [&str; 49] = [
     "read.users",
     "read.workspaces",
     "read.workspace_members",
@@ -26,6 +26,9 @@ pub const KNOWN: [&str; 46] = [
     "read.conversation_messages",
     "read.conversation_events",
     "read.member_events",
+    "read.conversation_reads",
+    "reads.unread_counts",
+    "reads.mark",
     "conversation.create",
     "conversation.choose_number",
     "conversation.edit_number",
@@ -201,6 +204,38 @@ pub fn plan(action: &str, s: &Subject) -> Option<Plan> {
         "read.conversation_messages" => read("conversation_messages", &format!("t.workspace_id = '{W}'")),
         "read.conversation_events" => read("conversation_events", &format!("t.workspace_id = '{W}'")),
         "read.member_events" => read("member_events", &format!("t.workspace_id = '{W}'")),
+        "read.conversation_reads" => read(
+            "conversation_reads",
+            &format!("t.workspace_id = '{W}' AND t.user_id = '{me}'"),
+        ),
+        // The rule of docs/api.md ("Read state and unread counts"), as the
+        // superuser computes it: per open conversation of W, the messages
+        // after the subject's position that others wrote.
+        "reads.unread_counts" => {
+            let agg = "SELECT coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), ''), count(*)";
+            Plan {
+                setup: String::new(),
+                sql: format!("{agg} FROM support.unread_counts() t"),
+                effect: None,
+                read_truth: Some(format!(
+                    "{agg} FROM (SELECT c.workspace_id, c.id, count(*) FROM support.conversations c \
+                       JOIN support.conversation_messages m ON m.conversation_id = c.id \
+                      WHERE c.workspace_id = '{W}' AND c.status <> 'resolved' AND m.author_id IS DISTINCT FROM '{me}' \
+                        AND NOT EXISTS (SELECT 1 FROM support.conversation_reads r WHERE r.conversation_id = c.id \
+                              AND r.user_id = '{me}' AND (m.created_at, m.id) <= (r.read_created_at, r.read_message_id)) \
+                      GROUP BY c.workspace_id, c.id) t"
+                )),
+            }
+        }
+        "reads.mark" => act(
+            format!("SELECT '{C_ACTIVE}' FROM support.mark_read('{C_ACTIVE}')"),
+            format!(
+                "EXISTS (SELECT 1 FROM support.conversation_reads r WHERE r.conversation_id = '{C_ACTIVE}' \
+                   AND r.user_id = '{me}' AND (r.read_created_at, r.read_message_id) = \
+                   (SELECT m.created_at, m.id FROM support.conversation_messages m WHERE m.conversation_id = '{C_ACTIVE}' \
+                     ORDER BY m.created_at DESC, m.id DESC LIMIT 1))"
+            ),
+        ),
         "conversation.create" => act(
             format!("INSERT INTO support.conversations (workspace_id, subject) VALUES ('{W}', 'perm-new') RETURNING id::text"),
             format!(

@@ -83,6 +83,12 @@ INSERT INTO support.conversation_messages (id, workspace_id, conversation_id, ro
   ('f1000000-0000-4000-8000-000000000013', 'c1000000-0000-4000-8000-000000000001', 'e0000000-0000-4000-8000-000000000001', 'agent', 'd0000000-0000-4000-8000-000000000004', 'written by agent'),
   ('f1000000-0000-4000-8000-000000000014', 'c1000000-0000-4000-8000-000000000001', 'e0000000-0000-4000-8000-000000000001', 'agent', 'd0000000-0000-4000-8000-000000000006', 'written by viewer'),
   ('f1000000-0000-4000-8000-000000000015', 'c1000000-0000-4000-8000-000000000001', 'e0000000-0000-4000-8000-000000000001', 'bot', 'd0000000-0000-4000-8000-000000000007', 'written by bot');
+-- Read positions: every member subject, G2 and S at M_G2 in C_ACTIVE, XG in X.
+INSERT INTO support.conversation_reads (workspace_id, conversation_id, user_id, read_created_at, read_message_id)
+SELECT m.workspace_id, m.conversation_id, u.id, m.created_at, m.id
+  FROM support.conversation_messages m, support.users u
+ WHERE (m.id = 'f1000000-0000-4000-8000-000000000001' AND u.id IN ('d0000000-0000-4000-8000-000000000001', 'd0000000-0000-4000-8000-000000000003', 'd0000000-0000-4000-8000-000000000004', 'd0000000-0000-4000-8000-000000000005', 'd0000000-0000-4000-8000-000000000006', 'd0000000-0000-4000-8000-000000000007', 'd0000000-0000-4000-8000-000000000011'))
+    OR (m.id = 'f1000000-0000-4000-8000-000000000021' AND u.id = 'd0000000-0000-4000-8000-000000000010');
 -- The fixture is what the cells assume: one conversation waiting in W, each subject
 -- holds its conversation (staff: none, not a member of W) and plays its column
 -- (support.workspace_role: staff act as viewers); S and S2 are staff of every workspace
@@ -112,6 +118,9 @@ INSERT INTO pg_temp.plans VALUES
   ('read.conversation_messages', NULL, $p$SELECT coalesce(string_agg(t::text, E'\n' ORDER BY t::text), '') FROM support.conversation_messages t$p$, NULL, $p$SELECT coalesce(string_agg(t::text, E'\n' ORDER BY t::text), '') FROM support.conversation_messages t WHERE t.workspace_id = 'c1000000-0000-4000-8000-000000000001'$p$),
   ('read.conversation_events', NULL, $p$SELECT coalesce(string_agg(t::text, E'\n' ORDER BY t::text), '') FROM support.conversation_events t$p$, NULL, $p$SELECT coalesce(string_agg(t::text, E'\n' ORDER BY t::text), '') FROM support.conversation_events t WHERE t.workspace_id = 'c1000000-0000-4000-8000-000000000001'$p$),
   ('read.member_events', NULL, $p$SELECT coalesce(string_agg(t::text, E'\n' ORDER BY t::text), '') FROM support.member_events t$p$, NULL, $p$SELECT coalesce(string_agg(t::text, E'\n' ORDER BY t::text), '') FROM support.member_events t WHERE t.workspace_id = 'c1000000-0000-4000-8000-000000000001'$p$),
+  ('read.conversation_reads', NULL, $p$SELECT coalesce(string_agg(t::text, E'\n' ORDER BY t::text), '') FROM support.conversation_reads t$p$, NULL, $p$SELECT coalesce(string_agg(t::text, E'\n' ORDER BY t::text), '') FROM support.conversation_reads t WHERE t.workspace_id = 'c1000000-0000-4000-8000-000000000001' AND t.user_id = '{me}'$p$),
+  ('reads.unread_counts', NULL, $p$SELECT coalesce(string_agg(t::text, E'\n' ORDER BY t::text), '') FROM support.unread_counts() t$p$, NULL, $p$SELECT coalesce(string_agg(t::text, E'\n' ORDER BY t::text), '') FROM (SELECT c.workspace_id, c.id, count(*) FROM support.conversations c JOIN support.conversation_messages m ON m.conversation_id = c.id WHERE c.workspace_id = 'c1000000-0000-4000-8000-000000000001' AND c.status <> 'resolved' AND m.author_id IS DISTINCT FROM '{me}' AND NOT EXISTS (SELECT 1 FROM support.conversation_reads r WHERE r.conversation_id = c.id AND r.user_id = '{me}' AND (m.created_at, m.id) <= (r.read_created_at, r.read_message_id)) GROUP BY c.workspace_id, c.id) t$p$),
+  ('reads.mark', NULL, $p$SELECT 'e0000000-0000-4000-8000-000000000001' FROM support.mark_read('e0000000-0000-4000-8000-000000000001')$p$, $p$EXISTS (SELECT 1 FROM support.conversation_reads r WHERE r.conversation_id = 'e0000000-0000-4000-8000-000000000001' AND r.user_id = '{me}' AND (r.read_created_at, r.read_message_id) = (SELECT m.created_at, m.id FROM support.conversation_messages m WHERE m.conversation_id = 'e0000000-0000-4000-8000-000000000001' ORDER BY m.created_at DESC, m.id DESC LIMIT 1))$p$, NULL),
   ('conversation.create', NULL, $p$INSERT INTO support.conversations (workspace_id, subject) VALUES ('c1000000-0000-4000-8000-000000000001', 'perm-new') RETURNING id::text$p$, $p$EXISTS (SELECT 1 FROM support.conversations c WHERE c.id = '{new}' AND c.workspace_id = 'c1000000-0000-4000-8000-000000000001' AND c.subject = 'perm-new' AND c.status = 'active' AND c.number = (SELECT k.last_number FROM support.conversation_counters k WHERE k.workspace_id = 'c1000000-0000-4000-8000-000000000001') AND c.number = (SELECT count(*) FROM support.conversations x WHERE x.workspace_id = 'c1000000-0000-4000-8000-000000000001')) AND EXISTS (SELECT 1 FROM support.conversation_events e WHERE e.conversation_id = '{new}' AND e.workspace_id = 'c1000000-0000-4000-8000-000000000001' AND e.kind = 'created' AND e.actor_id = '{me}' AND e.to_status = 'active')$p$, NULL),
   ('conversation.choose_number', NULL, $p$INSERT INTO support.conversations (workspace_id, subject, number) VALUES ('c1000000-0000-4000-8000-000000000001', 'perm-numbered', 1000) RETURNING id::text$p$, $p$EXISTS (SELECT 1 FROM support.conversations c WHERE c.id = '{new}' AND c.number = 1000)$p$, NULL),
   ('conversation.edit_number', NULL, $p$UPDATE support.conversations SET number = 1000 WHERE id = 'e0000000-0000-4000-8000-000000000001' RETURNING id::text$p$, $p$EXISTS (SELECT 1 FROM support.conversations c WHERE c.id = 'e0000000-0000-4000-8000-000000000001' AND c.number = 1000)$p$, NULL),
@@ -237,6 +246,24 @@ SAVEPOINT cell; SELECT pg_temp.cell('read.member_events', 'agent'); ROLLBACK TO 
 SAVEPOINT cell; SELECT pg_temp.cell('read.member_events', 'viewer'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('read.member_events', 'bot'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('read.member_events', 'staff'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('read.conversation_reads', 'owner'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('read.conversation_reads', 'admin'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('read.conversation_reads', 'agent'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('read.conversation_reads', 'viewer'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('read.conversation_reads', 'bot'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('read.conversation_reads', 'staff'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('reads.unread_counts', 'owner'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('reads.unread_counts', 'admin'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('reads.unread_counts', 'agent'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('reads.unread_counts', 'viewer'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('reads.unread_counts', 'bot'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('reads.unread_counts', 'staff'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('reads.mark', 'owner'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('reads.mark', 'admin'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('reads.mark', 'agent'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('reads.mark', 'viewer'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('reads.mark', 'bot'); ROLLBACK TO SAVEPOINT cell;
+SAVEPOINT cell; SELECT pg_temp.cell('reads.mark', 'staff'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('conversation.create', 'owner'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('conversation.create', 'admin'); ROLLBACK TO SAVEPOINT cell;
 SAVEPOINT cell; SELECT pg_temp.cell('conversation.create', 'agent'); ROLLBACK TO SAVEPOINT cell;
