@@ -180,5 +180,7 @@ done
 keep_awake
 python3 bench/bench.py --host "$DIR" --port "$PORT" --scale "$SCALE" --out "$OUT" \
     --pgbench "$SYS_BIN/pgbench" --q6-queues "$Q6_QUEUES" --q6-rows "$Q6_ROWS"
+# The agent's inbox (unread counts), in the main database after bench.py.
+python3 bench/inbox.py --host "$DIR" --port "$PORT" --out "$OUT" --name "inbox$([ "$SCALE" = full ] || echo -small)"
 run_sweep
 keep

@@ -61,7 +61,7 @@ BEGIN
     ON CONFLICT (workspace_id, conversation_id, user_id) DO UPDATE
        SET read_created_at = excluded.read_created_at,
            read_message_id = excluded.read_message_id,
-           updated_at = pg_catalog.now()
+           updated_at = excluded.updated_at   -- now(), as a value: Citus takes no function here
      WHERE ROW(r.read_created_at, r.read_message_id) OPERATOR(pg_catalog.<)
            ROW(excluded.read_created_at, excluded.read_message_id);
 END

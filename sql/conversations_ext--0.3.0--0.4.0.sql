@@ -1137,7 +1137,7 @@ BEGIN
     ON CONFLICT (workspace_id, conversation_id, user_id) DO UPDATE
        SET read_created_at = excluded.read_created_at,
            read_message_id = excluded.read_message_id,
-           updated_at = pg_catalog.now()
+           updated_at = excluded.updated_at   -- now(), as a value: Citus takes no function here
      WHERE ROW(r.read_created_at, r.read_message_id) OPERATOR(pg_catalog.<)
            ROW(excluded.read_created_at, excluded.read_message_id);
 END
@@ -1194,6 +1194,10 @@ COMMENT ON FUNCTION support.workspace_role(uuid) IS
     'The current user''s effective role in the workspace: owner, admin, agent or viewer, or bot for a user of kind bot whose role is not viewer (a bot with role viewer is a viewer). viewer for support staff who serve the workspace without having joined it. NULL when the current user is neither. The role decides every write (docs/permissions.md).';
 COMMENT ON FUNCTION support.authenticate(text) IS
     'Verifies a JWT against support.jwt_keys and makes its sub the current user until the end of the current transaction (also undone when the savepoint it was called in is rolled back). The key named by the token''s kid (without kid: the only active key of the token''s algorithm) decides the algorithm: HS256, HS384, HS512, EdDSA (Ed25519) or ES256. Checks the signature, exp (required), nbf, aud and iss when the key row sets them (30 s leeway), and that sub is a UUID. Any refusal raises 28000 with the message invalid token; the reason goes to the server log only.';
+COMMENT ON FUNCTION support.mark_read(uuid,uuid) IS
+    'Marks a conversation read for the current user: up to its last message, or up to up_to_message_id (a message of that conversation). The position only moves forward: marking an earlier message leaves it where it is. A conversation without messages has nothing to mark. Any member of the workspace, whatever the role, and support staff who serve it. Errors: 28000 no current user, P0002 conversation not found (also another workspace''s) or message not in that conversation.';
+COMMENT ON FUNCTION support.unread_counts() IS
+    'For each open conversation (active, escalated or claimed) the current user reads, the number of messages after their read position that someone else wrote; conversations with none are left out. Resolved conversations are not counted (reopening one brings it back). Reads only the transcript index after each position: under 5 ms for an agent with 200 open conversations (docs/performance.md). Row-level security applies as to the caller''s own query. Errors: 28000 no current user.';
 COMMENT ON FUNCTION support.escalate_conversation(uuid,text) IS
     'Hands an active conversation to the human queue: active -> escalated, escalated_at = now() starts the wait clock; reason goes to the audit trail. Any member but a viewer (typically the bot). Errors: 28000 no current user, P0002 not found, 42501 viewer, 55000 not active.';
 COMMENT ON FUNCTION support.claim_conversation(uuid) IS
@@ -1223,7 +1227,7 @@ COMMENT ON FUNCTION support.inbox(integer) IS
 COMMENT ON FUNCTION support.grant_usage(regrole) IS
     'Gives an application role exactly what its end users need, revoking anything else it had on support objects: USAGE on the schema, column-level privileges on the tables (row-level security applies), and EXECUTE on the public functions. Idempotent; ALTER EXTENSION UPDATE re-applies it to every role that had it. For the DBA (superuser or extension owner).';
 COMMENT ON FUNCTION support.distribute(integer) IS
-    'On a Citus coordinator: makes the extension''s tables the supported distributed layout, support.citus_layout(): users, workspaces, workspace_members, staff and staff_workspaces reference tables; conversations, conversation_counters, conversation_messages, conversation_events and member_events distributed by workspace_id and colocated, in shard_count shards (default 32). Re-applies support.grant_usage() to every role that had it, on every node. Idempotent: once distributed it changes nothing and returns the same layout. Run it in a transaction of its own. For the DBA (superuser).';
+    'On a Citus coordinator: makes the extension''s tables the supported distributed layout, support.citus_layout(): users, workspaces, workspace_members, staff and staff_workspaces reference tables; conversations, conversation_counters, conversation_messages, conversation_reads, conversation_events and member_events distributed by workspace_id and colocated, in shard_count shards (default 32). Re-applies support.grant_usage() to every role that had it, on every node. Idempotent: once distributed it changes nothing and returns the same layout. Run it in a transaction of its own. For the DBA (superuser).';
 -- catalog comments: end
 REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA support FROM PUBLIC;
 

@@ -51,8 +51,8 @@ fn documented_layout() -> Vec<(String, String, String, String)> {
         .collect();
     assert_eq!(
         rows.len(),
-        10,
-        "the layout table lists the ten shared tables"
+        11,
+        "the layout table lists the eleven shared tables"
     );
     rows
 }
@@ -197,6 +197,18 @@ async fn populate(owner: &Client, db: &str) -> Vec<String> {
             )
             .await
             .unwrap_or_else(|e| panic!("claim_next in {w}: {e:?}"));
+            // Read positions too (distributed with the conversations).
+            let first: String = owner
+                .query_one(
+                    &format!("SELECT min(id::text) FROM support.conversations WHERE workspace_id = '{w}'"),
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            as_user_batch(&app, U1, &format!("SELECT support.mark_read('{first}')"))
+                .await
+                .unwrap_or_else(|e| panic!("mark_read in {w}: {e:?}"));
         }
     }
     workspaces
@@ -607,16 +619,17 @@ async fn an_existing_database_distributes_as_it_is() {
     );
     if citus::enabled() {
         assert_eq!(outcome, "00000");
-        let distributed: i64 = owner
+        let (distributed, laid_out): (i64, i64) = owner
             .query_one(
-                "SELECT count(*) FROM pg_dist_partition WHERE logicalrelid::text LIKE 'support.%'",
+                "SELECT (SELECT count(*) FROM pg_dist_partition WHERE logicalrelid::text LIKE 'support.%'),
+                        (SELECT count(*) FROM support.citus_layout())",
                 &[],
             )
             .await
-            .unwrap()
-            .get(0);
+            .map(|r| (r.get(0), r.get(1)))
+            .unwrap();
         assert_eq!(
-            distributed, 10,
+            distributed, laid_out,
             "every table of support.citus_layout() is a Citus table"
         );
         assert_eq!(

@@ -16,6 +16,7 @@ mod tests {
                 "conversation_counters",
                 "conversation_events",
                 "conversation_messages",
+                "conversation_reads",
                 "conversations",
                 "jwt_keys",
                 "member_events",

@@ -182,3 +182,15 @@ SELECT e.kind, u.display_name AS member, e.from_role, e.to_role, a.display_name 
  WHERE e.kind <> 'added'
  ORDER BY e.created_at;
 COMMIT;
+
+\echo
+\echo '=== bob''s inbox: conversation numbers, unread messages (his own replies are not unread) ==='
+BEGIN;
+SET LOCAL ROLE support_app;
+SET LOCAL request.jwt.claims = '{"sub":"22222222-2222-4222-8222-222222222222"}';
+SELECT c.number, c.subject, c.status, u.unread
+  FROM support.unread_counts() u JOIN support.conversations c ON c.id = u.conversation_id ORDER BY c.number;
+\echo '--- bob reads the blender conversation'
+SELECT support.mark_read('c0000000-0000-4000-8000-000000000002');
+SELECT count(*) AS conversations_with_unread FROM support.unread_counts();
+COMMIT;

@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""The agent's inbox at bench scale (docs/performance.md, "Unread counts"):
+support.unread_counts() for an agent with 200 open conversations, inside the
+generated `bench` database (its 5M messages around them), as PostgREST runs
+it (bench.py's Variant: BEGIN; role and claims set locally; the statement,
+prepared; COMMIT; only the statement timed).
+
+The agent is a member of 4 workspaces of its own, each with 50 open
+conversations and 2,000 resolved ones (resolved conversations are not
+counted: they are there to show that they cost nothing), 8 messages each
+(customer, agent, ...; the agent writes the even ones). Of the open ones, a
+third are read to the end, a third up to message 3, a third never. Before
+timing, the rows are checked against the rule computed by the owner.
+
+  python3 bench/inbox.py --host DIR --port PORT [--db bench] [--rounds 300] [--out DIR] [--name inbox]
+Writes DIR/NAME.json and DIR/NAME.md. Target: p50 under 5 ms (exit status 1 when missed).
+"""
+import argparse
+import json
+import os
+import re
+import sys
+
+import psycopg
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench import Variant, connect, summary_ms  # noqa: E402
+from scratch import build as scratch_build  # noqa: E402
+
+AGENT = "0000000e-0000-4000-8000-000000000001"
+WORKSPACES = 4
+OPEN_PER_WS = 50
+RESOLVED_PER_WS = 2000
+MESSAGES = 8
+TARGET_MS = 5.0
+
+FIXTURE = f"""
+SET LOCAL row_security = off;
+SET LOCAL session_replication_role = replica;
+INSERT INTO support.users (id, kind, display_name) VALUES ('{AGENT}', 'human', 'inbox probe');
+INSERT INTO support.workspaces (id, name)
+SELECT ('0000000e-0001-4000-8000-' || lpad(w::text, 12, '0'))::uuid, 'inbox ' || w
+  FROM generate_series(1, {WORKSPACES}) w;
+INSERT INTO support.workspace_members (workspace_id, user_id, role)
+SELECT ('0000000e-0001-4000-8000-' || lpad(w::text, 12, '0'))::uuid, '{AGENT}', 'agent'
+  FROM generate_series(1, {WORKSPACES}) w;
+CREATE TEMP TABLE plan ON COMMIT DROP AS
+SELECT ('0000000e-0001-4000-8000-' || lpad(w::text, 12, '0'))::uuid AS ws,
+       ('0000000e-0002-4000-8000-' || lpad((w * 100000 + j)::text, 12, '0'))::uuid AS id,
+       j, j <= {OPEN_PER_WS} AS open,
+       timestamptz '2026-01-01 00:00+00' + (j * interval '1 minute') AS t
+  FROM generate_series(1, {WORKSPACES}) w, generate_series(1, {OPEN_PER_WS + RESOLVED_PER_WS}) j;
+INSERT INTO support.conversations (id, workspace_id, status, subject, claimed_by, claimed_at, escalated_at,
+                                   resolved_at, created_at, updated_at, number)
+SELECT p.id, p.ws,
+       CASE WHEN NOT p.open THEN 'resolved' WHEN p.j % 3 = 0 THEN 'active'
+            WHEN p.j % 3 = 1 THEN 'escalated' ELSE 'claimed' END,
+       'inbox ' || p.j,
+       CASE WHEN p.open AND p.j % 3 = 2 THEN '{AGENT}'::uuid END,
+       CASE WHEN p.open AND p.j % 3 = 2 THEN p.t END,
+       CASE WHEN p.open AND p.j % 3 <> 0 THEN p.t END,
+       CASE WHEN NOT p.open THEN p.t + interval '1 hour' END,
+       p.t, p.t, p.j
+  FROM plan p;
+INSERT INTO support.conversation_counters (workspace_id, last_number)
+SELECT ws, max(j) FROM plan GROUP BY ws;
+INSERT INTO support.conversation_messages (id, workspace_id, conversation_id, role, author_id, content, created_at)
+SELECT gen_random_uuid(), p.ws, p.id,
+       CASE WHEN k % 2 = 1 THEN 'customer' ELSE 'agent' END,
+       CASE WHEN k % 2 = 0 THEN '{AGENT}'::uuid END,
+       'message ' || k, p.t + k * interval '30 seconds'
+  FROM plan p, generate_series(1, {MESSAGES}) k;
+-- Positions: a third read to the end, a third up to message 3, a third never.
+INSERT INTO support.conversation_reads (workspace_id, conversation_id, user_id, read_created_at, read_message_id)
+SELECT m.workspace_id, m.conversation_id, '{AGENT}', m.created_at, m.id
+  FROM plan p JOIN support.conversation_messages m ON m.workspace_id = p.ws AND m.conversation_id = p.id
+ WHERE p.open AND ((p.j % 3 = 0 AND m.content = 'message {MESSAGES}') OR (p.j % 3 = 1 AND m.content = 'message 3'));
+"""
+
+# The rule (docs/api.md, "Read state and unread counts"), by the owner.
+TRUTH = f"""
+SELECT c.workspace_id, c.id, count(*)
+  FROM support.conversations c
+  JOIN support.conversation_messages m ON m.workspace_id = c.workspace_id AND m.conversation_id = c.id
+ WHERE c.workspace_id IN (SELECT workspace_id FROM support.workspace_members WHERE user_id = '{AGENT}')
+   AND c.status <> 'resolved' AND m.author_id IS DISTINCT FROM '{AGENT}'
+   AND NOT EXISTS (SELECT 1 FROM support.conversation_reads r
+                    WHERE r.conversation_id = c.id AND r.user_id = '{AGENT}'
+                      AND (m.created_at, m.id) <= (r.read_created_at, r.read_message_id))
+ GROUP BY 1, 2 ORDER BY 1, 2
+"""
+
+UNREAD = "SELECT workspace_id, conversation_id, unread FROM support.unread_counts() ORDER BY 1, 2"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--host", required=True)
+    ap.add_argument("--port", required=True)
+    ap.add_argument("--db", default="bench")
+    ap.add_argument("--rounds", type=int, default=300)
+    ap.add_argument("--out")
+    ap.add_argument("--name", default="inbox", help="file names: NAME.json, NAME.md (make bench: inbox, inbox-small)")
+    args = ap.parse_args()
+    owner = psycopg.connect(host=args.host, port=args.port, dbname=args.db, user="postgres", autocommit=True)
+    with owner.transaction():
+        owner.execute(FIXTURE)
+    owner.execute("VACUUM (ANALYZE) support.conversations, support.conversation_messages, support.conversation_reads")
+    facts = owner.execute("""SELECT (SELECT count(*) FROM support.conversation_messages),
+                                    (SELECT count(*) FROM support.conversations),
+                                    current_setting('server_version')""").fetchone()
+    truth = owner.execute(TRUTH).fetchall()
+    claims = json.dumps({"sub": AGENT, "role": "authenticated"})
+    app = connect(args, args.db, "bench_app")
+    v = Variant("rls", app, UNREAD, None, claims, "bench_app")
+    rows, _ = v.run(timed=False)
+    if [tuple(r) for r in rows] != [tuple(r) for r in truth]:
+        raise SystemExit(f"inbox: unread_counts() returned {len(rows)} rows, the rule gives {len(truth)}")
+    for _ in range(6):
+        v.run(timed=False)
+    for _ in range(args.rounds):
+        v.run()
+    s = summary_ms(v.samples)
+    # The plan of the function's query, as the agent (auto_explain is not
+    # loaded: the query is run once more, by hand, under EXPLAIN).
+    with app.transaction():
+        app.execute("SELECT set_config('role', 'bench_app', true), set_config('request.jwt.claims', %s, true)",
+                    [claims])
+        src = owner.execute("SELECT prosrc FROM pg_proc WHERE oid = 'support.unread_counts()'::regprocedure").fetchone()[0]
+        query = src[src.index("SELECT c.workspace_id"):src.index(";", src.index("GROUP BY"))]
+        query = re.sub(r"\bme\b", f"'{AGENT}'::uuid", query)
+        plan = "\n".join(r[0] for r in app.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF) " + query))
+    result = {"postgres": facts[2], "build": scratch_build(), "database": args.db,
+              "messages_in_database": facts[0], "conversations_in_database": facts[1],
+              "open_conversations": WORKSPACES * OPEN_PER_WS, "rows": len(truth), "rounds": args.rounds,
+              "unread_counts": s, "target_p50_ms": TARGET_MS, "meets_target": s["p50_ms"] < TARGET_MS}
+    line = (f"inbox: PostgreSQL {facts[2]}: support.unread_counts() for an agent with "
+            f"{WORKSPACES * OPEN_PER_WS} open conversations ({len(truth)} unread), {facts[0]:,} messages in the "
+            f"database: p50 {s['p50_ms']:.2f} ms, p95 {s['p95_ms']:.2f} ms over {args.rounds} requests "
+            f"(target p50 < {TARGET_MS:g} ms: {'met' if result['meets_target'] else 'MISSED'})")
+    print(line)
+    if args.out:
+        with open(os.path.join(args.out, args.name + ".json"), "w") as f:
+            json.dump(result, f, indent=1)
+        with open(os.path.join(args.out, args.name + ".md"), "w") as f:
+            f.write(f"# The agent's inbox\n\n{line}\n\nMeasured build: {result['build']}.\n\n"
+                    f"The function's query as the agent, EXPLAIN (ANALYZE, BUFFERS):\n\n```\n{plan}\n```\n")
+    if not result["meets_target"]:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
