@@ -40,10 +40,11 @@ mod tests {
         let policies = "SELECT polname, coalesce(pg_get_expr(polqual, polrelid), '') || ' ' || \
                                coalesce(pg_get_expr(polwithcheck, polrelid), '') AS expr \
                           FROM pg_policy WHERE polrelid::regclass::text LIKE 'support.%'";
-        // One policy per table and command, named <table>_<command>_member.
-        assert_eq!(count(policies), 13);
+        // One policy per table and command, named <table>_<command>_member
+        // (<table>_select_own for each user's own rows: conversation_reads).
+        assert_eq!(count(policies), 14);
         assert_eq!(
-            count(&format!("SELECT 1 FROM ({policies}) p WHERE polname !~ '_(select|insert|update|delete)_member$'")),
+            count(&format!("SELECT 1 FROM ({policies}) p WHERE polname !~ '_(select|insert|update|delete)_(member|own)$'")),
             0
         );
         let reading_role = texts(&format!(
