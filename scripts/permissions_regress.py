@@ -137,6 +137,16 @@ def read(table, w_filter):
     return {"sql": f"{agg} FROM support.{table} t", "truth": f"{agg} FROM support.{table} t WHERE {w_filter}"}
 
 
+def figures(function, truth):
+    agg = "SELECT coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')"
+    return {"sql": f"{agg} FROM support.{function} t", "truth": f"{agg} FROM ({truth.replace('{W}', W)}) t"}
+
+
+QUEUE_TRUTH = "SELECT '{W}'::uuid, count(*) FILTER (WHERE c.status = 'active'), count(*) FILTER (WHERE c.status = 'escalated'), count(*) FILTER (WHERE c.status = 'claimed'), min(c.escalated_at) FILTER (WHERE c.status = 'escalated') FROM support.conversations c WHERE c.workspace_id = '{W}'"
+AGENTS_TRUTH = "SELECT m.workspace_id, m.user_id, (SELECT count(*) FROM support.conversations c WHERE c.workspace_id = m.workspace_id AND c.claimed_by = m.user_id AND c.status = 'claimed'), (SELECT min(c.claimed_at) FROM support.conversations c WHERE c.workspace_id = m.workspace_id AND c.claimed_by = m.user_id AND c.status = 'claimed') FROM support.workspace_members m JOIN support.users u ON u.id = m.user_id WHERE m.workspace_id = '{W}' AND u.kind = 'human' AND m.role IN ('owner', 'admin', 'agent')"
+SLA_TRUTH = "SELECT '{W}'::uuid, count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY c.first_agent_reply_at - c.created_at), percentile_cont(0.9) WITHIN GROUP (ORDER BY c.first_agent_reply_at - c.created_at), percentile_cont(0.5) WITHIN GROUP (ORDER BY c.resolved_at - c.created_at), percentile_cont(0.9) WITHIN GROUP (ORDER BY c.resolved_at - c.created_at), (count(*) FILTER (WHERE c.reopen_count > 0))::float8 / NULLIF(count(*) FILTER (WHERE c.resolved_at IS NOT NULL OR c.reopen_count > 0), 0) FROM support.conversations c WHERE c.workspace_id = '{W}' AND c.created_at >= now() - interval '1 day' AND c.created_at < now() + interval '1 day'"
+
+
 def act(sql, effect, setup=None):
     return {"sql": sql, "effect": effect, "setup": setup}
 
@@ -184,6 +194,11 @@ def plans():
                      "AND NOT EXISTS (SELECT 1 FROM support.conversation_reads r WHERE r.conversation_id = c.id "
                      "AND r.user_id = '{me}' AND (m.created_at, m.id) <= (r.read_created_at, r.read_message_id)) "
                      "GROUP BY c.workspace_id, c.id) t"},
+        # The figures of W by their rules (docs/api.md, "Queue and SLA figures"),
+        # as the superuser computes them.
+        "figures.queue": figures("queue_figures()", QUEUE_TRUTH),
+        "figures.agents": figures("agent_figures()", AGENTS_TRUTH),
+        "figures.sla": figures("sla_figures(now() - interval '1 day', now() + interval '1 day')", SLA_TRUTH),
         "reads.mark": act(
             f"SELECT '{C_ACTIVE}' FROM support.mark_read('{C_ACTIVE}')",
             f"EXISTS (SELECT 1 FROM support.conversation_reads r WHERE r.conversation_id = '{C_ACTIVE}' "

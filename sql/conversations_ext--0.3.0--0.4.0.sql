@@ -505,6 +505,8 @@ BEGIN
                    'support.add_member(uuid, uuid, text), support.set_member_role(uuid, uuid, text), '
                    'support.remove_member(uuid, uuid), support.inbox(integer), '
                    'support.mark_read(uuid, uuid), support.unread_counts(), support.require_user_id(), '
+                   'support.queue_figures(), support.agent_figures(), '
+                   'support.sla_figures(timestamp with time zone, timestamp with time zone), '
                    'support.join_as_staff(uuid), support.set_staff_access(uuid, boolean), support.propagate_identity(), '
                    'support.distributed() TO %s', r);
     EXECUTE functions;
@@ -1181,6 +1183,110 @@ BEGIN
 END
 $$;
 
+-- Queue and SLA figures (docs/api.md#queue-and-sla-figures): one row per
+-- workspace the caller reads, SECURITY INVOKER.
+-- Now: the open conversations per status, and the oldest wait. The partial
+-- index conversations_open_idx holds exactly the open conversations.
+CREATE FUNCTION support.queue_figures()
+RETURNS TABLE (workspace_id uuid, active bigint, escalated bigint, claimed bigint, oldest_waiting_since timestamptz)
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT w.id,
+           COALESCE(q.active, 0), COALESCE(q.escalated, 0), COALESCE(q.claimed, 0),
+           q.oldest_waiting_since
+      FROM support.workspaces AS w
+      LEFT JOIN (
+            SELECT c.workspace_id,
+                   pg_catalog.count(*) FILTER (WHERE c.status OPERATOR(pg_catalog.=) 'active') AS active,
+                   pg_catalog.count(*) FILTER (WHERE c.status OPERATOR(pg_catalog.=) 'escalated') AS escalated,
+                   pg_catalog.count(*) FILTER (WHERE c.status OPERATOR(pg_catalog.=) 'claimed') AS claimed,
+                   pg_catalog.min(c.escalated_at) FILTER (WHERE c.status OPERATOR(pg_catalog.=) 'escalated')
+                       AS oldest_waiting_since
+              FROM support.conversations AS c
+             WHERE c.workspace_id OPERATOR(pg_catalog.=) ANY (support.member_workspaces())
+               AND c.status OPERATOR(pg_catalog.=) ANY ('{active,escalated,claimed}'::text[])
+             GROUP BY c.workspace_id) AS q
+        ON q.workspace_id OPERATOR(pg_catalog.=) w.id
+$$;
+
+-- Now: per member who may claim (a human owner, admin or agent), the
+-- conversations they hold and since when the oldest of them. Members who hold
+-- none have a row of zeros: the lead sees who is free.
+CREATE FUNCTION support.agent_figures()
+RETURNS TABLE (workspace_id uuid, user_id uuid, claimed bigint, oldest_claim_since timestamptz)
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT m.workspace_id, m.user_id, COALESCE(q.claimed, 0), q.oldest_claim_since
+      FROM support.workspace_members AS m
+      JOIN support.users AS u ON u.id OPERATOR(pg_catalog.=) m.user_id
+      LEFT JOIN (
+            SELECT c.workspace_id, c.claimed_by,
+                   pg_catalog.count(*) AS claimed,
+                   pg_catalog.min(c.claimed_at) AS oldest_claim_since
+              FROM support.conversations AS c
+             WHERE c.workspace_id OPERATOR(pg_catalog.=) ANY (support.member_workspaces())
+               AND c.status OPERATOR(pg_catalog.=) 'claimed'
+             GROUP BY c.workspace_id, c.claimed_by) AS q
+        ON q.workspace_id OPERATOR(pg_catalog.=) m.workspace_id
+       AND q.claimed_by OPERATOR(pg_catalog.=) m.user_id
+     WHERE u.kind OPERATOR(pg_catalog.=) 'human'
+       AND m.role OPERATOR(pg_catalog.=) ANY ('{owner,admin,agent}'::text[])
+$$;
+
+-- Over the conversations created in [since, until): how many; median and 90th
+-- percentile of the time to the first agent reply (first_agent_reply_at -
+-- created_at, of those answered) and of the time to resolution (resolved_at -
+-- created_at, of those resolved now); and the reopen rate: of those resolved
+-- at least once, the share that was reopened. The window is read from
+-- conversations_inbox_idx (workspace_id, created_at).
+CREATE FUNCTION support.sla_figures(since timestamptz DEFAULT pg_catalog.now() OPERATOR(pg_catalog.-) '30 days'::interval,
+                                    until timestamptz DEFAULT pg_catalog.now())
+RETURNS TABLE (workspace_id uuid, conversations bigint,
+               first_reply_p50 interval, first_reply_p90 interval,
+               resolution_p50 interval, resolution_p90 interval,
+               reopen_rate double precision)
+LANGUAGE plpgsql
+STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF since IS NULL OR until IS NULL OR since OPERATOR(pg_catalog.>) until THEN
+        RAISE EXCEPTION 'the window [since, until) needs since <= until, neither NULL'
+            USING ERRCODE = '22023';
+    END IF;
+    RETURN QUERY
+    SELECT w.id, COALESCE(q.conversations, 0),
+           q.first_reply_p50, q.first_reply_p90, q.resolution_p50, q.resolution_p90, q.reopen_rate
+      FROM support.workspaces AS w
+      LEFT JOIN (
+            SELECT c.workspace_id,
+                   pg_catalog.count(*) AS conversations,
+                   pg_catalog.percentile_cont(0.5) WITHIN GROUP (ORDER BY c.first_agent_reply_at OPERATOR(pg_catalog.-) c.created_at)
+                       AS first_reply_p50,
+                   pg_catalog.percentile_cont(0.9) WITHIN GROUP (ORDER BY c.first_agent_reply_at OPERATOR(pg_catalog.-) c.created_at)
+                       AS first_reply_p90,
+                   pg_catalog.percentile_cont(0.5) WITHIN GROUP (ORDER BY c.resolved_at OPERATOR(pg_catalog.-) c.created_at)
+                       AS resolution_p50,
+                   pg_catalog.percentile_cont(0.9) WITHIN GROUP (ORDER BY c.resolved_at OPERATOR(pg_catalog.-) c.created_at)
+                       AS resolution_p90,
+                   (pg_catalog.count(*) FILTER (WHERE c.reopen_count OPERATOR(pg_catalog.>) 0))::double precision
+                     OPERATOR(pg_catalog./)
+                   NULLIF(pg_catalog.count(*) FILTER (WHERE c.resolved_at IS NOT NULL
+                                                         OR c.reopen_count OPERATOR(pg_catalog.>) 0), 0)
+                       AS reopen_rate
+              FROM support.conversations AS c
+             WHERE c.workspace_id OPERATOR(pg_catalog.=) ANY (support.member_workspaces())
+               AND c.created_at OPERATOR(pg_catalog.>=) since
+               AND c.created_at OPERATOR(pg_catalog.<) until
+             GROUP BY c.workspace_id) AS q
+        ON q.workspace_id OPERATOR(pg_catalog.=) w.id;
+END
+$$;
+
 -- catalog comments: begin (generated by scripts/catalog_comments.py from docs/api.md)
 COMMENT ON FUNCTION support.current_user_id() IS
     'The end user of the current transaction, or NULL for nobody. A token verified by support.authenticate() in this transaction comes first; in support.identity_mode = claims the first of request.jwt.claims (its sub), request.jwt.claim.sub and support.user_id that this transaction set decides. A value left from an earlier transaction or a session-level SET is ignored. A subject that is not a UUID, or claims that are not JSON, raise 22P02.';
@@ -1198,6 +1304,12 @@ COMMENT ON FUNCTION support.mark_read(uuid,uuid) IS
     'Marks a conversation read for the current user: up to its last message, or up to up_to_message_id (a message of that conversation). The position only moves forward: marking an earlier message leaves it where it is. A conversation without messages has nothing to mark. Any member of the workspace, whatever the role, and support staff who serve it. Errors: 28000 no current user, P0002 conversation not found (also another workspace''s) or message not in that conversation.';
 COMMENT ON FUNCTION support.unread_counts() IS
     'For each open conversation (active, escalated or claimed) the current user reads, the number of messages after their read position that someone else wrote; conversations with none are left out. Resolved conversations are not counted (reopening one brings it back). Reads only the transcript index after each position: under 5 ms for an agent with 200 open conversations (docs/performance.md). Row-level security applies as to the caller''s own query. Errors: 28000 no current user.';
+COMMENT ON FUNCTION support.queue_figures() IS
+    'Now, per workspace the current user reads: its open conversations by status (active, escalated, claimed) and since when the oldest escalated one has waited (its escalated_at; NULL when none waits). One row per workspace, zeros included. Row-level security applies as to the caller''s own query.';
+COMMENT ON FUNCTION support.agent_figures() IS
+    'Now, per member who may claim (a human owner, admin or agent) of each workspace the current user reads: how many conversations they hold and since when the oldest (its claimed_at). Members who hold none have a row with 0, so the lead sees who is free. Row-level security applies as to the caller''s own query.';
+COMMENT ON FUNCTION support.sla_figures(timestamp with time zone,timestamp with time zone) IS
+    'Over the conversations created in the window [since, until) (default: the last 30 days), per workspace the current user reads: how many; the median and 90th percentile (interpolated, percentile_cont) of the time to the first agent reply (first_agent_reply_at - created_at, of those answered) and of the time to resolution (resolved_at - created_at, of those resolved now); and the reopen rate (of those resolved at least once, the share reopened). NULL where there is nothing to measure. Row-level security applies as to the caller''s own query. Errors: 22023 since after until, or NULL.';
 COMMENT ON FUNCTION support.escalate_conversation(uuid,text) IS
     'Hands an active conversation to the human queue: active -> escalated, escalated_at = now() starts the wait clock; reason goes to the audit trail. Any member but a viewer (typically the bot). Errors: 28000 no current user, P0002 not found, 42501 viewer, 55000 not active.';
 COMMENT ON FUNCTION support.claim_conversation(uuid) IS

@@ -122,6 +122,13 @@ extension_sql_file!(
     ]
 );
 
+// Queue and SLA figures per workspace.
+extension_sql_file!(
+    "../sql/57_figures.sql",
+    name = "figures",
+    requires = ["policies", membership::member_workspaces]
+);
+
 // Citus: support.distribute() and what the layout needs (docs/scale-out.md).
 extension_sql_file!(
     "../sql/60_citus.sql",
@@ -145,6 +152,7 @@ extension_sql_file!(
         "membership",
         "inbox",
         "reads",
+        "figures",
         "grant_usage",
         "citus",
         identity::current_user_id,

@@ -18,7 +18,7 @@ pub struct Plan {
 }
 
 /// Every action this test knows: must be exactly the TSV's.
-pub const KNOWN: [&str; 49] = [
+pub const KNOWN: [&str; 52] = [
     "read.users",
     "read.workspaces",
     "read.workspace_members",
@@ -29,6 +29,9 @@ pub const KNOWN: [&str; 49] = [
     "read.conversation_reads",
     "reads.unread_counts",
     "reads.mark",
+    "figures.queue",
+    "figures.agents",
+    "figures.sla",
     "conversation.create",
     "conversation.choose_number",
     "conversation.edit_number",
@@ -91,6 +94,18 @@ fn read(table: &str, w_filter: &str) -> Plan {
         sql: format!("{agg} FROM support.{table} t"),
         effect: None,
         read_truth: Some(format!("{agg} FROM support.{table} t WHERE {w_filter}")),
+    }
+}
+
+/// A figures function: the subject's rows must be exactly the rows of
+/// `truth` (W's figures by the rule, as the superuser computes them).
+fn figures(function: &str, truth: &str) -> Plan {
+    let agg = "SELECT coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), ''), count(*)";
+    Plan {
+        setup: String::new(),
+        sql: format!("{agg} FROM support.{function} t"),
+        effect: None,
+        read_truth: Some(format!("{agg} FROM ({truth}) t")),
     }
 }
 
@@ -234,6 +249,43 @@ pub fn plan(action: &str, s: &Subject) -> Option<Plan> {
                    AND r.user_id = '{me}' AND (r.read_created_at, r.read_message_id) = \
                    (SELECT m.created_at, m.id FROM support.conversation_messages m WHERE m.conversation_id = '{C_ACTIVE}' \
                      ORDER BY m.created_at DESC, m.id DESC LIMIT 1))"
+            ),
+        ),
+        // The figures of W by their rules (docs/api.md, "Queue and SLA
+        // figures"), as the superuser computes them.
+        "figures.queue" => figures(
+            "queue_figures()",
+            &format!(
+                "SELECT '{W}'::uuid, count(*) FILTER (WHERE c.status = 'active'), \
+                        count(*) FILTER (WHERE c.status = 'escalated'), count(*) FILTER (WHERE c.status = 'claimed'), \
+                        min(c.escalated_at) FILTER (WHERE c.status = 'escalated') \
+                   FROM support.conversations c WHERE c.workspace_id = '{W}'"
+            ),
+        ),
+        "figures.agents" => figures(
+            "agent_figures()",
+            &format!(
+                "SELECT m.workspace_id, m.user_id, \
+                        (SELECT count(*) FROM support.conversations c WHERE c.workspace_id = m.workspace_id \
+                            AND c.claimed_by = m.user_id AND c.status = 'claimed'), \
+                        (SELECT min(c.claimed_at) FROM support.conversations c WHERE c.workspace_id = m.workspace_id \
+                            AND c.claimed_by = m.user_id AND c.status = 'claimed') \
+                   FROM support.workspace_members m JOIN support.users u ON u.id = m.user_id \
+                  WHERE m.workspace_id = '{W}' AND u.kind = 'human' AND m.role IN ('owner', 'admin', 'agent')"
+            ),
+        ),
+        "figures.sla" => figures(
+            "sla_figures(now() - interval '1 day', now() + interval '1 day')",
+            &format!(
+                "SELECT '{W}'::uuid, count(*), \
+                        percentile_cont(0.5) WITHIN GROUP (ORDER BY c.first_agent_reply_at - c.created_at), \
+                        percentile_cont(0.9) WITHIN GROUP (ORDER BY c.first_agent_reply_at - c.created_at), \
+                        percentile_cont(0.5) WITHIN GROUP (ORDER BY c.resolved_at - c.created_at), \
+                        percentile_cont(0.9) WITHIN GROUP (ORDER BY c.resolved_at - c.created_at), \
+                        (count(*) FILTER (WHERE c.reopen_count > 0))::float8 \
+                          / NULLIF(count(*) FILTER (WHERE c.resolved_at IS NOT NULL OR c.reopen_count > 0), 0) \
+                   FROM support.conversations c WHERE c.workspace_id = '{W}' \
+                    AND c.created_at >= now() - interval '1 day' AND c.created_at < now() + interval '1 day'"
             ),
         ),
         "conversation.create" => act(
