@@ -97,12 +97,29 @@ pub async fn distribute(c: &Client) {
     if !enabled() {
         return;
     }
-    c.batch_execute(&format!(
+    let sql = format!(
         "SET client_min_messages = warning; SELECT support.distribute({}); RESET client_min_messages",
         shard_count()
-    ))
-    .await
-    .unwrap_or_else(|e| panic!("support.distribute(): {e:?}"));
+    );
+    for attempt in 1.. {
+        match c.batch_execute(&sql).await {
+            Ok(()) => return,
+            // Tests run two at a time on one cluster: their distribute() calls
+            // can meet on the nodes' shared catalogs ("tuple concurrently
+            // updated", XX000). The call is one transaction, rolled back whole:
+            // run it again.
+            Err(e)
+                if attempt < 5
+                    && e.as_db_error()
+                        .is_some_and(|d| d.message() == "tuple concurrently updated") =>
+            {
+                println!("citus: support.distribute(): attempt {attempt} met a concurrent catalog update, retrying");
+                c.batch_execute("RESET client_min_messages").await.ok();
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("support.distribute(): {e:?}"),
+        }
+    }
 }
 
 /// What follows `SET LOCAL support.user_id` on a cluster: the user reaches
