@@ -56,7 +56,7 @@ SELECT ('0000000e-0004-4000-8000-' || lpad(a::text, 12, '0'))::uuid, 'human', 'a
 UNION ALL SELECT '{LEAD}', 'human', 'lead';
 INSERT INTO support.workspaces (id, name) VALUES ('{BIG}', 'figures big'), ('{SMALL}', 'figures small');
 INSERT INTO support.workspace_members (workspace_id, user_id, role)
-SELECT '{BIG}', ('0000000e-0004-4000-8000-' || lpad(a::text, 12, '0'))::uuid, 'agent' FROM generate_series(1, {AGENTS}) a
+SELECT '{BIG}'::uuid, ('0000000e-0004-4000-8000-' || lpad(a::text, 12, '0'))::uuid, 'agent' FROM generate_series(1, {AGENTS}) a
 UNION ALL SELECT '{BIG}', '{LEAD}', 'owner' UNION ALL SELECT '{SMALL}', '{LEAD}', 'owner';
 INSERT INTO support.conversations (id, workspace_id, status, subject, claimed_by, claimed_at, escalated_at,
                                    resolved_at, first_agent_reply_at, reopen_count, created_at, updated_at, number)
