@@ -377,6 +377,24 @@ COMMENT ON COLUMN support.jwt_keys.key IS 'HS*: the shared secret. EdDSA / ES256
 COMMENT ON COLUMN support.jwt_keys.audience IS 'When set, tokens must carry this aud.';
 COMMENT ON COLUMN support.jwt_keys.issuer IS 'When set, tokens must carry this iss.';
 
+-- The server-side secret that each workspace's notification channel is
+-- derived from (HMAC-SHA256 of the workspace id: src/notifications.rs,
+-- docs/security.md#notifications). One row, 32 random bytes written at
+-- install (sql/58_notifications.sql) and by support.rotate_notification_secret().
+-- Owner-only, like jwt_keys. Not dumped: a restored database makes its own,
+-- so its channels are new ones (applications fetch theirs when they connect).
+CREATE TABLE support.notification_secret (
+    singleton  boolean     NOT NULL DEFAULT true,
+    secret     bytea       NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    CONSTRAINT notification_secret_pkey PRIMARY KEY (singleton),
+    CONSTRAINT notification_secret_one_row CHECK (singleton),
+    CONSTRAINT notification_secret_length CHECK (pg_catalog.octet_length(secret) OPERATOR(pg_catalog.>=) 32)
+);
+REVOKE ALL ON support.notification_secret FROM PUBLIC;
+COMMENT ON TABLE support.notification_secret IS
+    'The secret the notification channels are derived from (support.notification_channel). One row. Owner-only.';
+
 -- pg_dump keeps the rows of extension tables only when they are registered.
 SELECT pg_catalog.pg_extension_config_dump('support.users', '');
 SELECT pg_catalog.pg_extension_config_dump('support.workspaces', '');

@@ -31,11 +31,12 @@ ALTER TABLE support.conversation_events   ENABLE ROW LEVEL SECURITY;
 ALTER TABLE support.member_events         ENABLE ROW LEVEL SECURITY;
 -- jwt_keys: RLS on and no policy at all: nobody but the owner reads a key.
 ALTER TABLE support.jwt_keys              ENABLE ROW LEVEL SECURITY;
--- membership_versions, conversation_counters, staff, staff_workspaces:
+-- membership_versions, conversation_counters, notification_secret, staff, staff_workspaces:
 -- likewise (the DBA's; read by the membership cache, the numbering trigger and
 -- the staff functions as the owner).
 ALTER TABLE support.membership_versions   ENABLE ROW LEVEL SECURITY;
 ALTER TABLE support.conversation_counters ENABLE ROW LEVEL SECURITY;
+ALTER TABLE support.notification_secret   ENABLE ROW LEVEL SECURITY;
 ALTER TABLE support.staff                 ENABLE ROW LEVEL SECURITY;
 ALTER TABLE support.staff_workspaces      ENABLE ROW LEVEL SECURITY;
 

@@ -24,6 +24,11 @@ COMMENT ON FUNCTION support.bypasses_row_security() IS
 COMMENT ON FUNCTION support.check_jwt_key(text, text, text) IS
     'Internal (jwt_keys trigger): raises 22023 for an HMAC secret shorter than 32/48/64 bytes (HS256/384/512) or a public key that does not parse.';
 
+COMMENT ON FUNCTION support.random_secret() IS
+    'Internal (notification secret): 32 bytes from the operating system''s random source.';
+COMMENT ON FUNCTION support.notification_channel_of(uuid) IS
+    'Internal (notification triggers, as the owner): the channel of a workspace, without any membership check. Never granted to application roles.';
+
 COMMENT ON FUNCTION support.workspace_member_support(internal) IS
     'Internal (planner support of support.workspace_member): offers the index condition workspace_id = ANY (support.member_workspaces()) where the query does not already pin workspace_id, and that condition''s selectivity.';
 COMMENT ON FUNCTION support.shares_workspace(uuid) IS

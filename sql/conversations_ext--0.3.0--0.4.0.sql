@@ -505,7 +505,7 @@ BEGIN
                    'support.add_member(uuid, uuid, text), support.set_member_role(uuid, uuid, text), '
                    'support.remove_member(uuid, uuid), support.inbox(integer), '
                    'support.mark_read(uuid, uuid), support.unread_counts(), support.require_user_id(), '
-                   'support.queue_figures(), support.agent_figures(), '
+                   'support.queue_figures(), support.agent_figures(), support.notification_channel(uuid), '
                    'support.sla_figures(timestamp with time zone, timestamp with time zone), '
                    'support.join_as_staff(uuid), support.set_staff_access(uuid, boolean), support.propagate_identity(), '
                    'support.distributed() TO %s', r);
@@ -1285,6 +1285,113 @@ BEGIN
              GROUP BY c.workspace_id) AS q
         ON q.workspace_id OPERATOR(pg_catalog.=) w.id;
 END
+$$;
+
+-- Notifications (docs/security.md#notifications): the secret, the channel
+-- functions and the triggers that notify.
+-- The server-side secret that each workspace's notification channel is
+-- derived from (HMAC-SHA256 of the workspace id: src/notifications.rs,
+-- docs/security.md#notifications). One row, 32 random bytes written at
+-- install (sql/58_notifications.sql) and by support.rotate_notification_secret().
+-- Owner-only, like jwt_keys. Not dumped: a restored database makes its own,
+-- so its channels are new ones (applications fetch theirs when they connect).
+CREATE TABLE support.notification_secret (
+    singleton  boolean     NOT NULL DEFAULT true,
+    secret     bytea       NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    CONSTRAINT notification_secret_pkey PRIMARY KEY (singleton),
+    CONSTRAINT notification_secret_one_row CHECK (singleton),
+    CONSTRAINT notification_secret_length CHECK (pg_catalog.octet_length(secret) OPERATOR(pg_catalog.>=) 32)
+);
+REVOKE ALL ON support.notification_secret FROM PUBLIC;
+COMMENT ON TABLE support.notification_secret IS
+    'The secret the notification channels are derived from (support.notification_channel). One row. Owner-only.';
+
+ALTER TABLE support.notification_secret ENABLE ROW LEVEL SECURITY;
+CREATE  FUNCTION "random_secret"() RETURNS bytea /* alloc::vec::Vec<u8> */
+STRICT VOLATILE PARALLEL SAFE 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'random_secret_wrapper';
+
+CREATE  FUNCTION "notification_channel_of"(
+	"workspace_id" uuid /* pgrx :: Uuid */
+) RETURNS TEXT /* alloc::string::String */
+STRICT STABLE SECURITY DEFINER PARALLEL SAFE 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'notification_channel_of_wrapper';
+
+CREATE  FUNCTION "notification_channel"(
+	"workspace_id" uuid /* pgrx :: Uuid */
+) RETURNS TEXT /* alloc::string::String */
+STRICT STABLE SECURITY DEFINER PARALLEL SAFE 
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'notification_channel_wrapper';
+COMMENT ON FUNCTION support.random_secret() IS
+    'Internal (notification secret): 32 bytes from the operating system''s random source.';
+COMMENT ON FUNCTION support.notification_channel_of(uuid) IS
+    'Internal (notification triggers, as the owner): the channel of a workspace, without any membership check. Never granted to application roles.';
+
+INSERT INTO support.notification_secret (secret) VALUES (support.random_secret());
+
+-- A new message: {"kind": "message", "conversation_id": ..., "message_id": ...}.
+CREATE FUNCTION support.conversation_messages_notify() RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF support.restoring() THEN
+        RETURN NULL;
+    END IF;
+    PERFORM pg_catalog.pg_notify(
+        support.notification_channel_of(NEW.workspace_id),
+        pg_catalog.json_build_object('kind', 'message', 'conversation_id', NEW.conversation_id,
+                                     'message_id', NEW.id)::text);
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION support.conversation_messages_notify() IS
+    'Trigger: notifies the workspace''s channel of a new message (kind message, conversation and message ids), at commit.';
+CREATE TRIGGER conversation_messages_notify
+    AFTER INSERT ON support.conversation_messages
+    FOR EACH ROW EXECUTE FUNCTION support.conversation_messages_notify();
+
+-- Every event of the audit trail (created, escalated, claimed, released,
+-- transferred, resolved, reopened, unassigned, ...): {"kind": <the event's
+-- kind>, "conversation_id": ..., "event_id": ...}.
+CREATE FUNCTION support.conversation_events_notify() RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF support.restoring() THEN
+        RETURN NULL;
+    END IF;
+    PERFORM pg_catalog.pg_notify(
+        support.notification_channel_of(NEW.workspace_id),
+        pg_catalog.json_build_object('kind', NEW.kind, 'conversation_id', NEW.conversation_id,
+                                     'event_id', NEW.id)::text);
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION support.conversation_events_notify() IS
+    'Trigger: notifies the workspace''s channel of each audit event (its kind, conversation and event ids), at commit.';
+CREATE TRIGGER conversation_events_notify
+    AFTER INSERT ON support.conversation_events
+    FOR EACH ROW EXECUTE FUNCTION support.conversation_events_notify();
+
+-- For the DBA: a new secret, so every channel changes (after removing a
+-- member who must stop hearing of the workspace; applications fetch their
+-- channels again). Not granted to application roles.
+CREATE FUNCTION support.rotate_notification_secret() RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    UPDATE support.notification_secret SET secret = support.random_secret(), created_at = pg_catalog.now();
 $$;
 
 -- catalog comments: begin (generated by scripts/catalog_comments.py from docs/api.md)

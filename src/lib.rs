@@ -17,6 +17,7 @@ mod gucs;
 mod identity;
 mod lifecycle;
 mod membership;
+mod notifications;
 mod plans;
 mod restore;
 mod unguarded;
@@ -129,6 +130,18 @@ extension_sql_file!(
     requires = ["policies", membership::member_workspaces]
 );
 
+// Notifications: the secret's row and the triggers that notify.
+extension_sql_file!(
+    "../sql/58_notifications.sql",
+    name = "notifications",
+    requires = [
+        "triggers",
+        restore::restoring,
+        notifications::random_secret,
+        notifications::notification_channel_of
+    ]
+);
+
 // Citus: support.distribute() and what the layout needs (docs/scale-out.md).
 extension_sql_file!(
     "../sql/60_citus.sql",
@@ -153,6 +166,8 @@ extension_sql_file!(
         "inbox",
         "reads",
         "figures",
+        "notifications",
+        notifications::notification_channel,
         "grant_usage",
         "citus",
         identity::current_user_id,

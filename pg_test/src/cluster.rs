@@ -105,6 +105,44 @@ pub async fn connect_as(
     Ok((client, notices))
 }
 
+/// The notifications (channel, payload) one connection received, in order.
+#[derive(Clone, Default)]
+pub struct Heard(Arc<Mutex<Vec<(String, String)>>>);
+
+impl Heard {
+    pub fn take(&self) -> Vec<(String, String)> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+/// A new connection to `db` of the run.sh cluster as the superuser that keeps
+/// every notification it receives (after `LISTEN`). Notifications reach a
+/// client between statements: run one (`SELECT 1`) before reading them.
+pub async fn connect_listening(db: &str) -> (Client, Heard) {
+    let target = Target::from_env();
+    let (client, mut connection) =
+        tokio_postgres::connect(&target.conninfo("postgres", db, "cx_listener"), NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("connect to {db}: {e}"));
+    let heard = Heard::default();
+    let sink = heard.clone();
+    tokio::spawn(async move {
+        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(message) = messages.next().await {
+            match message {
+                Ok(AsyncMessage::Notification(n)) => sink
+                    .0
+                    .lock()
+                    .unwrap()
+                    .push((n.channel().to_string(), n.payload().to_string())),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    });
+    (client, heard)
+}
+
 /// Drops and recreates an empty database `db` (`options`: e.g. an ENCODING
 /// clause) and returns the admin connection used.
 pub async fn recreate_database(db: &str, options: &str) -> Client {

@@ -1,8 +1,8 @@
 //! The helpers nearly every test uses, in one import: `use pg_test::prelude::*;`.
 
 pub use crate::cluster::{
-    connect, connect_as, connect_with, default_version, extension_version, recreate_database,
-    Target,
+    connect, connect_as, connect_listening, connect_with, default_version, extension_version,
+    recreate_database, Target,
 };
 pub use crate::fixture::{
     agent_id, connect_app, empty_database, escalated_conversations, fresh_database, APP_ROLE, U1,
