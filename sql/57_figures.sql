@@ -45,7 +45,11 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT m.workspace_id, m.user_id, COALESCE(q.claimed, 0), q.oldest_claim_since
       FROM support.workspace_members AS m
-      JOIN support.users AS u ON u.id OPERATOR(pg_catalog.=) m.user_id
+      -- Each member's kind by its primary key (OFFSET 0 keeps the planner
+      -- from scanning all users instead, each under the users policy).
+      JOIN LATERAL (SELECT u.kind FROM support.users AS u
+                     WHERE u.id OPERATOR(pg_catalog.=) m.user_id OFFSET 0) AS u
+        ON u.kind OPERATOR(pg_catalog.=) 'human'
       LEFT JOIN (
             SELECT c.workspace_id, c.claimed_by,
                    pg_catalog.count(*) AS claimed,
@@ -56,7 +60,7 @@ AS $$
              GROUP BY c.workspace_id, c.claimed_by) AS q
         ON q.workspace_id OPERATOR(pg_catalog.=) m.workspace_id
        AND q.claimed_by OPERATOR(pg_catalog.=) m.user_id
-     WHERE u.kind OPERATOR(pg_catalog.=) 'human'
+     WHERE m.workspace_id OPERATOR(pg_catalog.=) ANY (support.member_workspaces())
        AND m.role OPERATOR(pg_catalog.=) ANY ('{owner,admin,agent}'::text[])
 $$;
 

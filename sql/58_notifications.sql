@@ -10,6 +10,24 @@
 
 INSERT INTO support.notification_secret (secret) VALUES (support.random_secret());
 
+-- Any change to the secret (rotation, or the DBA's own UPDATE) makes every
+-- backend forget the secret it cached (src/notifications.rs): at commit, and
+-- for the changing backend also at abort.
+CREATE FUNCTION support.notification_secret_invalidate() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM support.notification_secret_changed();
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION support.notification_secret_invalidate() IS
+    'Trigger: after any change to support.notification_secret, every backend forgets the secret it cached.';
+CREATE TRIGGER notification_secret_invalidate
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON support.notification_secret
+    FOR EACH STATEMENT EXECUTE FUNCTION support.notification_secret_invalidate();
+
 -- A new message: {"kind": "message", "conversation_id": ..., "message_id": ...}.
 CREATE FUNCTION support.conversation_messages_notify() RETURNS trigger
 LANGUAGE plpgsql
@@ -66,4 +84,35 @@ LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$
     UPDATE support.notification_secret SET secret = support.random_secret(), created_at = pg_catalog.now();
+$$;
+
+-- LISTEN on a workspace's channel without the channel's name appearing in the
+-- statement: pg_stat_activity shows the text of every statement to the other
+-- sessions of the same login role, and a LISTEN "cx_..." there would hand the
+-- name to them. Returns the channel, to match the notifications that arrive.
+-- SECURITY INVOKER: support.notification_channel() checks the caller reads
+-- the workspace. LISTEN takes effect when the transaction commits.
+CREATE FUNCTION support.listen(workspace_id uuid) RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    channel text := support.notification_channel(listen.workspace_id);
+BEGIN
+    EXECUTE pg_catalog.format('LISTEN %I', channel);
+    RETURN channel;
+END
+$$;
+
+-- The opposite of support.listen(): stop listening on a workspace's channel.
+CREATE FUNCTION support.unlisten(workspace_id uuid) RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    channel text := support.notification_channel(unlisten.workspace_id);
+BEGIN
+    EXECUTE pg_catalog.format('UNLISTEN %I', channel);
+    RETURN channel;
+END
 $$;

@@ -26,6 +26,8 @@ COMMENT ON FUNCTION support.check_jwt_key(text, text, text) IS
 
 COMMENT ON FUNCTION support.random_secret() IS
     'Internal (notification secret): 32 bytes from the operating system''s random source.';
+COMMENT ON FUNCTION support.notification_secret_changed() IS
+    'Internal (trigger of support.notification_secret): a relcache invalidation of the table, so that every backend forgets the secret it cached.';
 COMMENT ON FUNCTION support.notification_channel_of(uuid) IS
     'Internal (notification triggers, as the owner): the channel of a workspace, without any membership check. Never granted to application roles.';
 

@@ -46,6 +46,7 @@ pub extern "C-unwind" fn _PG_init() {
     gucs::init();
     identity::verified::init();
     lifecycle::pending::init();
+    notifications::init();
 }
 
 // Tables, constraints and indexes first: everything else refers to them.
@@ -138,7 +139,9 @@ extension_sql_file!(
         "triggers",
         restore::restoring,
         notifications::random_secret,
-        notifications::notification_channel_of
+        notifications::notification_channel_of,
+        notifications::notification_channel,
+        notifications::notification_secret_changed
     ]
 );
 

@@ -172,13 +172,51 @@ async fn a_member_hears_its_workspace_at_commit_and_nothing_else() {
     assert!(heard_w2[0].1.contains(&conv2));
 
     // The DBA rotates the secret (after removing a member who must stop
-    // hearing): every channel changes, the old one falls silent.
+    // hearing): every channel changes, the old one falls silent. Backends
+    // that cached the secret forget it, also one inside a REPEATABLE READ
+    // transaction whose snapshot predates the rotation.
+    let rr = connect_app(DB).await;
+    assert_eq!(
+        channel_as(&rr, U1, W1).await.unwrap(),
+        w1,
+        "rr caches the old secret"
+    );
+    rr.batch_execute(&format!(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ; {}; SELECT count(*) FROM support.conversations",
+        set_local_user(U1)
+    ))
+    .await
+    .unwrap();
     owner
         .batch_execute("SELECT support.rotate_notification_secret()")
         .await
         .unwrap();
     let w1_new = channel_as(&app, U1, W1).await.unwrap();
     assert_ne!(w1_new, w1);
+    let in_rr: String = rr
+        .query_one(&format!("SELECT support.notification_channel('{W1}')"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    rr.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(in_rr, w1_new, "an old snapshot derives the new channel");
+    assert_eq!(channel_as(&rr, U1, W1).await.unwrap(), w1_new);
+    // A rotation rolled back changes nothing, in the backend that made it too.
+    owner
+        .batch_execute(&format!(
+            "BEGIN; SELECT support.rotate_notification_secret(); SELECT support.notification_channel_of('{W1}'); ROLLBACK"
+        ))
+        .await
+        .unwrap();
+    let after_rollback: String = owner
+        .query_one(
+            &format!("SELECT support.notification_channel_of('{W1}')"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(after_rollback, w1_new);
     opened(&owner, W1, "after the rotation").await;
     assert_eq!(
         drain(&listener, &heard).await,
