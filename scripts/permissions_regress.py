@@ -199,6 +199,9 @@ def plans():
         "figures.queue": figures("queue_figures()", QUEUE_TRUTH),
         "figures.agents": figures("agent_figures()", AGENTS_TRUTH),
         "figures.sla": figures("sla_figures(now() - interval '1 day', now() + interval '1 day')", SLA_TRUTH),
+        # W's channel, as the notification triggers derive it.
+        "notifications.channel": {"sql": f"SELECT support.notification_channel('{W}')",
+                                  "truth": f"SELECT support.notification_channel_of('{W}')"},
         "reads.mark": act(
             f"SELECT '{C_ACTIVE}' FROM support.mark_read('{C_ACTIVE}')",
             f"EXISTS (SELECT 1 FROM support.conversation_reads r WHERE r.conversation_id = '{C_ACTIVE}' "

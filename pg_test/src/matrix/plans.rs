@@ -18,7 +18,7 @@ pub struct Plan {
 }
 
 /// Every action this test knows: must be exactly the TSV's.
-pub const KNOWN: [&str; 52] = [
+pub const KNOWN: [&str; 53] = [
     "read.users",
     "read.workspaces",
     "read.workspace_members",
@@ -32,6 +32,7 @@ pub const KNOWN: [&str; 52] = [
     "figures.queue",
     "figures.agents",
     "figures.sla",
+    "notifications.channel",
     "conversation.create",
     "conversation.choose_number",
     "conversation.edit_number",
@@ -288,6 +289,13 @@ pub fn plan(action: &str, s: &Subject) -> Option<Plan> {
                     AND c.created_at >= now() - interval '1 day' AND c.created_at < now() + interval '1 day'"
             ),
         ),
+        // W's channel, as the notification triggers derive it.
+        "notifications.channel" => Plan {
+            setup: String::new(),
+            sql: format!("SELECT support.notification_channel('{W}'), 1"),
+            effect: None,
+            read_truth: Some(format!("SELECT support.notification_channel_of('{W}'), 1")),
+        },
         "conversation.create" => act(
             format!("INSERT INTO support.conversations (workspace_id, subject) VALUES ('{W}', 'perm-new') RETURNING id::text"),
             format!(

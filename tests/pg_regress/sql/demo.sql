@@ -194,3 +194,18 @@ SELECT c.number, c.subject, c.status, u.unread
 SELECT support.mark_read('c0000000-0000-4000-8000-000000000002');
 SELECT count(*) AS conversations_with_unread FROM support.unread_counts();
 COMMIT;
+
+\echo
+\echo '=== dana''s dashboard: the queue now, who holds what, and Acme''s notification channel ==='
+BEGIN;
+SET LOCAL ROLE support_app;
+SET LOCAL request.jwt.claims = '{"sub":"44444444-4444-4444-8444-444444444444"}';
+SELECT w.name AS workspace, q.active, q.escalated, q.claimed
+  FROM support.queue_figures() q JOIN support.workspaces w ON w.id = q.workspace_id;
+SELECT u.display_name, a.claimed
+  FROM support.agent_figures() a JOIN support.users u ON u.id = a.user_id ORDER BY u.display_name;
+\echo '--- Acme''s channel is a name derived from a server secret: Globex''s is not hers to have'
+SELECT support.notification_channel('a0000000-0000-4000-8000-00000000acde') ~ '^cx_[0-9a-f]{32}$' AS acme_channel;
+SELECT support.notification_channel('b0000000-0000-4000-8000-0000000060be');
+\echo 'SQLSTATE' :LAST_ERROR_SQLSTATE
+COMMIT;
