@@ -39,8 +39,14 @@ CREATE TABLE support.workspaces (
     -- Whether the platform's support staff (support.staff) serve this
     -- workspace; its owner decides (support.set_staff_access).
     staff_access boolean     NOT NULL DEFAULT true,
+    -- The text search configuration of the workspace's messages
+    -- (support.search_messages); its owner or an admin sets it
+    -- (support.set_search_config).
+    search_config regconfig  NOT NULL DEFAULT 'pg_catalog.simple',
     CONSTRAINT workspaces_pkey PRIMARY KEY (id)
 );
+COMMENT ON COLUMN support.workspaces.search_config IS
+    'Text search configuration of the workspace''s messages (default simple: no stemming, any language). Set with support.set_search_config.';
 COMMENT ON TABLE support.workspaces IS
     'Tenants. Row-level security keys every tenant table on membership of a workspace.';
 
@@ -179,6 +185,18 @@ CREATE TABLE support.conversation_messages (
     author_id       uuid,
     content         text        NOT NULL,
     created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    -- Full text search (support.search_messages): the workspace's text search
+    -- configuration when the message was posted (set by the insert trigger),
+    -- and the message's words under it, plus one lexeme naming its workspace,
+    -- 'workspace:<id>', which no configuration's parser produces from text (':'
+    -- separates words): a search asks the GIN index for its words AND its
+    -- workspaces' lexemes, so its cost follows the caller's own messages, not
+    -- every tenant's.
+    search_config   regconfig   NOT NULL DEFAULT 'pg_catalog.simple',
+    search_vector   tsvector    GENERATED ALWAYS AS (
+        pg_catalog.to_tsvector(search_config, content)
+        OPERATOR(pg_catalog.||) pg_catalog.array_to_tsvector(
+            ARRAY['workspace:' OPERATOR(pg_catalog.||) workspace_id::text])) STORED,
     CONSTRAINT conversation_messages_pkey PRIMARY KEY (workspace_id, id),
     CONSTRAINT conversation_messages_role_valid
         CHECK (role IN ('customer', 'bot', 'agent', 'system')),
@@ -194,6 +212,9 @@ CREATE TABLE support.conversation_messages (
 -- not written by the caller, under the workspace policy) reads the index only.
 CREATE INDEX conversation_messages_transcript_idx
     ON support.conversation_messages (conversation_id, created_at, id) INCLUDE (workspace_id, author_id);
+-- Full text search over search_vector (support.search_messages).
+CREATE INDEX conversation_messages_search_idx
+    ON support.conversation_messages USING gin (search_vector);
 CREATE INDEX conversation_messages_author_idx
     ON support.conversation_messages (author_id) WHERE author_id IS NOT NULL;
 
@@ -209,6 +230,10 @@ COMMENT ON TABLE support.conversation_messages IS
 COMMENT ON COLUMN support.conversation_messages.workspace_id IS
     'Workspace of the parent conversation; filled from the parent when omitted on INSERT.';
 COMMENT ON COLUMN support.conversation_messages.role IS 'customer | bot | agent | system';
+COMMENT ON COLUMN support.conversation_messages.search_config IS
+    'The text search configuration search_vector was built with: the workspace''s (workspaces.search_config) when the message was posted or the configuration last changed.';
+COMMENT ON COLUMN support.conversation_messages.search_vector IS
+    'Generated: the words of content under search_config, and the lexeme workspace:<workspace_id>, for support.search_messages (GIN index).';
 COMMENT ON COLUMN support.conversation_messages.author_id IS
     'The member who wrote the row: for application roles always the calling user (for customer messages, the bot that relayed them). NULL once the author leaves the workspace.';
 

@@ -221,6 +221,8 @@ CREATE FUNCTION support.conversation_messages_before_insert() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    restored boolean := false;
 BEGIN
     IF NEW.workspace_id IS NULL AND NEW.conversation_id IS NOT NULL THEN
         SELECT c.workspace_id INTO NEW.workspace_id
@@ -236,12 +238,23 @@ BEGIN
     -- this path): see support.check_new_message().
     IF pg_catalog.row_security_active('support.conversation_messages'::pg_catalog.regclass) THEN
         NEW.author_id := support.check_new_message(NEW.workspace_id, NEW.author_id, NEW.role);
+    ELSE
+        restored := support.restoring();   -- only a role that bypasses RLS can restore
+    END IF;
+
+    -- The workspace's text search configuration (search_vector follows it);
+    -- a restore keeps the one dumped.
+    IF NOT restored THEN
+        SELECT w.search_config INTO NEW.search_config
+          FROM support.workspaces AS w
+         WHERE w.id OPERATOR(pg_catalog.=) NEW.workspace_id;
+        NEW.search_config := COALESCE(NEW.search_config, 'pg_catalog.simple'::pg_catalog.regconfig);
     END IF;
     RETURN NEW;
 END
 $$;
 COMMENT ON FUNCTION support.conversation_messages_before_insert() IS
-    'Trigger: fills workspace_id from the parent conversation when omitted (parent looked up under the caller''s RLS); for application roles, author_id is the caller and the message role must suit the caller''s workspace role.';
+    'Trigger: fills workspace_id from the parent conversation when omitted (parent looked up under the caller''s RLS); for application roles, author_id is the caller and the message role must suit the caller''s workspace role; search_config is the workspace''s.';
 
 CREATE TRIGGER conversation_messages_before_insert
     BEFORE INSERT ON support.conversation_messages

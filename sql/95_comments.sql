@@ -30,6 +30,10 @@ COMMENT ON FUNCTION support.unlisten(uuid) IS
     'Stops listening on a workspace''s notification channel (UNLISTEN, at commit). Returns the channel. Errors: 28000 no current user, P0002 workspace not found.';
 COMMENT ON FUNCTION support.notification_channel(uuid) IS
     'The notification channel of a workspace the current user reads (a member, whatever the role, or support staff serving it): cx_ and 32 hex digits, an HMAC-SHA256 of the workspace id under a server-side secret, the same on every call until the DBA rotates the secret. Errors: 28000 no current user, P0002 workspace not found (also one the caller does not read, so a name cannot be tried for existence).';
+COMMENT ON FUNCTION support.search_messages(text,integer) IS
+    'The messages of the workspaces the current user reads that match query (websearch syntax: words, "a phrase", or, -word), best first (ts_rank, then newest), at most max_rows (1 to 1000, default 50), each with a snippet of its text, the matches between << and >>. Each workspace''s messages are searched under its text search configuration. A query of stop words only matches nothing. Row-level security applies as to the caller''s own query. Errors: 22023 max_rows out of range or NULL, 22004 query NULL.';
+COMMENT ON FUNCTION support.set_search_config(uuid,regconfig) IS
+    'An owner or admin sets the text search configuration of the workspace''s messages (default simple: no stemming, right for any language; english, german, ... stem their language''s words). The workspace''s messages are indexed again under it, in the same transaction. Returns the configuration. Errors: 28000 no current user, P0002 workspace not found, 42501 caller''s role, 22004 NULL, 42704 no such configuration (the cast to regconfig).';
 COMMENT ON FUNCTION support.escalate_conversation(uuid,text) IS
     'Hands an active conversation to the human queue: active -> escalated, escalated_at = now() starts the wait clock; reason goes to the audit trail. Any member but a viewer (typically the bot). Errors: 28000 no current user, P0002 not found, 42501 viewer, 55000 not active.';
 COMMENT ON FUNCTION support.claim_conversation(uuid) IS

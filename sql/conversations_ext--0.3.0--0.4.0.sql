@@ -507,6 +507,7 @@ BEGIN
                    'support.mark_read(uuid, uuid), support.unread_counts(), support.require_user_id(), '
                    'support.queue_figures(), support.agent_figures(), support.notification_channel(uuid), '
                    'support.listen(uuid), support.unlisten(uuid), '
+                   'support.search_messages(text, integer), support.set_search_config(uuid, regconfig), '
                    'support.sla_figures(timestamp with time zone, timestamp with time zone), '
                    'support.join_as_staff(uuid), support.set_staff_access(uuid, boolean), support.propagate_identity(), '
                    'support.distributed() TO %s', r);
@@ -1455,6 +1456,150 @@ BEGIN
 END
 $$;
 
+-- Message search (docs/api.md#message-search): each workspace's text search
+-- configuration, each message's (the insert trigger copies the workspace's)
+-- and the generated search_vector with its GIN index. Adding the generated
+-- column rewrites support.conversation_messages (minutes for millions of
+-- messages; docs/operations.md#upgrade).
+ALTER TABLE support.workspaces ADD COLUMN search_config regconfig NOT NULL DEFAULT 'pg_catalog.simple';
+COMMENT ON COLUMN support.workspaces.search_config IS
+    'Text search configuration of the workspace''s messages (default simple: no stemming, any language). Set with support.set_search_config.';
+ALTER TABLE support.conversation_messages
+    ADD COLUMN search_config regconfig NOT NULL DEFAULT 'pg_catalog.simple',
+    ADD COLUMN search_vector tsvector GENERATED ALWAYS AS (
+        pg_catalog.to_tsvector(search_config, content)
+        OPERATOR(pg_catalog.||) pg_catalog.array_to_tsvector(
+            ARRAY['workspace:' OPERATOR(pg_catalog.||) workspace_id::text])) STORED;
+COMMENT ON COLUMN support.conversation_messages.search_config IS
+    'The text search configuration search_vector was built with: the workspace''s (workspaces.search_config) when the message was posted or the configuration last changed.';
+COMMENT ON COLUMN support.conversation_messages.search_vector IS
+    'Generated: the words of content under search_config, and the lexeme workspace:<workspace_id>, for support.search_messages (GIN index).';
+CREATE INDEX conversation_messages_search_idx
+    ON support.conversation_messages USING gin (search_vector);
+CREATE OR REPLACE FUNCTION support.conversation_messages_before_insert() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    restored boolean := false;
+BEGIN
+    IF NEW.workspace_id IS NULL AND NEW.conversation_id IS NOT NULL THEN
+        SELECT c.workspace_id INTO NEW.workspace_id
+          FROM support.conversations AS c
+         WHERE c.id OPERATOR(pg_catalog.=) NEW.conversation_id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'conversation % not found', NEW.conversation_id
+                USING ERRCODE = '23503';
+        END IF;
+    END IF;
+
+    -- Who may post what, and as whom (one call: every chat message takes
+    -- this path): see support.check_new_message().
+    IF pg_catalog.row_security_active('support.conversation_messages'::pg_catalog.regclass) THEN
+        NEW.author_id := support.check_new_message(NEW.workspace_id, NEW.author_id, NEW.role);
+    ELSE
+        restored := support.restoring();   -- only a role that bypasses RLS can restore
+    END IF;
+
+    -- The workspace's text search configuration (search_vector follows it);
+    -- a restore keeps the one dumped.
+    IF NOT restored THEN
+        SELECT w.search_config INTO NEW.search_config
+          FROM support.workspaces AS w
+         WHERE w.id OPERATOR(pg_catalog.=) NEW.workspace_id;
+        NEW.search_config := COALESCE(NEW.search_config, 'pg_catalog.simple'::pg_catalog.regconfig);
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION support.conversation_messages_before_insert() IS
+    'Trigger: fills workspace_id from the parent conversation when omitted (parent looked up under the caller''s RLS); for application roles, author_id is the caller and the message role must suit the caller''s workspace role; search_config is the workspace''s.';
+
+CREATE FUNCTION support.search_messages(query text, max_rows integer DEFAULT 50)
+RETURNS TABLE (workspace_id uuid, conversation_id uuid, message_id uuid, created_at timestamptz,
+               rank real, snippet text)
+LANGUAGE plpgsql
+STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+    IF max_rows IS NULL OR max_rows OPERATOR(pg_catalog.<) 1 OR max_rows OPERATOR(pg_catalog.>) 1000 THEN
+        RAISE EXCEPTION 'max_rows must be between 1 and 1000, not %', max_rows
+            USING ERRCODE = '22023';
+    END IF;
+    IF query IS NULL THEN
+        RAISE EXCEPTION 'query must not be NULL'
+            USING ERRCODE = '22004';
+    END IF;
+    RETURN QUERY
+    WITH configs AS (
+        -- The caller's workspaces by configuration, and the query under each.
+        SELECT w.search_config AS config,
+               pg_catalog.websearch_to_tsquery(w.search_config, search_messages.query) AS words,
+               pg_catalog.string_agg(pg_catalog.quote_literal('workspace:' OPERATOR(pg_catalog.||) w.id::text),
+                                     ' | ')::pg_catalog.tsquery AS workspaces,
+               pg_catalog.array_agg(w.id) AS ids
+          FROM support.workspaces AS w
+         WHERE w.id OPERATOR(pg_catalog.=) ANY (support.member_workspaces())
+         GROUP BY w.search_config
+    ), hits AS (
+        SELECT m.workspace_id, m.conversation_id, m.id, m.created_at, m.content, k.config, k.words,
+               pg_catalog.ts_rank(m.search_vector, k.words) AS rank
+          FROM configs AS k
+          JOIN support.conversation_messages AS m
+            ON m.search_vector OPERATOR(pg_catalog.@@) (k.words OPERATOR(pg_catalog.&&) k.workspaces)
+           AND m.workspace_id OPERATOR(pg_catalog.=) ANY (k.ids)
+           AND m.search_config OPERATOR(pg_catalog.=) k.config
+         WHERE pg_catalog.numnode(k.words) OPERATOR(pg_catalog.>) 0   -- nothing to look for (only stop words)
+         ORDER BY rank DESC, m.created_at DESC, m.id
+         LIMIT max_rows
+    )
+    SELECT h.workspace_id, h.conversation_id, h.id, h.created_at, h.rank,
+           pg_catalog.ts_headline(h.config, h.content, h.words,
+                                  'StartSel=<<, StopSel=>>, MaxWords=20, MinWords=8')
+      FROM hits AS h
+     ORDER BY h.rank DESC, h.created_at DESC, h.id;
+END
+$$;
+
+-- The owner or an admin of a workspace sets its text search configuration.
+-- Its messages are indexed again under it (an UPDATE of each message's
+-- search_config: search_vector is generated from it), in this transaction.
+-- SECURITY DEFINER: application roles may not update those columns.
+CREATE FUNCTION support.set_search_config(workspace_id uuid, config regconfig)
+RETURNS regconfig
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    ws uuid := set_search_config.workspace_id;
+    role text;
+BEGIN
+    PERFORM support.require_user_id();   -- 28000 without an end user
+    role := support.workspace_role(ws);
+    IF role IS NULL THEN
+        RAISE EXCEPTION 'workspace % not found', ws
+            USING ERRCODE = 'P0002';
+    END IF;
+    IF role OPERATOR(pg_catalog.<>) ALL ('{owner,admin}'::text[]) THEN
+        RAISE EXCEPTION 'workspace role % cannot set the search configuration', role
+            USING ERRCODE = '42501',
+                  HINT = 'An owner or admin of the workspace can. See docs/permissions.md.';
+    END IF;
+    IF config IS NULL THEN
+        RAISE EXCEPTION 'config must not be NULL'
+            USING ERRCODE = '22004';
+    END IF;
+    UPDATE support.workspaces AS w SET search_config = config
+     WHERE w.id OPERATOR(pg_catalog.=) ws AND w.search_config OPERATOR(pg_catalog.<>) config;
+    UPDATE support.conversation_messages AS m SET search_config = config
+     WHERE m.workspace_id OPERATOR(pg_catalog.=) ws AND m.search_config OPERATOR(pg_catalog.<>) config;
+    RETURN config;
+END
+$$;
+
 -- catalog comments: begin (generated by scripts/catalog_comments.py from docs/api.md)
 COMMENT ON FUNCTION support.current_user_id() IS
     'The end user of the current transaction, or NULL for nobody. A token verified by support.authenticate() in this transaction comes first; in support.identity_mode = claims the first of request.jwt.claims (its sub), request.jwt.claim.sub and support.user_id that this transaction set decides. A value left from an earlier transaction or a session-level SET is ignored. A subject that is not a UUID, or claims that are not JSON, raise 22P02.';
@@ -1484,6 +1629,10 @@ COMMENT ON FUNCTION support.unlisten(uuid) IS
     'Stops listening on a workspace''s notification channel (UNLISTEN, at commit). Returns the channel. Errors: 28000 no current user, P0002 workspace not found.';
 COMMENT ON FUNCTION support.notification_channel(uuid) IS
     'The notification channel of a workspace the current user reads (a member, whatever the role, or support staff serving it): cx_ and 32 hex digits, an HMAC-SHA256 of the workspace id under a server-side secret, the same on every call until the DBA rotates the secret. Errors: 28000 no current user, P0002 workspace not found (also one the caller does not read, so a name cannot be tried for existence).';
+COMMENT ON FUNCTION support.search_messages(text,integer) IS
+    'The messages of the workspaces the current user reads that match query (websearch syntax: words, "a phrase", or, -word), best first (ts_rank, then newest), at most max_rows (1 to 1000, default 50), each with a snippet of its text, the matches between << and >>. Each workspace''s messages are searched under its text search configuration. A query of stop words only matches nothing. Row-level security applies as to the caller''s own query. Errors: 22023 max_rows out of range or NULL, 22004 query NULL.';
+COMMENT ON FUNCTION support.set_search_config(uuid,regconfig) IS
+    'An owner or admin sets the text search configuration of the workspace''s messages (default simple: no stemming, right for any language; english, german, ... stem their language''s words). The workspace''s messages are indexed again under it, in the same transaction. Returns the configuration. Errors: 28000 no current user, P0002 workspace not found, 42501 caller''s role, 22004 NULL, 42704 no such configuration (the cast to regconfig).';
 COMMENT ON FUNCTION support.escalate_conversation(uuid,text) IS
     'Hands an active conversation to the human queue: active -> escalated, escalated_at = now() starts the wait clock; reason goes to the audit trail. Any member but a viewer (typically the bot). Errors: 28000 no current user, P0002 not found, 42501 viewer, 55000 not active.';
 COMMENT ON FUNCTION support.claim_conversation(uuid) IS

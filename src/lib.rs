@@ -145,6 +145,18 @@ extension_sql_file!(
     ]
 );
 
+// Message search, and each workspace's text search configuration.
+extension_sql_file!(
+    "../sql/59_search.sql",
+    name = "search",
+    requires = [
+        "policies",
+        membership::member_workspaces,
+        membership::workspace_role,
+        identity::require_user_id
+    ]
+);
+
 // Citus: support.distribute() and what the layout needs (docs/scale-out.md).
 extension_sql_file!(
     "../sql/60_citus.sql",
@@ -170,6 +182,7 @@ extension_sql_file!(
         "reads",
         "figures",
         "notifications",
+        "search",
         notifications::notification_channel,
         "grant_usage",
         "citus",
