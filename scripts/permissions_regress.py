@@ -202,6 +202,19 @@ def plans():
         # W's channel, as the notification triggers derive it.
         "notifications.channel": {"sql": f"SELECT support.notification_channel('{W}')",
                                   "truth": f"SELECT support.notification_channel_of('{W}')"},
+        # W's messages with the word, by the rule (W's configuration is simple).
+        "search.messages": {
+            "sql": "SELECT coalesce(string_agg(t.message_id::text, E'\\n' ORDER BY t.message_id::text), '') "
+                   "FROM support.search_messages('written', 1000) t",
+            "truth": "SELECT coalesce(string_agg(m.id::text, E'\\n' ORDER BY m.id::text), '') "
+                     f"FROM support.conversation_messages m WHERE m.workspace_id = '{W}' "
+                     "AND to_tsvector('simple', m.content) @@ websearch_to_tsquery('simple', 'written')"},
+        "search.set_config": act(
+            f"SELECT support.set_search_config('{W}', 'english')::text",
+            "'{new}' = 'english' AND "
+            f"EXISTS (SELECT 1 FROM support.workspaces w WHERE w.id = '{W}' AND w.search_config = 'english'::regconfig) "
+            "AND NOT EXISTS (SELECT 1 FROM support.conversation_messages m "
+            f"WHERE m.workspace_id = '{W}' AND m.search_config <> 'english'::regconfig)"),
         "reads.mark": act(
             f"SELECT '{C_ACTIVE}' FROM support.mark_read('{C_ACTIVE}')",
             f"EXISTS (SELECT 1 FROM support.conversation_reads r WHERE r.conversation_id = '{C_ACTIVE}' "

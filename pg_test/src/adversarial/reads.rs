@@ -28,6 +28,14 @@ pub struct Expected {
     pub roles: Vec<String>,
     pub member_events: Vec<String>,
     pub me: Vec<String>,
+    /// The messages support.search_messages('content') finds: every visible
+    /// message with the word (the generator writes "content-<hex>").
+    pub search_hits: Vec<String>,
+    /// support.unread_counts(): nobody marks anything read in this world, so
+    /// per visible open conversation, the messages others wrote.
+    pub unread: Vec<String>,
+    /// support.queue_figures(): per visible workspace, its open conversations by status.
+    pub queue_figures: Vec<String>,
 }
 
 pub fn expected_for(
@@ -100,6 +108,43 @@ pub fn expected_for(
             .map(|(_, t)| t.clone())
             .collect(),
         me: vec![u.map(str::to_string).unwrap_or_else(|| "NULL".into())],
+        search_hits: msg_ids
+            .iter()
+            .filter(|i| {
+                m.messages[*i]
+                    .content
+                    .split(|c: char| !c.is_alphanumeric())
+                    .any(|word| word.eq_ignore_ascii_case("content"))
+            })
+            .cloned()
+            .collect(),
+        unread: {
+            let mut unread: BTreeMap<&String, usize> = BTreeMap::new();
+            for i in &msg_ids {
+                let msg = &m.messages[i];
+                let open = conv_ids.contains(&msg.conversation)
+                    && m.conversations[&msg.conversation].status != "resolved";
+                if open && msg.author.as_deref() != u {
+                    *unread.entry(&msg.conversation).or_default() += 1;
+                }
+            }
+            unread.iter().map(|(c, n)| format!("{c}:{n}")).collect()
+        },
+        queue_figures: ws
+            .iter()
+            .map(|w| {
+                let of = |status: &str| {
+                    conv_ids
+                        .iter()
+                        .filter(|i| {
+                            m.conversations[*i].workspace == *w
+                                && m.conversations[*i].status == status
+                        })
+                        .count()
+                };
+                format!("{w}:{}:{}:{}", of("active"), of("escalated"), of("claimed"))
+            })
+            .collect(),
     }
 }
 
@@ -124,7 +169,7 @@ pub async fn read_paths(
     let all_conv = uuid_array(&w.all_conversation_ids);
     let all_ws = uuid_array(w.model.workspaces.keys());
 
-    let simple: Vec<(&str, String, &str, &Vec<String>)> = vec![
+    let mut simple: Vec<(&str, String, &str, &Vec<String>)> = vec![
         (
             "conversations",
             "SELECT c::text FROM support.conversations c".into(),
@@ -198,12 +243,36 @@ pub async fn read_paths(
             &e.messages,
         ),
         (
+            "search_messages of a word every message has",
+            "SELECT t.message_id::text FROM support.search_messages('content', 1000) t".into(),
+            "",
+            &e.search_hits,
+        ),
+        (
+            "queue_figures",
+            "SELECT t.workspace_id::text || ':' || t.active || ':' || t.escalated || ':' || t.claimed \
+               FROM support.queue_figures() t"
+                .into(),
+            "",
+            &e.queue_figures,
+        ),
+        (
             "cursor over conversations",
             "FETCH ALL FROM cx_cursor".into(),
             "DECLARE cx_cursor CURSOR FOR SELECT c::text FROM support.conversations c;",
             &e.conversations,
         ),
     ];
+    // unread_counts() counts for somebody: nobody gets 28000 (tests/pg_regress/sql/api_reads.sql).
+    if identity.user().is_some() {
+        simple.push((
+            "unread_counts",
+            "SELECT t.conversation_id::text || ':' || t.unread FROM support.unread_counts() t"
+                .into(),
+            "",
+            &e.unread,
+        ));
+    }
     let operator_paths: Vec<(&str, String, &str, &Vec<String>)> = vec![
         (
             "conversations by every id",

@@ -18,7 +18,7 @@ pub struct Plan {
 }
 
 /// Every action this test knows: must be exactly the TSV's.
-pub const KNOWN: [&str; 53] = [
+pub const KNOWN: [&str; 55] = [
     "read.users",
     "read.workspaces",
     "read.workspace_members",
@@ -33,6 +33,8 @@ pub const KNOWN: [&str; 53] = [
     "figures.agents",
     "figures.sla",
     "notifications.channel",
+    "search.messages",
+    "search.set_config",
     "conversation.create",
     "conversation.choose_number",
     "conversation.edit_number",
@@ -296,6 +298,28 @@ pub fn plan(action: &str, s: &Subject) -> Option<Plan> {
             effect: None,
             read_truth: Some(format!("SELECT support.notification_channel_of('{W}'), 1")),
         },
+        // W's messages with the word, by the rule (W's configuration is simple).
+        "search.messages" => Plan {
+            setup: String::new(),
+            sql: "SELECT coalesce(string_agg(t.message_id::text, E'\\n' ORDER BY t.message_id::text), ''), count(*) \
+                    FROM support.search_messages('written', 1000) t"
+                .into(),
+            effect: None,
+            read_truth: Some(format!(
+                "SELECT coalesce(string_agg(m.id::text, E'\\n' ORDER BY m.id::text), ''), count(*) \
+                   FROM support.conversation_messages m WHERE m.workspace_id = '{W}' \
+                    AND to_tsvector('simple', m.content) @@ websearch_to_tsquery('simple', 'written')"
+            )),
+        },
+        "search.set_config" => act(
+            format!("SELECT support.set_search_config('{W}', 'english')::text"),
+            format!(
+                "'{{new}}' = 'english' \
+                 AND EXISTS (SELECT 1 FROM support.workspaces w WHERE w.id = '{W}' AND w.search_config = 'english'::regconfig) \
+                 AND NOT EXISTS (SELECT 1 FROM support.conversation_messages m \
+                                  WHERE m.workspace_id = '{W}' AND m.search_config <> 'english'::regconfig)"
+            ),
+        ),
         "conversation.create" => act(
             format!("INSERT INTO support.conversations (workspace_id, subject) VALUES ('{W}', 'perm-new') RETURNING id::text"),
             format!(
