@@ -19,6 +19,13 @@ claimed by one of 20 agents; the rest resolved, one in ten reopened once) and
 of a small one: support.queue_figures(), agent_figures() and sla_figures()
 (the last 30 days, the default, and a whole year), each under 50 ms p50.
 
+Message search over the database's 5M messages: support.search_messages()
+for a user with 1 membership (of the biggest workspace), one with 20 (the
+first bench probe) and one with 1,000 (of the biggest workspaces), for a
+common word ("mother", in about a quarter of the messages) and a rare one
+("zebrafish", added to about 50 messages across the tenants). The rare
+word's rows are checked against the owner's count of matches first.
+
   python3 bench/inbox.py --host DIR --port PORT [--db bench] [--rounds 300] [--out DIR] [--name inbox]
 Writes DIR/NAME.json and DIR/NAME.md. Targets: p50 under 5 ms (unread counts), under 50 ms (the figures
 over 30 days); exit status 1 when one is missed.
@@ -28,6 +35,7 @@ import json
 import os
 import re
 import sys
+import time
 
 import psycopg
 
@@ -76,6 +84,31 @@ INSERT INTO support.conversations (workspace_id, status, subject, escalated_at, 
 VALUES ('{SMALL}', 'escalated', 'small one', now() - interval '1 hour', now() - interval '2 hours', now(), 1);
 INSERT INTO support.conversation_counters (workspace_id, last_number)
 VALUES ('{BIG}', {BIG_CONVERSATIONS}), ('{SMALL}', 1);
+"""
+
+SEARCHER = "0000000e-0000-4000-8000-000000000003"
+COMMON, RARE = "mother", "zebrafish"
+SEARCH_FIXTURE = f"""
+SET LOCAL row_security = off;
+SET LOCAL session_replication_role = replica;
+INSERT INTO support.users (id, kind, display_name) VALUES ('{SEARCHER}', 'human', 'searcher of 1000');
+INSERT INTO support.workspace_members (workspace_id, user_id, role)
+SELECT b.workspace_id, '{SEARCHER}', 'agent'
+  FROM (SELECT c.workspace_id FROM support.conversations c GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1000) b;
+UPDATE support.conversation_messages SET content = content || ' {RARE}'
+ WHERE abs(hashtext(id::text)) % 100000 = 7;
+"""
+# A user with one membership, of the biggest workspace that has one.
+ONE_MEMBERSHIP = """
+SELECT m.user_id::text FROM support.workspace_members m
+  JOIN (SELECT user_id FROM support.workspace_members GROUP BY 1 HAVING count(*) = 1) o ON o.user_id = m.user_id
+  JOIN (SELECT workspace_id, count(*) AS n FROM support.conversations GROUP BY 1) w ON w.workspace_id = m.workspace_id
+ ORDER BY w.n DESC, 1 LIMIT 1
+"""
+MATCHES = """
+SELECT count(*) FROM support.conversation_messages m
+ WHERE m.workspace_id IN (SELECT workspace_id FROM support.workspace_members WHERE user_id = %s)
+   AND to_tsvector(m.search_config, m.content) @@ websearch_to_tsquery(m.search_config, %s)
 """
 
 FIGURES = {
@@ -204,6 +237,30 @@ def main():
         for _ in range(max(args.rounds // 3, 30)):
             fv.run()
         figures[name] = summary_ms(fv.samples)
+    # Message search.
+    with owner.transaction():
+        owner.execute(SEARCH_FIXTURE)
+    owner.execute("VACUUM (ANALYZE) support.conversation_messages, support.workspace_members")
+    searchers = {
+        "1 membership": owner.execute(ONE_MEMBERSHIP).fetchone()[0],
+        "20 memberships": str(owner.execute("SELECT user_id FROM bench.probe ORDER BY n LIMIT 1").fetchone()[0]),
+        "1,000 memberships": SEARCHER,
+    }
+    search = {}
+    for who, user in searchers.items():
+        for word in (COMMON, RARE):
+            matches = owner.execute(MATCHES, [user, word]).fetchone()[0]
+            sv = Variant(f"search {who} {word}", app,
+                         "SELECT message_id FROM support.search_messages(%s)", [word],
+                         json.dumps({"sub": user, "role": "authenticated"}), "bench_app")
+            srows, first = sv.run(timed=False)
+            if len(srows) != min(50, matches):
+                raise SystemExit(f"inbox: search for {word!r} as the user of {who} returned {len(srows)} rows, "
+                                 f"{matches} messages match")
+            started = time.perf_counter()
+            while len(sv.samples) < 30 and (len(sv.samples) < 3 or time.perf_counter() - started < 20):
+                sv.run()
+            search[f"{who}, {word}"] = dict(summary_ms(sv.samples), matches=matches, who=who, word=word)
     result = {"postgres": facts[2], "build": scratch_build(), "database": args.db,
               "messages_in_database": facts[0], "conversations_in_database": facts[1],
               "open_conversations": WORKSPACES * OPEN_PER_WS, "rows": len(truth), "rounds": args.rounds,
@@ -211,7 +268,8 @@ def main():
               "figures_workspace_conversations": BIG_CONVERSATIONS, "figures": figures,
               "figures_target_p50_ms": FIGURES_TARGET_MS,
               "figures_meet_target": all(v["p50_ms"] < FIGURES_TARGET_MS for k, v in figures.items()
-                                         if "365" not in k)}
+                                         if "365" not in k),
+              "search": search}
     line = (f"inbox: PostgreSQL {facts[2]}: support.unread_counts() for an agent with "
             f"{WORKSPACES * OPEN_PER_WS} open conversations ({len(truth)} unread), {facts[0]:,} messages in the "
             f"database: p50 {s['p50_ms']:.2f} ms, p95 {s['p95_ms']:.2f} ms over {args.rounds} requests "
@@ -221,7 +279,10 @@ def main():
         f"p50 {v['p50_ms']:.2f} ms, p95 {v['p95_ms']:.2f} ms over {v['n']} requests"
         + ("" if "365" in name else f" (target p50 < {FIGURES_TARGET_MS:g} ms: "
            f"{'met' if v['p50_ms'] < FIGURES_TARGET_MS else 'MISSED'})")
-        for name, v in figures.items()]
+        for name, v in figures.items()] + [
+        f"inbox: search_messages('{v['word']}') for a user in {v['who']} ({v['matches']:,} matching messages): "
+        f"p50 {v['p50_ms']:.2f} ms, p95 {v['p95_ms']:.2f} ms over {v['n']} requests"
+        for v in search.values()]
     print("\n".join(lines))
     if args.out:
         with open(os.path.join(args.out, args.name + ".json"), "w") as f:
