@@ -16,6 +16,36 @@ pub async fn support_tables(c: &Client) -> Vec<String> {
     .collect()
 }
 
+/// The support tables pg_dump does not keep, by name, from the catalog (not
+/// registered with pg_extension_config_dump): derived state, and the
+/// notification secret, which every installation makes anew.
+pub async fn not_dumped(c: &Client) -> Vec<String> {
+    c.query(
+        "SELECT c.relname::text FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+          WHERE n.nspname = 'support' AND c.relkind IN ('r', 'p') \
+            AND c.oid <> ALL (SELECT unnest(e.extconfig) FROM pg_catalog.pg_extension e \
+                               WHERE e.extname = 'conversations_ext') \
+          ORDER BY 1",
+        &[],
+    )
+    .await
+    .expect("tables not dumped")
+    .iter()
+    .map(|r| r.get(0))
+    .collect()
+}
+
+/// [`by_table`] of the tables pg_dump keeps: what a dump and restore must
+/// give back identical.
+pub async fn dumped_by_table(c: &Client) -> Vec<(String, i64, String)> {
+    let skip = not_dumped(c).await;
+    by_table(c)
+        .await
+        .into_iter()
+        .filter(|(t, _, _)| !skip.contains(t))
+        .collect()
+}
+
 /// SQL giving one md5 over every row of every support table (run it as a
 /// superuser, who bypasses row-level security), and the tables it covers.
 /// The SQL can run inside a caller's transaction, e.g. before and after a

@@ -67,6 +67,7 @@ async fn dump_and_restore_keeps_everything() {
             .to_string(),
         "SELECT support.reopen_conversation(id) FROM support.conversations WHERE subject = 'c3'"
             .to_string(),
+        "SELECT support.mark_read(id) FROM support.conversations WHERE subject IN ('c4', 'c5')".to_string(),
     ] {
         as_user_batch(&app, U1, &sql)
             .await
@@ -77,11 +78,19 @@ async fn dump_and_restore_keeps_everything() {
         .unwrap();
     drop(app);
 
-    let source_rows = checksum::by_table(&owner).await;
+    let all_rows = checksum::by_table(&owner).await;
     assert!(
-        source_rows.iter().all(|(_, n, _)| *n > 0),
-        "every table must hold data: {source_rows:?}"
+        all_rows.iter().all(|(_, n, _)| *n > 0),
+        "every table must hold data: {all_rows:?}"
     );
+    // What a dump leaves out is what docs/operations.md says it does.
+    assert_eq!(
+        checksum::not_dumped(&owner).await,
+        ["membership_versions", "notification_secret"]
+    );
+    let source_rows = checksum::dumped_by_table(&owner).await;
+    let secret = "SELECT encode(secret, 'hex') FROM support.notification_secret";
+    let source_secret: String = owner.query_one(secret, &[]).await.unwrap().get(0);
     let source_catalog = catalog::describe(&owner).await;
 
     let host = std::env::var("CX_PGHOST").unwrap();
@@ -105,10 +114,17 @@ async fn dump_and_restore_keeps_everything() {
     );
 
     let restored = connect("cx_backup_restored").await;
-    let restored_rows = checksum::by_table(&restored).await;
+    let restored_rows = checksum::dumped_by_table(&restored).await;
     assert_eq!(
         restored_rows, source_rows,
         "every row identical (count and md5 per table)"
+    );
+    // A new notification secret (new channels), as docs/operations.md says.
+    let restored_secret: String = restored.query_one(secret, &[]).await.unwrap().get(0);
+    assert_eq!(restored_secret.len(), 64);
+    assert_ne!(
+        restored_secret, source_secret,
+        "a restore makes its own secret"
     );
     let restored_catalog = catalog::describe(&restored).await;
     let (only_source, only_restored) = catalog::diff(&source_catalog, &restored_catalog);
