@@ -1,21 +1,32 @@
 -- conversations_ext: message search (docs/api.md#message-search).
 --
 -- Each message carries search_vector (sql/00_schema.sql): its words under its
--- workspace's text search configuration, and the lexeme 'workspace:<id>'. A
--- search groups the caller's workspaces by configuration and, per
--- configuration, asks the GIN index for the query's words AND one of those
--- workspaces' lexemes, so it reads the caller's matching messages and no
--- other tenant's. SECURITY INVOKER: row-level security applies to every row
--- it reads as well, exactly as to the caller's own query.
+-- workspace's text search configuration, with a GIN index.
+--
+-- SECURITY DEFINER, and RLS-equivalent by construction: row-level security
+-- would forbid the index (PostgreSQL applies the policy before any qual that
+-- is not LEAKPROOF, and tsvector @@ tsquery is not, so under RLS every search
+-- reads the whole table), so the function applies the policies' own rule
+-- itself. It reads only messages whose workspace_id is in
+-- support.member_workspaces(), the set every policy's
+-- support.workspace_member(workspace_id) tests, computed once for the caller's
+-- identity. Per text search configuration of the caller's workspaces (usually
+-- one), one query whose values are literals, so that the planner sees the
+-- words: the GIN index for a rare word, the workspaces' messages by key for a
+-- common one. Ranked by ts_rank, then newest first; the snippets are made for
+-- the rows returned only.
 
 CREATE FUNCTION support.search_messages(query text, max_rows integer DEFAULT 50)
 RETURNS TABLE (workspace_id uuid, conversation_id uuid, message_id uuid, created_at timestamptz,
                rank real, snippet text)
 LANGUAGE plpgsql
 STABLE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-#variable_conflict use_column
+DECLARE
+    k record;
+    parts text[];
 BEGIN
     IF max_rows IS NULL OR max_rows OPERATOR(pg_catalog.<) 1 OR max_rows OPERATOR(pg_catalog.>) 1000 THEN
         RAISE EXCEPTION 'max_rows must be between 1 and 1000, not %', max_rows
@@ -25,34 +36,34 @@ BEGIN
         RAISE EXCEPTION 'query must not be NULL'
             USING ERRCODE = '22004';
     END IF;
-    RETURN QUERY
-    WITH configs AS (
-        -- The caller's workspaces by configuration, and the query under each.
+    FOR k IN
         SELECT w.search_config AS config,
                pg_catalog.websearch_to_tsquery(w.search_config, search_messages.query) AS words,
-               pg_catalog.string_agg(pg_catalog.quote_literal('workspace:' OPERATOR(pg_catalog.||) w.id::text),
-                                     ' | ')::pg_catalog.tsquery AS workspaces,
-               pg_catalog.array_agg(w.id) AS ids
+               pg_catalog.array_agg(w.id ORDER BY w.id) AS ids
           FROM support.workspaces AS w
          WHERE w.id OPERATOR(pg_catalog.=) ANY (support.member_workspaces())
          GROUP BY w.search_config
-    ), hits AS (
-        SELECT m.workspace_id, m.conversation_id, m.id, m.created_at, m.content, k.config, k.words,
-               pg_catalog.ts_rank(m.search_vector, k.words) AS rank
-          FROM configs AS k
-          JOIN support.conversation_messages AS m
-            ON m.search_vector OPERATOR(pg_catalog.@@) (k.words OPERATOR(pg_catalog.&&) k.workspaces)
-           AND m.workspace_id OPERATOR(pg_catalog.=) ANY (k.ids)
-           AND m.search_config OPERATOR(pg_catalog.=) k.config
-         WHERE pg_catalog.numnode(k.words) OPERATOR(pg_catalog.>) 0   -- nothing to look for (only stop words)
-         ORDER BY rank DESC, m.created_at DESC, m.id
-         LIMIT max_rows
-    )
-    SELECT h.workspace_id, h.conversation_id, h.id, h.created_at, h.rank,
-           pg_catalog.ts_headline(h.config, h.content, h.words,
-                                  'StartSel=<<, StopSel=>>, MaxWords=20, MinWords=8')
-      FROM hits AS h
-     ORDER BY h.rank DESC, h.created_at DESC, h.id;
+    LOOP
+        CONTINUE WHEN pg_catalog.numnode(k.words) OPERATOR(pg_catalog.=) 0;
+        parts := parts OPERATOR(pg_catalog.||) pg_catalog.format(
+            'SELECT m.workspace_id, m.conversation_id, m.id, m.created_at, m.content, %1$L::pg_catalog.regconfig AS config, '
+            '%2$L::pg_catalog.tsquery AS words, pg_catalog.ts_rank(m.search_vector, %2$L::pg_catalog.tsquery) AS rank '
+            'FROM support.conversation_messages AS m '
+            'WHERE m.search_vector OPERATOR(pg_catalog.@@) %2$L::pg_catalog.tsquery '
+            'AND m.workspace_id OPERATOR(pg_catalog.=) ANY (%3$L::uuid[]) '
+            'AND m.search_config OPERATOR(pg_catalog.=) %1$L::pg_catalog.regconfig',
+            k.config, k.words, k.ids);
+    END LOOP;
+    IF parts IS NULL THEN
+        RETURN;
+    END IF;
+    RETURN QUERY EXECUTE pg_catalog.format(
+        'SELECT h.workspace_id, h.conversation_id, h.id, h.created_at, h.rank, '
+        'pg_catalog.ts_headline(h.config, h.content, h.words, %L) '
+        'FROM (SELECT u.* FROM (%s) AS u ORDER BY u.rank DESC, u.created_at DESC, u.id LIMIT %s) AS h '
+        'ORDER BY h.rank DESC, h.created_at DESC, h.id',
+        'StartSel=<<, StopSel=>>, MaxWords=20, MinWords=8',
+        pg_catalog.array_to_string(parts, ' UNION ALL '), max_rows);
 END
 $$;
 

@@ -1467,13 +1467,11 @@ COMMENT ON COLUMN support.workspaces.search_config IS
 ALTER TABLE support.conversation_messages
     ADD COLUMN search_config regconfig NOT NULL DEFAULT 'pg_catalog.simple',
     ADD COLUMN search_vector tsvector GENERATED ALWAYS AS (
-        pg_catalog.to_tsvector(search_config, content)
-        OPERATOR(pg_catalog.||) pg_catalog.array_to_tsvector(
-            ARRAY['workspace:' OPERATOR(pg_catalog.||) workspace_id::text])) STORED;
+        pg_catalog.to_tsvector(search_config, content)) STORED;
 COMMENT ON COLUMN support.conversation_messages.search_config IS
     'The text search configuration search_vector was built with: the workspace''s (workspaces.search_config) when the message was posted or the configuration last changed.';
 COMMENT ON COLUMN support.conversation_messages.search_vector IS
-    'Generated: the words of content under search_config, and the lexeme workspace:<workspace_id>, for support.search_messages (GIN index).';
+    'Generated: the words of content under search_config, for support.search_messages (GIN index).';
 CREATE INDEX conversation_messages_search_idx
     ON support.conversation_messages USING gin (search_vector);
 CREATE OR REPLACE FUNCTION support.conversation_messages_before_insert() RETURNS trigger
@@ -1520,9 +1518,12 @@ RETURNS TABLE (workspace_id uuid, conversation_id uuid, message_id uuid, created
                rank real, snippet text)
 LANGUAGE plpgsql
 STABLE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-#variable_conflict use_column
+DECLARE
+    k record;
+    parts text[];
 BEGIN
     IF max_rows IS NULL OR max_rows OPERATOR(pg_catalog.<) 1 OR max_rows OPERATOR(pg_catalog.>) 1000 THEN
         RAISE EXCEPTION 'max_rows must be between 1 and 1000, not %', max_rows
@@ -1532,34 +1533,34 @@ BEGIN
         RAISE EXCEPTION 'query must not be NULL'
             USING ERRCODE = '22004';
     END IF;
-    RETURN QUERY
-    WITH configs AS (
-        -- The caller's workspaces by configuration, and the query under each.
+    FOR k IN
         SELECT w.search_config AS config,
                pg_catalog.websearch_to_tsquery(w.search_config, search_messages.query) AS words,
-               pg_catalog.string_agg(pg_catalog.quote_literal('workspace:' OPERATOR(pg_catalog.||) w.id::text),
-                                     ' | ')::pg_catalog.tsquery AS workspaces,
-               pg_catalog.array_agg(w.id) AS ids
+               pg_catalog.array_agg(w.id ORDER BY w.id) AS ids
           FROM support.workspaces AS w
          WHERE w.id OPERATOR(pg_catalog.=) ANY (support.member_workspaces())
          GROUP BY w.search_config
-    ), hits AS (
-        SELECT m.workspace_id, m.conversation_id, m.id, m.created_at, m.content, k.config, k.words,
-               pg_catalog.ts_rank(m.search_vector, k.words) AS rank
-          FROM configs AS k
-          JOIN support.conversation_messages AS m
-            ON m.search_vector OPERATOR(pg_catalog.@@) (k.words OPERATOR(pg_catalog.&&) k.workspaces)
-           AND m.workspace_id OPERATOR(pg_catalog.=) ANY (k.ids)
-           AND m.search_config OPERATOR(pg_catalog.=) k.config
-         WHERE pg_catalog.numnode(k.words) OPERATOR(pg_catalog.>) 0   -- nothing to look for (only stop words)
-         ORDER BY rank DESC, m.created_at DESC, m.id
-         LIMIT max_rows
-    )
-    SELECT h.workspace_id, h.conversation_id, h.id, h.created_at, h.rank,
-           pg_catalog.ts_headline(h.config, h.content, h.words,
-                                  'StartSel=<<, StopSel=>>, MaxWords=20, MinWords=8')
-      FROM hits AS h
-     ORDER BY h.rank DESC, h.created_at DESC, h.id;
+    LOOP
+        CONTINUE WHEN pg_catalog.numnode(k.words) OPERATOR(pg_catalog.=) 0;
+        parts := parts OPERATOR(pg_catalog.||) pg_catalog.format(
+            'SELECT m.workspace_id, m.conversation_id, m.id, m.created_at, m.content, %1$L::pg_catalog.regconfig AS config, '
+            '%2$L::pg_catalog.tsquery AS words, pg_catalog.ts_rank(m.search_vector, %2$L::pg_catalog.tsquery) AS rank '
+            'FROM support.conversation_messages AS m '
+            'WHERE m.search_vector OPERATOR(pg_catalog.@@) %2$L::pg_catalog.tsquery '
+            'AND m.workspace_id OPERATOR(pg_catalog.=) ANY (%3$L::uuid[]) '
+            'AND m.search_config OPERATOR(pg_catalog.=) %1$L::pg_catalog.regconfig',
+            k.config, k.words, k.ids);
+    END LOOP;
+    IF parts IS NULL THEN
+        RETURN;
+    END IF;
+    RETURN QUERY EXECUTE pg_catalog.format(
+        'SELECT h.workspace_id, h.conversation_id, h.id, h.created_at, h.rank, '
+        'pg_catalog.ts_headline(h.config, h.content, h.words, %L) '
+        'FROM (SELECT u.* FROM (%s) AS u ORDER BY u.rank DESC, u.created_at DESC, u.id LIMIT %s) AS h '
+        'ORDER BY h.rank DESC, h.created_at DESC, h.id',
+        'StartSel=<<, StopSel=>>, MaxWords=20, MinWords=8',
+        pg_catalog.array_to_string(parts, ' UNION ALL '), max_rows);
 END
 $$;
 
@@ -1630,7 +1631,7 @@ COMMENT ON FUNCTION support.unlisten(uuid) IS
 COMMENT ON FUNCTION support.notification_channel(uuid) IS
     'The notification channel of a workspace the current user reads (a member, whatever the role, or support staff serving it): cx_ and 32 hex digits, an HMAC-SHA256 of the workspace id under a server-side secret, the same on every call until the DBA rotates the secret. Errors: 28000 no current user, P0002 workspace not found (also one the caller does not read, so a name cannot be tried for existence).';
 COMMENT ON FUNCTION support.search_messages(text,integer) IS
-    'The messages of the workspaces the current user reads that match query (websearch syntax: words, "a phrase", or, -word), best first (ts_rank, then newest), at most max_rows (1 to 1000, default 50), each with a snippet of its text, the matches between << and >>. Each workspace''s messages are searched under its text search configuration. A query of stop words only matches nothing. Row-level security applies as to the caller''s own query. Errors: 22023 max_rows out of range or NULL, 22004 query NULL.';
+    'The messages of the workspaces the current user reads that match query (websearch syntax: words, "a phrase", or, -word), best first (ts_rank, then newest), at most max_rows (1 to 1000, default 50), each with a snippet of its text, the matches between << and >>. Each workspace''s messages are searched under its text search configuration. A query of stop words only matches nothing. Reads exactly the messages row-level security lets the caller read (the policies'' rule, applied by the function so that the GIN index serves it). Errors: 22023 max_rows out of range or NULL, 22004 query NULL.';
 COMMENT ON FUNCTION support.set_search_config(uuid,regconfig) IS
     'An owner or admin sets the text search configuration of the workspace''s messages (default simple: no stemming, right for any language; english, german, ... stem their language''s words). The workspace''s messages are indexed again under it, in the same transaction. Returns the configuration. Errors: 28000 no current user, P0002 workspace not found, 42501 caller''s role, 22004 NULL, 42704 no such configuration (the cast to regconfig).';
 COMMENT ON FUNCTION support.escalate_conversation(uuid,text) IS
