@@ -98,11 +98,13 @@ SELECT b.workspace_id, '{SEARCHER}', 'agent'
 UPDATE support.conversation_messages SET content = content || ' {RARE}'
  WHERE abs(hashtext(id::text)) % 100000 = 7;
 """
-# A user with one membership, of the biggest workspace that has one.
+# A generated user with one membership, of the workspace with the most messages that has one.
 ONE_MEMBERSHIP = """
 SELECT m.user_id::text FROM support.workspace_members m
   JOIN (SELECT user_id FROM support.workspace_members GROUP BY 1 HAVING count(*) = 1) o ON o.user_id = m.user_id
-  JOIN (SELECT workspace_id, count(*) AS n FROM support.conversations GROUP BY 1) w ON w.workspace_id = m.workspace_id
+  JOIN (SELECT workspace_id, count(*) AS n FROM support.conversation_messages GROUP BY 1) w
+    ON w.workspace_id = m.workspace_id
+ WHERE m.user_id::text NOT LIKE '0000000e-%'
  ORDER BY w.n DESC, 1 LIMIT 1
 """
 MATCHES = """
