@@ -187,10 +187,16 @@ CREATE TABLE support.conversation_messages (
     created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
     -- Full text search (support.search_messages): the workspace's text search
     -- configuration when the message was posted (set by the insert trigger),
-    -- and the message's words under it.
+    -- and the message's words under it, plus one lexeme naming its workspace,
+    -- 'workspace:<id>' (no parser makes it from text: ':' ends a word). A
+    -- search asks the GIN index for its words AND one of the caller's
+    -- workspaces' lexemes, so the index intersects the two and the cost
+    -- follows the caller's matching messages, not every tenant's.
     search_config   regconfig   NOT NULL DEFAULT 'pg_catalog.simple',
     search_vector   tsvector    GENERATED ALWAYS AS (
-        pg_catalog.to_tsvector(search_config, content)) STORED,
+        pg_catalog.to_tsvector(search_config, content)
+        OPERATOR(pg_catalog.||) pg_catalog.array_to_tsvector(
+            ARRAY['workspace:' OPERATOR(pg_catalog.||) workspace_id::text])) STORED,
     CONSTRAINT conversation_messages_pkey PRIMARY KEY (workspace_id, id),
     CONSTRAINT conversation_messages_role_valid
         CHECK (role IN ('customer', 'bot', 'agent', 'system')),
@@ -227,7 +233,7 @@ COMMENT ON COLUMN support.conversation_messages.role IS 'customer | bot | agent 
 COMMENT ON COLUMN support.conversation_messages.search_config IS
     'The text search configuration search_vector was built with: the workspace''s (workspaces.search_config) when the message was posted or the configuration last changed.';
 COMMENT ON COLUMN support.conversation_messages.search_vector IS
-    'Generated: the words of content under search_config, for support.search_messages (GIN index).';
+    'Generated: the words of content under search_config, and the lexeme workspace:<workspace_id>, for support.search_messages (GIN index).';
 COMMENT ON COLUMN support.conversation_messages.author_id IS
     'The member who wrote the row: for application roles always the calling user (for customer messages, the bot that relayed them). NULL once the author leaves the workspace.';
 

@@ -1,7 +1,10 @@
 -- conversations_ext: message search (docs/api.md#message-search).
 --
 -- Each message carries search_vector (sql/00_schema.sql): its words under its
--- workspace's text search configuration, with a GIN index.
+-- workspace's text search configuration and its workspace's lexeme, with a
+-- GIN index. A search asks for the words AND one of the caller's workspaces'
+-- lexemes: the index intersects them, so a common word costs the caller's
+-- matching messages, not every tenant's.
 --
 -- SECURITY DEFINER, and RLS-equivalent by construction: row-level security
 -- would forbid the index (PostgreSQL applies the policy before any qual that
@@ -12,8 +15,7 @@
 -- support.workspace_member(workspace_id) tests, computed once for the caller's
 -- identity. Per text search configuration of the caller's workspaces (usually
 -- one), one query whose values are literals, so that the planner sees the
--- words: the GIN index for a rare word, the workspaces' messages by key for a
--- common one. Ranked by ts_rank, then newest first; the snippets are made for
+-- words and their frequencies. Ranked by ts_rank, then newest first; the snippets are made for
 -- the rows returned only.
 
 CREATE FUNCTION support.search_messages(query text, max_rows integer DEFAULT 50)
@@ -39,7 +41,9 @@ BEGIN
     FOR k IN
         SELECT w.search_config AS config,
                pg_catalog.websearch_to_tsquery(w.search_config, search_messages.query) AS words,
-               pg_catalog.array_agg(w.id ORDER BY w.id) AS ids
+               pg_catalog.array_agg(w.id ORDER BY w.id) AS ids,
+               pg_catalog.string_agg(pg_catalog.quote_literal('workspace:' OPERATOR(pg_catalog.||) w.id::text),
+                                     ' | ' ORDER BY w.id)::pg_catalog.tsquery AS lexemes
           FROM support.workspaces AS w
          WHERE w.id OPERATOR(pg_catalog.=) ANY (support.member_workspaces())
          GROUP BY w.search_config
@@ -49,10 +53,10 @@ BEGIN
             'SELECT m.workspace_id, m.conversation_id, m.id, m.created_at, m.content, %1$L::pg_catalog.regconfig AS config, '
             '%2$L::pg_catalog.tsquery AS words, pg_catalog.ts_rank(m.search_vector, %2$L::pg_catalog.tsquery) AS rank '
             'FROM support.conversation_messages AS m '
-            'WHERE m.search_vector OPERATOR(pg_catalog.@@) %2$L::pg_catalog.tsquery '
+            'WHERE m.search_vector OPERATOR(pg_catalog.@@) %4$L::pg_catalog.tsquery '
             'AND m.workspace_id OPERATOR(pg_catalog.=) ANY (%3$L::uuid[]) '
             'AND m.search_config OPERATOR(pg_catalog.=) %1$L::pg_catalog.regconfig',
-            k.config, k.words, k.ids);
+            k.config, k.words, k.ids, k.words OPERATOR(pg_catalog.&&) k.lexemes);
     END LOOP;
     IF parts IS NULL THEN
         RETURN;

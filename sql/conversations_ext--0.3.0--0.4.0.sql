@@ -1467,11 +1467,13 @@ COMMENT ON COLUMN support.workspaces.search_config IS
 ALTER TABLE support.conversation_messages
     ADD COLUMN search_config regconfig NOT NULL DEFAULT 'pg_catalog.simple',
     ADD COLUMN search_vector tsvector GENERATED ALWAYS AS (
-        pg_catalog.to_tsvector(search_config, content)) STORED;
+        pg_catalog.to_tsvector(search_config, content)
+        OPERATOR(pg_catalog.||) pg_catalog.array_to_tsvector(
+            ARRAY['workspace:' OPERATOR(pg_catalog.||) workspace_id::text])) STORED;
 COMMENT ON COLUMN support.conversation_messages.search_config IS
     'The text search configuration search_vector was built with: the workspace''s (workspaces.search_config) when the message was posted or the configuration last changed.';
 COMMENT ON COLUMN support.conversation_messages.search_vector IS
-    'Generated: the words of content under search_config, for support.search_messages (GIN index).';
+    'Generated: the words of content under search_config, and the lexeme workspace:<workspace_id>, for support.search_messages (GIN index).';
 CREATE INDEX conversation_messages_search_idx
     ON support.conversation_messages USING gin (search_vector);
 CREATE OR REPLACE FUNCTION support.conversation_messages_before_insert() RETURNS trigger
@@ -1536,7 +1538,9 @@ BEGIN
     FOR k IN
         SELECT w.search_config AS config,
                pg_catalog.websearch_to_tsquery(w.search_config, search_messages.query) AS words,
-               pg_catalog.array_agg(w.id ORDER BY w.id) AS ids
+               pg_catalog.array_agg(w.id ORDER BY w.id) AS ids,
+               pg_catalog.string_agg(pg_catalog.quote_literal('workspace:' OPERATOR(pg_catalog.||) w.id::text),
+                                     ' | ' ORDER BY w.id)::pg_catalog.tsquery AS lexemes
           FROM support.workspaces AS w
          WHERE w.id OPERATOR(pg_catalog.=) ANY (support.member_workspaces())
          GROUP BY w.search_config
@@ -1546,10 +1550,10 @@ BEGIN
             'SELECT m.workspace_id, m.conversation_id, m.id, m.created_at, m.content, %1$L::pg_catalog.regconfig AS config, '
             '%2$L::pg_catalog.tsquery AS words, pg_catalog.ts_rank(m.search_vector, %2$L::pg_catalog.tsquery) AS rank '
             'FROM support.conversation_messages AS m '
-            'WHERE m.search_vector OPERATOR(pg_catalog.@@) %2$L::pg_catalog.tsquery '
+            'WHERE m.search_vector OPERATOR(pg_catalog.@@) %4$L::pg_catalog.tsquery '
             'AND m.workspace_id OPERATOR(pg_catalog.=) ANY (%3$L::uuid[]) '
             'AND m.search_config OPERATOR(pg_catalog.=) %1$L::pg_catalog.regconfig',
-            k.config, k.words, k.ids);
+            k.config, k.words, k.ids, k.words OPERATOR(pg_catalog.&&) k.lexemes);
     END LOOP;
     IF parts IS NULL THEN
         RETURN;

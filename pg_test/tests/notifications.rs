@@ -159,12 +159,18 @@ async fn a_member_hears_its_workspace_at_commit_and_nothing_else() {
     );
 
     // W2's activity never reaches W1's listener (positive control: W2's own
-    // listener hears it).
+    // listener hears it). This one listens through support.listen(), which
+    // keeps the name out of the statement; it returns the channel.
     let (listener2, heard2) = connect_listening(DB).await;
     listener2
-        .batch_execute(&format!("SET ROLE {APP_ROLE}; LISTEN \"{w2}\""))
+        .batch_execute(&format!("SET ROLE {APP_ROLE}"))
         .await
         .unwrap();
+    let listening: String = as_user_one(&listener2, U2, &format!("SELECT support.listen('{W2}')"))
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(listening, w2);
     let conv2 = opened(&owner, W2, "other tenant").await;
     assert_eq!(drain(&listener, &heard).await, vec![]);
     let heard_w2 = drain(&listener2, &heard2).await;

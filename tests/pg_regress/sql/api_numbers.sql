@@ -68,6 +68,28 @@ SELECT last_number FROM support.conversation_counters
 INSERT INTO support.conversations (workspace_id, subject, number)
 VALUES ('a1000000-0000-4000-8000-000000000001', 'duplicate', 42);
 SET LOCAL row_security = on;
+-- An application role cannot reach restore mode: with row_security = off its insert is refused
+-- before any number is taken, and a number it gives is refused as ever.
+SET LOCAL ROLE support_app;
+SET LOCAL support.user_id = 'b1000000-0000-4000-8000-000000000003';
+SET LOCAL row_security = off;
+INSERT INTO support.conversations (workspace_id, subject, number)
+VALUES ('a1000000-0000-4000-8000-000000000001', 'restored by an app', 77);
+INSERT INTO support.conversations (workspace_id, subject)
+VALUES ('a1000000-0000-4000-8000-000000000001', 'app in restore mode');
+SET LOCAL row_security = on;
+-- A hostile search_path (a planted "+" that would add 100) changes nothing: the next number is #7.
+RESET ROLE;
+CREATE SCHEMA hostile;
+CREATE FUNCTION hostile.plus100(bigint, integer) RETURNS bigint LANGUAGE sql AS 'SELECT $1 + $2 + 100';
+CREATE OPERATOR hostile.+ (LEFTARG = bigint, RIGHTARG = integer, FUNCTION = hostile.plus100);
+GRANT USAGE ON SCHEMA hostile TO support_app;
+SET LOCAL ROLE support_app;
+SET LOCAL search_path = hostile, support, pg_catalog;
+INSERT INTO support.conversations (workspace_id, subject)
+VALUES ('a1000000-0000-4000-8000-000000000001', 'C9') RETURNING subject, number;
+RESET search_path;
+RESET ROLE;
 -- A workspace that is deleted takes its counter with it.
 DELETE FROM support.conversations WHERE workspace_id = 'a2000000-0000-4000-8000-000000000002';
 DELETE FROM support.workspace_members WHERE workspace_id = 'a2000000-0000-4000-8000-000000000002';

@@ -204,6 +204,9 @@ SELECT w.name AS workspace, q.active, q.escalated, q.claimed
   FROM support.queue_figures() q JOIN support.workspaces w ON w.id = q.workspace_id;
 SELECT u.display_name, a.claimed
   FROM support.agent_figures() a JOIN support.users u ON u.id = a.user_id ORDER BY u.display_name;
+\echo '--- she searches Acme''s messages (Globex''s invoice is not among them)'
+SELECT c.subject, s.snippet
+  FROM support.search_messages('refund OR invoice') s JOIN support.conversations c ON c.id = s.conversation_id;
 \echo '--- Acme''s channel is a name derived from a server secret: Globex''s is not hers to have'
 SELECT support.notification_channel('a0000000-0000-4000-8000-00000000acde') ~ '^cx_[0-9a-f]{32}$' AS acme_channel;
 SELECT support.notification_channel('b0000000-0000-4000-8000-0000000060be');
