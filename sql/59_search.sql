@@ -3,8 +3,8 @@
 -- Each message carries search_vector (sql/00_schema.sql): its words under its
 -- workspace's text search configuration and its workspace's lexeme, with a
 -- GIN index. A search asks for the words AND one of the caller's workspaces'
--- lexemes: the index intersects them, so a common word costs the caller's
--- matching messages, not every tenant's.
+-- lexemes (for up to 20 workspaces): the index intersects them, so a common
+-- word costs the caller's matching messages, not every tenant's.
 --
 -- SECURITY DEFINER, and RLS-equivalent by construction: row-level security
 -- would forbid the index (PostgreSQL applies the policy before any qual that
@@ -56,7 +56,11 @@ BEGIN
             'WHERE m.search_vector OPERATOR(pg_catalog.@@) %4$L::pg_catalog.tsquery '
             'AND m.workspace_id OPERATOR(pg_catalog.=) ANY (%3$L::uuid[]) '
             'AND m.search_config OPERATOR(pg_catalog.=) %1$L::pg_catalog.regconfig',
-            k.config, k.words, k.ids, k.words OPERATOR(pg_catalog.&&) k.lexemes);
+            k.config, k.words, k.ids,
+            -- the workspaces' lexemes, when they are few: an OR of many costs
+            -- the index more than it saves (measured: docs/performance.md)
+            CASE WHEN pg_catalog.cardinality(k.ids) OPERATOR(pg_catalog.<=) 20
+                 THEN k.words OPERATOR(pg_catalog.&&) k.lexemes ELSE k.words END);
     END LOOP;
     IF parts IS NULL THEN
         RETURN;

@@ -1553,7 +1553,11 @@ BEGIN
             'WHERE m.search_vector OPERATOR(pg_catalog.@@) %4$L::pg_catalog.tsquery '
             'AND m.workspace_id OPERATOR(pg_catalog.=) ANY (%3$L::uuid[]) '
             'AND m.search_config OPERATOR(pg_catalog.=) %1$L::pg_catalog.regconfig',
-            k.config, k.words, k.ids, k.words OPERATOR(pg_catalog.&&) k.lexemes);
+            k.config, k.words, k.ids,
+            -- the workspaces' lexemes, when they are few: an OR of many costs
+            -- the index more than it saves (measured: docs/performance.md)
+            CASE WHEN pg_catalog.cardinality(k.ids) OPERATOR(pg_catalog.<=) 20
+                 THEN k.words OPERATOR(pg_catalog.&&) k.lexemes ELSE k.words END);
     END LOOP;
     IF parts IS NULL THEN
         RETURN;
