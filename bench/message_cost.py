@@ -18,14 +18,11 @@ need) on the server named; the drops happen there only.
 import argparse
 import json
 import os
-import re
 import statistics
-import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from scratch import build as scratch_build, scratch_database  # noqa: E402
+from scratch import build as scratch_build, pgbench_tps, scratch_database  # noqa: E402
 
 USER = "0000000b-0000-4000-8000-000000000001"
 WS = "0000000a-0000-4000-8000-000000000001"
@@ -69,29 +66,15 @@ def main():
         # What puts back what the previous round's last mode took away.
         restore = [column, index]
         runs = {m: [] for m in modes}
-        with tempfile.TemporaryDirectory() as tmp:
-            os.chmod(tmp, 0o755)
-            path = os.path.join(tmp, "insert.sql")
-            with open(path, "w") as f:
-                f.write(SCRIPT)
-            os.chmod(path, 0o644)
-            for r in range(args.rounds):
-                if r > 0:
-                    for sql in restore:
-                        c.execute(sql)
-                for mode, setup in modes.items():
-                    for sql in setup:
-                        c.execute(sql)
-                    c.execute("CHECKPOINT")
-                    cmd = [args.pgbench, "-h", args.host, "-p", str(args.port), "-U", "postgres", "-n",
-                           "-c", "1", "-T", str(args.seconds), "-f", path, "cx_message_bench"]
-                    if os.getuid() == 0:
-                        cmd = ["runuser", "-u", "postgres", "--"] + cmd
-                    out = subprocess.run(cmd, capture_output=True, text=True, cwd="/")
-                    m = re.search(r"tps = ([\d.]+) \(without initial connection time\)", out.stdout)
-                    if not m or "number of failed transactions: 0" not in out.stdout:
-                        raise SystemExit(f"pgbench ({mode}) failed:\n{out.stdout}\n{out.stderr}")
-                    runs[mode].append(float(m.group(1)))
+        for r in range(args.rounds):
+            if r > 0:
+                for sql in restore:
+                    c.execute(sql)
+            for mode, setup in modes.items():
+                for sql in setup:
+                    c.execute(sql)
+                c.execute("CHECKPOINT")
+                runs[mode].append(pgbench_tps(args, "cx_message_bench", SCRIPT, 1, mode))
     med = {m: statistics.median(v) for m, v in runs.items()}
     result = {"postgres": version, "build": scratch_build(), "seconds": args.seconds, "runs": runs,
               "inserts_per_s_median": med,

@@ -14,13 +14,10 @@ each transaction is one conversation opened as an application role does it
 import argparse
 import json
 import os
-import re
-import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from scratch import build as scratch_build, scratch_database  # noqa: E402
+from scratch import build as scratch_build, pgbench_tps, scratch_database  # noqa: E402
 
 SESSIONS = 16
 USER = "0000000b-0000-4000-8000-000000000001"
@@ -64,23 +61,9 @@ def measure(args, c):
             user=USER, ws="('0000000a-0000-4000-8000-' || lpad((:client_id + 1)::text, 12, '0'))::uuid"),
     }
     results = {m: [] for m in modes}
-    with tempfile.TemporaryDirectory() as tmp:
-        os.chmod(tmp, 0o755)
-        for _ in range(2):
-            for mode, script in modes.items():
-                path = os.path.join(tmp, "numbers.sql")
-                with open(path, "w") as f:
-                    f.write(script)
-                os.chmod(path, 0o644)
-                cmd = [args.pgbench, "-h", args.host, "-p", str(args.port), "-U", "postgres", "-n",
-                       "-c", str(SESSIONS), "-j", "2", "-T", str(args.seconds), "-f", path, "cx_numbering_bench"]
-                if os.getuid() == 0:
-                    cmd = ["runuser", "-u", "postgres", "--"] + cmd
-                out = subprocess.run(cmd, capture_output=True, text=True, cwd="/")
-                m = re.search(r"tps = ([\d.]+) \(without initial connection time\)", out.stdout)
-                if not m or "failed: 0" not in out.stdout.replace("number of failed transactions: 0", "failed: 0"):
-                    raise SystemExit(f"pgbench ({mode}) failed:\n{out.stdout}\n{out.stderr}")
-                results[mode].append(float(m.group(1)))
+    for _ in range(2):
+        for mode, script in modes.items():
+            results[mode].append(pgbench_tps(args, "cx_numbering_bench", script, SESSIONS, mode))
     # The numbers are what they promise, after all of it: 1..n in every workspace.
     bad = c.execute("""SELECT count(*) FROM (
                          SELECT workspace_id, count(*) AS n, max(number) AS top, count(DISTINCT number) AS d
