@@ -21,6 +21,7 @@ mod tests {
                 "jwt_keys",
                 "member_events",
                 "membership_versions",
+                "notification_secret",
                 "staff",
                 "staff_workspaces",
                 "users",
