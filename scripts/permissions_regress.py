@@ -212,9 +212,9 @@ def plans():
         "search.set_config": act(
             f"SELECT support.set_search_config('{W}', 'english')::text",
             "'{new}' = 'english' AND "
-            f"EXISTS (SELECT 1 FROM support.workspaces w WHERE w.id = '{W}' AND w.search_config = 'english'::regconfig) "
+            f"EXISTS (SELECT 1 FROM support.workspaces w WHERE w.id = '{W}' AND w.search_config = 'english') "
             "AND NOT EXISTS (SELECT 1 FROM support.conversation_messages m "
-            f"WHERE m.workspace_id = '{W}' AND m.search_config <> 'english'::regconfig)"),
+            f"WHERE m.workspace_id = '{W}' AND m.search_config <> 'english')"),
         "reads.mark": act(
             f"SELECT '{C_ACTIVE}' FROM support.mark_read('{C_ACTIVE}')",
             f"EXISTS (SELECT 1 FROM support.conversation_reads r WHERE r.conversation_id = '{C_ACTIVE}' "

@@ -42,7 +42,7 @@ CREATE TABLE support.workspaces (
     -- The text search configuration of the workspace's messages
     -- (support.search_messages); its owner or an admin sets it
     -- (support.set_search_config).
-    search_config regconfig  NOT NULL DEFAULT 'pg_catalog.simple',
+    search_config text       NOT NULL DEFAULT 'simple',
     CONSTRAINT workspaces_pkey PRIMARY KEY (id)
 );
 COMMENT ON COLUMN support.workspaces.search_config IS
@@ -171,6 +171,26 @@ REVOKE ALL ON support.conversation_counters FROM PUBLIC;
 COMMENT ON TABLE support.conversation_counters IS
     'The last conversation number given in each workspace (support.conversations.number). Written by trigger only. Owner-only.';
 
+-- The words of a message under a text search configuration named in text,
+-- and its workspace's lexeme: the generation expression of
+-- conversation_messages.search_vector (sql/59_search.sql says how a search
+-- uses the lexeme). The configuration is stored by name, not as regconfig:
+-- pg_upgrade refuses reg* columns other than regclass, regrole and regtype.
+-- IMMUTABLE as to_tsvector(regconfig, text) is: for as long as a
+-- configuration keeps its name and definition.
+CREATE FUNCTION support.search_vector(config text, workspace_id uuid, content text) RETURNS tsvector
+LANGUAGE sql
+IMMUTABLE
+PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.to_tsvector(config::pg_catalog.regconfig, content)
+           OPERATOR(pg_catalog.||) pg_catalog.array_to_tsvector(
+               ARRAY['workspace:' OPERATOR(pg_catalog.||) workspace_id::text])
+$$;
+COMMENT ON FUNCTION support.search_vector(text, uuid, text) IS
+    'Internal (generation expression of conversation_messages.search_vector): the words of content under the text search configuration named config, and the lexeme workspace:<workspace_id>.';
+
 -- Messages of a conversation. workspace_id is denormalised (and enforced by the
 -- composite foreign key) so that RLS can scope messages without a join.
 CREATE TABLE support.conversation_messages (
@@ -192,11 +212,9 @@ CREATE TABLE support.conversation_messages (
     -- search asks the GIN index for its words AND one of the caller's
     -- workspaces' lexemes, so the index intersects the two and the cost
     -- follows the caller's matching messages, not every tenant's.
-    search_config   regconfig   NOT NULL DEFAULT 'pg_catalog.simple',
+    search_config   text        NOT NULL DEFAULT 'simple',
     search_vector   tsvector    GENERATED ALWAYS AS (
-        pg_catalog.to_tsvector(search_config, content)
-        OPERATOR(pg_catalog.||) pg_catalog.array_to_tsvector(
-            ARRAY['workspace:' OPERATOR(pg_catalog.||) workspace_id::text])) STORED,
+        support.search_vector(search_config, workspace_id, content)) STORED,
     CONSTRAINT conversation_messages_pkey PRIMARY KEY (workspace_id, id),
     CONSTRAINT conversation_messages_role_valid
         CHECK (role IN ('customer', 'bot', 'agent', 'system')),

@@ -248,7 +248,7 @@ BEGIN
         SELECT w.search_config INTO NEW.search_config
           FROM support.workspaces AS w
          WHERE w.id OPERATOR(pg_catalog.=) NEW.workspace_id;
-        NEW.search_config := COALESCE(NEW.search_config, 'pg_catalog.simple'::pg_catalog.regconfig);
+        NEW.search_config := COALESCE(NEW.search_config, 'simple');
     END IF;
     RETURN NEW;
 END

@@ -40,7 +40,7 @@ BEGIN
     END IF;
     FOR k IN
         SELECT w.search_config AS config,
-               pg_catalog.websearch_to_tsquery(w.search_config, search_messages.query) AS words,
+               pg_catalog.websearch_to_tsquery(w.search_config::pg_catalog.regconfig, search_messages.query) AS words,
                pg_catalog.array_agg(w.id ORDER BY w.id) AS ids,
                pg_catalog.string_agg(pg_catalog.quote_literal('workspace:' OPERATOR(pg_catalog.||) w.id::text),
                                      ' | ' ORDER BY w.id)::pg_catalog.tsquery AS lexemes
@@ -55,7 +55,7 @@ BEGIN
             'FROM support.conversation_messages AS m '
             'WHERE m.search_vector OPERATOR(pg_catalog.@@) %4$L::pg_catalog.tsquery '
             'AND m.workspace_id OPERATOR(pg_catalog.=) ANY (%3$L::uuid[]) '
-            'AND m.search_config OPERATOR(pg_catalog.=) %1$L::pg_catalog.regconfig',
+            'AND m.search_config OPERATOR(pg_catalog.=) %1$L',
             k.config, k.words, k.ids,
             -- the workspaces' lexemes, when they are few: an OR of many costs
             -- the index more than it saves (measured: docs/performance.md)
@@ -104,10 +104,11 @@ BEGIN
         RAISE EXCEPTION 'config must not be NULL'
             USING ERRCODE = '22004';
     END IF;
-    UPDATE support.workspaces AS w SET search_config = config
-     WHERE w.id OPERATOR(pg_catalog.=) ws AND w.search_config OPERATOR(pg_catalog.<>) config;
-    UPDATE support.conversation_messages AS m SET search_config = config
-     WHERE m.workspace_id OPERATOR(pg_catalog.=) ws AND m.search_config OPERATOR(pg_catalog.<>) config;
+    -- Stored by name (sql/00_schema.sql), as this search_path spells it.
+    UPDATE support.workspaces AS w SET search_config = config::text
+     WHERE w.id OPERATOR(pg_catalog.=) ws AND w.search_config OPERATOR(pg_catalog.<>) config::text;
+    UPDATE support.conversation_messages AS m SET search_config = config::text
+     WHERE m.workspace_id OPERATOR(pg_catalog.=) ws AND m.search_config OPERATOR(pg_catalog.<>) config::text;
     RETURN config;
 END
 $$;

@@ -64,6 +64,7 @@ BEGIN
                    'support.queue_figures(), support.agent_figures(), support.notification_channel(uuid), '
                    'support.listen(uuid), support.unlisten(uuid), '
                    'support.search_messages(text, integer), support.set_search_config(uuid, regconfig), '
+                   'support.search_vector(text, uuid, text), '
                    'support.sla_figures(timestamp with time zone, timestamp with time zone), '
                    'support.join_as_staff(uuid), support.set_staff_access(uuid, boolean), support.propagate_identity(), '
                    'support.distributed() TO %s', r);

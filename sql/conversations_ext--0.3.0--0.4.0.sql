@@ -508,6 +508,7 @@ BEGIN
                    'support.queue_figures(), support.agent_figures(), support.notification_channel(uuid), '
                    'support.listen(uuid), support.unlisten(uuid), '
                    'support.search_messages(text, integer), support.set_search_config(uuid, regconfig), '
+                   'support.search_vector(text, uuid, text), '
                    'support.sla_figures(timestamp with time zone, timestamp with time zone), '
                    'support.join_as_staff(uuid), support.set_staff_access(uuid, boolean), support.propagate_identity(), '
                    'support.distributed() TO %s', r);
@@ -1461,15 +1462,33 @@ $$;
 -- and the generated search_vector with its GIN index. Adding the generated
 -- column rewrites support.conversation_messages (minutes for millions of
 -- messages; docs/operations.md#upgrade).
-ALTER TABLE support.workspaces ADD COLUMN search_config regconfig NOT NULL DEFAULT 'pg_catalog.simple';
+ALTER TABLE support.workspaces ADD COLUMN search_config text NOT NULL DEFAULT 'simple';
 COMMENT ON COLUMN support.workspaces.search_config IS
     'Text search configuration of the workspace''s messages (default simple: no stemming, any language). Set with support.set_search_config.';
+-- The words of a message under a text search configuration named in text,
+-- and its workspace's lexeme: the generation expression of
+-- conversation_messages.search_vector (sql/59_search.sql says how a search
+-- uses the lexeme). The configuration is stored by name, not as regconfig:
+-- pg_upgrade refuses reg* columns other than regclass, regrole and regtype.
+-- IMMUTABLE as to_tsvector(regconfig, text) is: for as long as a
+-- configuration keeps its name and definition.
+CREATE FUNCTION support.search_vector(config text, workspace_id uuid, content text) RETURNS tsvector
+LANGUAGE sql
+IMMUTABLE
+PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.to_tsvector(config::pg_catalog.regconfig, content)
+           OPERATOR(pg_catalog.||) pg_catalog.array_to_tsvector(
+               ARRAY['workspace:' OPERATOR(pg_catalog.||) workspace_id::text])
+$$;
+COMMENT ON FUNCTION support.search_vector(text, uuid, text) IS
+    'Internal (generation expression of conversation_messages.search_vector): the words of content under the text search configuration named config, and the lexeme workspace:<workspace_id>.';
+
 ALTER TABLE support.conversation_messages
-    ADD COLUMN search_config regconfig NOT NULL DEFAULT 'pg_catalog.simple',
+    ADD COLUMN search_config text NOT NULL DEFAULT 'simple',
     ADD COLUMN search_vector tsvector GENERATED ALWAYS AS (
-        pg_catalog.to_tsvector(search_config, content)
-        OPERATOR(pg_catalog.||) pg_catalog.array_to_tsvector(
-            ARRAY['workspace:' OPERATOR(pg_catalog.||) workspace_id::text])) STORED;
+        support.search_vector(search_config, workspace_id, content)) STORED;
 COMMENT ON COLUMN support.conversation_messages.search_config IS
     'The text search configuration search_vector was built with: the workspace''s (workspaces.search_config) when the message was posted or the configuration last changed.';
 COMMENT ON COLUMN support.conversation_messages.search_vector IS
@@ -1507,7 +1526,7 @@ BEGIN
         SELECT w.search_config INTO NEW.search_config
           FROM support.workspaces AS w
          WHERE w.id OPERATOR(pg_catalog.=) NEW.workspace_id;
-        NEW.search_config := COALESCE(NEW.search_config, 'pg_catalog.simple'::pg_catalog.regconfig);
+        NEW.search_config := COALESCE(NEW.search_config, 'simple');
     END IF;
     RETURN NEW;
 END
@@ -1537,7 +1556,7 @@ BEGIN
     END IF;
     FOR k IN
         SELECT w.search_config AS config,
-               pg_catalog.websearch_to_tsquery(w.search_config, search_messages.query) AS words,
+               pg_catalog.websearch_to_tsquery(w.search_config::pg_catalog.regconfig, search_messages.query) AS words,
                pg_catalog.array_agg(w.id ORDER BY w.id) AS ids,
                pg_catalog.string_agg(pg_catalog.quote_literal('workspace:' OPERATOR(pg_catalog.||) w.id::text),
                                      ' | ' ORDER BY w.id)::pg_catalog.tsquery AS lexemes
@@ -1552,7 +1571,7 @@ BEGIN
             'FROM support.conversation_messages AS m '
             'WHERE m.search_vector OPERATOR(pg_catalog.@@) %4$L::pg_catalog.tsquery '
             'AND m.workspace_id OPERATOR(pg_catalog.=) ANY (%3$L::uuid[]) '
-            'AND m.search_config OPERATOR(pg_catalog.=) %1$L::pg_catalog.regconfig',
+            'AND m.search_config OPERATOR(pg_catalog.=) %1$L',
             k.config, k.words, k.ids,
             -- the workspaces' lexemes, when they are few: an OR of many costs
             -- the index more than it saves (measured: docs/performance.md)
@@ -1601,10 +1620,11 @@ BEGIN
         RAISE EXCEPTION 'config must not be NULL'
             USING ERRCODE = '22004';
     END IF;
-    UPDATE support.workspaces AS w SET search_config = config
-     WHERE w.id OPERATOR(pg_catalog.=) ws AND w.search_config OPERATOR(pg_catalog.<>) config;
-    UPDATE support.conversation_messages AS m SET search_config = config
-     WHERE m.workspace_id OPERATOR(pg_catalog.=) ws AND m.search_config OPERATOR(pg_catalog.<>) config;
+    -- Stored by name (sql/00_schema.sql), as this search_path spells it.
+    UPDATE support.workspaces AS w SET search_config = config::text
+     WHERE w.id OPERATOR(pg_catalog.=) ws AND w.search_config OPERATOR(pg_catalog.<>) config::text;
+    UPDATE support.conversation_messages AS m SET search_config = config::text
+     WHERE m.workspace_id OPERATOR(pg_catalog.=) ws AND m.search_config OPERATOR(pg_catalog.<>) config::text;
     RETURN config;
 END
 $$;

@@ -315,9 +315,9 @@ pub fn plan(action: &str, s: &Subject) -> Option<Plan> {
             format!("SELECT support.set_search_config('{W}', 'english')::text"),
             format!(
                 "'{{new}}' = 'english' \
-                 AND EXISTS (SELECT 1 FROM support.workspaces w WHERE w.id = '{W}' AND w.search_config = 'english'::regconfig) \
+                 AND EXISTS (SELECT 1 FROM support.workspaces w WHERE w.id = '{W}' AND w.search_config = 'english') \
                  AND NOT EXISTS (SELECT 1 FROM support.conversation_messages m \
-                                  WHERE m.workspace_id = '{W}' AND m.search_config <> 'english'::regconfig)"
+                                  WHERE m.workspace_id = '{W}' AND m.search_config <> 'english')"
             ),
         ),
         "conversation.create" => act(
