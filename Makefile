@@ -78,11 +78,14 @@ test-pg: private-install
 ## `make test` runs it after testing both versions, from their private copies.
 PRIVATE_15 = /tmp/cx-pg-private
 PRIVATE_18 = /tmp/cx-pg-private-18
+# (PG and PG_CONFIG also in the environment, as `make test` passes them: the
+# private copy's paths are computed at parse time by scripts/pg_env.sh, which
+# reads them from there.)
 test-move:
-	$(MAKE) --no-print-directory private-install PG=15 PG_PRIVATE=$(PRIVATE_15) \
-	    PG_CONFIG="$$(PG=15 PG_CONFIG= scripts/pg_env.sh PG_CONFIG)"
-	$(MAKE) --no-print-directory private-install PG=18 PG_PRIVATE=$(PRIVATE_18) \
-	    PG_CONFIG="$$(PG=18 PG_CONFIG= scripts/pg_env.sh PG_CONFIG)"
+	cfg=$$(PG=15 PG_CONFIG= scripts/pg_env.sh PG_CONFIG) && PG=15 PG_CONFIG="$$cfg" \
+	    $(MAKE) --no-print-directory private-install PG=15 PG_PRIVATE=$(PRIVATE_15) PG_CONFIG="$$cfg"
+	cfg=$$(PG=18 PG_CONFIG= scripts/pg_env.sh PG_CONFIG) && PG=18 PG_CONFIG="$$cfg" \
+	    $(MAKE) --no-print-directory private-install PG=18 PG_PRIVATE=$(PRIVATE_18) PG_CONFIG="$$cfg"
 	$(MAKE) --no-print-directory test-move-run
 
 test-move-run:
