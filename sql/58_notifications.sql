@@ -35,7 +35,11 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF support.restoring() THEN
+    -- Not in a database with Citus (docs/scale-out.md): the trigger fires on
+    -- the worker holding the shard, whose listeners are not the
+    -- application's, and a worker's transaction that notified cannot take
+    -- part in a two-phase commit (0A000).
+    IF support.restoring() OR pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
         RETURN NULL;
     END IF;
     PERFORM pg_catalog.pg_notify(
@@ -60,7 +64,11 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF support.restoring() THEN
+    -- Not in a database with Citus (docs/scale-out.md): the trigger fires on
+    -- the worker holding the shard, whose listeners are not the
+    -- application's, and a worker's transaction that notified cannot take
+    -- part in a two-phase commit (0A000).
+    IF support.restoring() OR pg_catalog.to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL THEN
         RETURN NULL;
     END IF;
     PERFORM pg_catalog.pg_notify(
